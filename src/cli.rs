@@ -1,0 +1,101 @@
+//! The command line: clap definitions only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "migrate",
+    version,
+    about = "Zero-downtime service migrations, driven by a declarative plan",
+    long_about = "Zero-downtime service migrations, driven by a declarative plan.\n\n\
+        A plan (YAML) lists phases: dual write, shadow reads, reconciliation, canary steps with \
+        soak windows and abort thresholds, clean-up. migrate checks it, shows it, and drives it \
+        against the proxies, flag services, metrics and databases you already run.",
+    after_help = "Exit codes: 0 done · 1 runtime error (safe to retry) · 2 invalid usage or plan · \
+        3 rolled back after a breach · 4 waiting · 5 locked · 6 rollback incomplete · \
+        7 checks failed · 130 interrupted"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The plan file
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        env = "MIGRATE_PLAN",
+        default_value = "migrate.yaml",
+        value_name = "PLAN"
+    )]
+    pub file: PathBuf,
+
+    /// Where the migration's state lives (default: .migrate next to the plan)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Output format: human (tables, on stderr what is not data) or json
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+
+    /// Show what would change, change nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// Answer yes to confirmations (needed without a terminal)
+    #[arg(short = 'y', long = "yes", global = true)]
+    pub yes: bool,
+
+    /// Print only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Never use colors (NO_COLOR is honoured too)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the plan: every problem, with its line and column (exit 0 or 2)
+    Validate,
+    /// Show the steps of the plan, what each does, and how long it takes at least
+    Plan(PlanArgs),
+    /// Print the JSON Schema of the plan, for editors
+    Schema,
+    /// Print shell completions
+    Completions {
+        /// bash | zsh | fish | powershell | elvish
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Show the plan from the file alone, without contacting any provider
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// The clap command, for completions and the man page.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -1,0 +1,10 @@
+//! `migrate`: zero-downtime service migrations driven by a declarative plan.
+//!
+//! The library holds everything; the `migrate` binary is a thin shell over
+//! [`cli`] and [`commands`].
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod output;
+pub mod plan;

@@ -1,0 +1,534 @@
+//! The validated plan. Every value here has been checked: percents are in
+//! range, durations parsed, references point at something of the right kind.
+//! Built only by [`super::validate`].
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use super::jsonpath::JsonPath;
+use super::text::Text;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub version: u32,
+    pub name: String,
+    pub description: Option<String>,
+    pub settings: Settings,
+    pub providers: Vec<Provider>,
+    pub gates: Vec<Gate>,
+    pub reconciliations: Vec<Reconciliation>,
+    pub phases: Vec<Phase>,
+}
+
+impl Plan {
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    pub fn gate(&self, name: &str) -> Option<&Gate> {
+        self.gates.iter().find(|g| g.name == name)
+    }
+
+    pub fn reconciliation(&self, name: &str) -> Option<&Reconciliation> {
+        self.reconciliations.iter().find(|r| r.name == name)
+    }
+
+    /// Every step in order, canaries already expanded.
+    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.phases.iter().flat_map(|p| p.steps.iter())
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps().find(|s| s.id == id)
+    }
+
+    /// The least time the plan can take: the sum of its soaks.
+    pub fn min_duration(&self) -> Duration {
+        self.steps()
+            .filter_map(|s| match &s.kind {
+                StepKind::Soak { duration, .. } => Some(*duration),
+                _ => None,
+            })
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    #[serde(serialize_with = "ser_duration")]
+    pub interval: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+    pub retries: u32,
+    pub on_breach: OnBreach,
+    #[serde(serialize_with = "ser_duration")]
+    pub rollback_timeout: Duration,
+    pub state: StateConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(10),
+            retries: 3,
+            on_breach: OnBreach::Rollback,
+            rollback_timeout: Duration::from_secs(60),
+            state: StateConfig::Local { dir: None },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnBreach {
+    Rollback,
+    Pause,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum StateConfig {
+    Local { dir: Option<Text> },
+    Postgres { url: Text },
+}
+
+/// A percentage, 0 to 100 inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Percent(f64);
+
+impl Percent {
+    pub const ZERO: Percent = Percent(0.0);
+    pub const FULL: Percent = Percent(100.0);
+
+    pub fn new(value: f64) -> Option<Self> {
+        (value.is_finite() && (0.0..=100.0).contains(&value)).then_some(Self(value))
+    }
+
+    pub fn value(self) -> f64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0)
+    }
+}
+
+pub fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&super::describe::duration_words(*d))
+}
+
+fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// What a provider can do. A step or gate names a provider; the provider must
+/// have the capability the step needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Capability {
+    Traffic,
+    Mirror,
+    Flags,
+    Metrics,
+    Database,
+}
+
+impl Capability {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Capability::Traffic => "shifts traffic",
+            Capability::Mirror => "mirrors traffic",
+            Capability::Flags => "sets feature flags",
+            Capability::Metrics => "reads metrics",
+            Capability::Database => "holds data",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Provider {
+    pub name: String,
+    #[serde(serialize_with = "ser_opt_duration")]
+    pub timeout: Option<Duration>,
+    #[serde(flatten)]
+    pub kind: ProviderKind,
+}
+
+/// HTTP headers or environment variables: names and (possibly secret) values.
+pub type Headers = Vec<(String, Text)>;
+
+/// TLS options of providers reached over HTTP(S).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tls {
+    /// Skip certificate verification. Loud: every use is warned about.
+    pub insecure_skip_verify: bool,
+    /// Extra CA certificate (PEM) to trust.
+    pub ca_file: Option<Text>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ProviderKind {
+    Haproxy(Haproxy),
+    Nginx(Nginx),
+    Envoy(Envoy),
+    Traefik(Traefik),
+    Http(Box<Http>),
+    Exec(Exec),
+    Unleash(Unleash),
+    Flagd(Flagd),
+    #[serde(rename = "launchdarkly")]
+    LaunchDarkly(LaunchDarkly),
+    Prometheus(Prometheus),
+    Scrape(Scrape),
+    Postgres(Database),
+    Mysql(Database),
+    Sqlite(Sqlite),
+}
+
+impl ProviderKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ProviderKind::Haproxy(_) => "haproxy",
+            ProviderKind::Nginx(_) => "nginx",
+            ProviderKind::Envoy(_) => "envoy",
+            ProviderKind::Traefik(_) => "traefik",
+            ProviderKind::Http(_) => "http",
+            ProviderKind::Exec(_) => "exec",
+            ProviderKind::Unleash(_) => "unleash",
+            ProviderKind::Flagd(_) => "flagd",
+            ProviderKind::LaunchDarkly(_) => "launchdarkly",
+            ProviderKind::Prometheus(_) => "prometheus",
+            ProviderKind::Scrape(_) => "scrape",
+            ProviderKind::Postgres(_) => "postgres",
+            ProviderKind::Mysql(_) => "mysql",
+            ProviderKind::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// What this provider can do as configured.
+    pub fn capabilities(&self) -> &'static [Capability] {
+        use Capability::*;
+        match self {
+            ProviderKind::Haproxy(_) => &[Traffic],
+            ProviderKind::Nginx(_) | ProviderKind::Envoy(_) | ProviderKind::Traefik(_) => {
+                &[Traffic, Mirror]
+            }
+            ProviderKind::Http(h) if h.set.is_none() => &[Metrics],
+            ProviderKind::Exec(e) if e.set.is_none() => &[Metrics],
+            ProviderKind::Http(_) | ProviderKind::Exec(_) => &[Traffic, Mirror, Flags, Metrics],
+            ProviderKind::Unleash(_) | ProviderKind::Flagd(_) | ProviderKind::LaunchDarkly(_) => {
+                &[Flags]
+            }
+            ProviderKind::Prometheus(_) | ProviderKind::Scrape(_) => &[Metrics],
+            ProviderKind::Postgres(_) | ProviderKind::Mysql(_) | ProviderKind::Sqlite(_) => {
+                &[Database]
+            }
+        }
+    }
+
+    /// What the provider sends traffic to, in words ("payments-v2").
+    pub fn candidate_label(&self) -> String {
+        match self {
+            ProviderKind::Haproxy(h) => h.candidate.join(", "),
+            ProviderKind::Nginx(n) => n.candidate.join(", "),
+            ProviderKind::Envoy(e) => e.candidate.clone(),
+            ProviderKind::Traefik(t) => t.candidate.clone(),
+            _ => "the candidate".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    Socket(Text),
+    Address(Text),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Haproxy {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    pub backend: String,
+    pub legacy: Vec<String>,
+    pub candidate: Vec<String>,
+    pub state_file: Option<Text>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Nginx {
+    pub file: Text,
+    pub reload: Vec<Text>,
+    pub test: Option<Vec<Text>>,
+    pub upstream: String,
+    pub legacy: Vec<String>,
+    pub candidate: Vec<String>,
+    pub mirror_variable: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Envoy {
+    pub admin: Text,
+    pub runtime_key_prefix: String,
+    pub legacy: String,
+    pub candidate: String,
+    pub mirror_key: Option<String>,
+    pub headers: Vec<(String, Text)>,
+    pub tls: Tls,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Traefik {
+    pub file: Text,
+    pub service: String,
+    pub legacy: String,
+    pub candidate: String,
+    pub mirror_service: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: Text,
+    pub body: Option<Text>,
+    pub headers: Vec<(String, Text)>,
+    pub json_path: Option<JsonPath>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Http {
+    pub set: Option<HttpRequest>,
+    pub get: HttpRequest,
+    pub headers: Vec<(String, Text)>,
+    pub tls: Tls,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Exec {
+    pub set: Option<Vec<Text>>,
+    pub get: Vec<Text>,
+    pub env: Vec<(String, Text)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Unleash {
+    pub url: Text,
+    pub token: Text,
+    pub project: String,
+    pub environment: String,
+    pub tls: Tls,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Flagd {
+    pub file: Text,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LaunchDarkly {
+    pub url: Text,
+    pub token: Text,
+    pub project: String,
+    pub environment: String,
+    pub tls: Tls,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Prometheus {
+    pub url: Text,
+    pub headers: Vec<(String, Text)>,
+    pub tls: Tls,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Scrape {
+    pub url: Text,
+    pub headers: Vec<(String, Text)>,
+    pub tls: Tls,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Database {
+    pub url: Text,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sqlite {
+    pub path: Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoData {
+    Fail,
+    Pass,
+    Pause,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Gate {
+    pub name: String,
+    #[serde(flatten)]
+    pub source: GateSource,
+    pub max: Option<f64>,
+    pub min: Option<f64>,
+    pub failure_limit: u32,
+    pub no_data: NoData,
+    #[serde(serialize_with = "ser_opt_duration")]
+    pub interval: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum GateSource {
+    Metric { provider: String, query: Text },
+    Parity { reconcile: String },
+}
+
+impl Gate {
+    /// Whether `value` breaches this gate's thresholds.
+    pub fn breached_by(&self, value: f64) -> bool {
+        self.max.is_some_and(|m| value > m) || self.min.is_some_and(|m| value < m)
+    }
+
+    /// The thresholds in words: "≤ 0.01", "≥ 1", "between 0.5 and 2".
+    pub fn threshold_label(&self) -> String {
+        match (self.min, self.max) {
+            (Some(lo), Some(hi)) => format!("{lo} ≤ value ≤ {hi}"),
+            (Some(lo), None) => format!("≥ {lo}"),
+            (None, Some(hi)) => format!("≤ {hi}"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableRef {
+    pub provider: String,
+    pub table: Text,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Reconciliation {
+    pub name: String,
+    pub source: TableRef,
+    pub target: TableRef,
+    pub key: Vec<String>,
+    /// Source column → target column. Empty: every source column, same names.
+    pub columns: Vec<(String, String)>,
+    pub source_where: Option<Text>,
+    pub target_where: Option<Text>,
+    pub delete_extra: bool,
+    pub batch_size: u32,
+    #[serde(serialize_with = "ser_duration")]
+    pub settle: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    pub name: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub id: String,
+    pub phase: String,
+    pub keep_on_rollback: bool,
+    pub irreversible: bool,
+    #[serde(flatten)]
+    pub kind: StepKind,
+    /// Line of the step in the plan (of the `canary` it came from, if any).
+    #[serde(skip)]
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum StepKind {
+    Traffic {
+        provider: String,
+        percent: Percent,
+    },
+    Mirror {
+        provider: String,
+        percent: Percent,
+    },
+    Flag {
+        provider: String,
+        key: String,
+        enabled: Option<bool>,
+        percent: Option<Percent>,
+    },
+    Soak {
+        #[serde(serialize_with = "ser_duration")]
+        duration: Duration,
+        gates: Vec<String>,
+    },
+    Check {
+        gates: Vec<String>,
+        #[serde(serialize_with = "ser_opt_duration")]
+        timeout: Option<Duration>,
+    },
+    Approve {
+        message: String,
+    },
+    Run {
+        argv: Vec<Text>,
+        #[serde(serialize_with = "ser_opt_duration")]
+        timeout: Option<Duration>,
+        env: Vec<(String, Text)>,
+    },
+    Webhook {
+        method: String,
+        url: Text,
+        headers: Vec<(String, Text)>,
+        body: Option<Text>,
+        #[serde(serialize_with = "ser_opt_duration")]
+        timeout: Option<Duration>,
+    },
+    Reconcile {
+        reconciliation: String,
+        repair: bool,
+        min_parity: Option<f64>,
+    },
+}
+
+impl StepKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Traffic { .. } => "traffic",
+            StepKind::Mirror { .. } => "mirror",
+            StepKind::Flag { .. } => "flag",
+            StepKind::Soak { .. } => "soak",
+            StepKind::Check { .. } => "check",
+            StepKind::Approve { .. } => "approve",
+            StepKind::Run { .. } => "run",
+            StepKind::Webhook { .. } => "webhook",
+            StepKind::Reconcile { .. } => "reconcile",
+        }
+    }
+
+    /// Whether the step changes a target that rollback restores.
+    pub fn changes_target(&self) -> bool {
+        matches!(
+            self,
+            StepKind::Traffic { .. } | StepKind::Mirror { .. } | StepKind::Flag { .. }
+        )
+    }
+}

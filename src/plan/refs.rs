@@ -1,0 +1,150 @@
+//! Resolving names used in the plan (providers, gates, reconciliations) to
+//! their definitions, checking that a provider can do what is asked of it.
+
+use super::decode::{did_you_mean, Cx};
+use super::model::{Capability, Gate, Provider, ProviderKind, Reconciliation};
+use super::yaml::Node;
+
+fn unknown(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: &str,
+    what: &str,
+    name: &str,
+    section: &str,
+    known: &[&str],
+) {
+    let message = format!("unknown {what} '{name}'");
+    match did_you_mean(name, known) {
+        Some(s) => cx.error_hint(node.span, path, message, format!("did you mean '{s}'?")),
+        None if known.is_empty() => cx.error_hint(
+            node.span,
+            path,
+            message,
+            format!("the plan defines no {what}s: add one under '{section}:'"),
+        ),
+        None => cx.error_hint(
+            node.span,
+            path,
+            message,
+            format!("defined under '{section}:': {}", known.join(", ")),
+        ),
+    }
+}
+
+/// Types that offer `cap`, for hints.
+fn types_with(cap: Capability) -> &'static str {
+    match cap {
+        Capability::Traffic => "haproxy, nginx, envoy, traefik, http, exec",
+        Capability::Mirror => {
+            "nginx, envoy (with mirror_key), traefik (with mirror_service), http, exec"
+        }
+        Capability::Flags => "unleash, flagd, launchdarkly, http, exec",
+        Capability::Metrics => "prometheus, scrape, http, exec",
+        Capability::Database => "postgres, mysql, sqlite",
+    }
+}
+
+/// The name of a provider that exists and offers `cap`; `user` says what
+/// needs it ("a traffic step").
+pub fn resolve_provider(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: &str,
+    providers: &[Provider],
+    cap: Capability,
+    user: &str,
+) -> Option<String> {
+    let name = cx.literal(node, path)?;
+    let Some(provider) = providers.iter().find(|p| p.name == name) else {
+        if cx.broken.contains(&format!("provider:{name}")) {
+            return None;
+        }
+        let known: Vec<&str> = providers
+            .iter()
+            .filter(|p| p.kind.capabilities().contains(&cap))
+            .map(|p| p.name.as_str())
+            .collect();
+        unknown(cx, node, path, "provider", &name, "providers", &known);
+        return None;
+    };
+    let kind = &provider.kind;
+    if !kind.capabilities().contains(&cap) {
+        let why = match kind {
+            ProviderKind::Http(_) | ProviderKind::Exec(_) => {
+                "; it has no 'set', so it can only read metrics".to_string()
+            }
+            _ => String::new(),
+        };
+        cx.error_hint(
+            node.span,
+            path,
+            format!(
+                "provider '{name}' is a {} provider, which {}{why}; {user} needs one that {}",
+                kind.type_name(),
+                kind.capabilities()
+                    .first()
+                    .map_or("does nothing", |c| c.noun()),
+                cap.noun()
+            ),
+            format!("provider types that can: {}", types_with(cap)),
+        );
+        return None;
+    }
+    if cap == Capability::Mirror {
+        let missing = match kind {
+            ProviderKind::Envoy(e) if e.mirror_key.is_none() => Some("mirror_key"),
+            ProviderKind::Traefik(t) if t.mirror_service.is_none() => Some("mirror_service"),
+            _ => None,
+        };
+        if let Some(key) = missing {
+            cx.error_hint(
+                node.span,
+                path,
+                format!("provider '{name}' cannot mirror: it has no '{key}'"),
+                format!("add {key} to provider '{name}'"),
+            );
+            return None;
+        }
+    }
+    Some(name)
+}
+
+pub fn resolve_gate(cx: &mut Cx<'_>, node: &Node, path: &str, gates: &[Gate]) -> Option<String> {
+    let name = cx.literal(node, path)?;
+    if gates.iter().any(|g| g.name == name) {
+        return Some(name);
+    }
+    if cx.broken.contains(&format!("gate:{name}")) {
+        return None;
+    }
+    let known: Vec<&str> = gates.iter().map(|g| g.name.as_str()).collect();
+    unknown(cx, node, path, "gate", &name, "gates", &known);
+    None
+}
+
+pub fn resolve_reconciliation(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: &str,
+    reconciliations: &[Reconciliation],
+) -> Option<String> {
+    let name = cx.literal(node, path)?;
+    if reconciliations.iter().any(|r| r.name == name) {
+        return Some(name);
+    }
+    if cx.broken.contains(&format!("reconciliation:{name}")) {
+        return None;
+    }
+    let known: Vec<&str> = reconciliations.iter().map(|r| r.name.as_str()).collect();
+    unknown(
+        cx,
+        node,
+        path,
+        "reconciliation",
+        &name,
+        "reconciliations",
+        &known,
+    );
+    None
+}

@@ -1,0 +1,463 @@
+//! JSON Schema (draft 2020-12) of the plan, for editors. It describes the
+//! same keys the validator accepts (a test holds the two together); the
+//! validator remains the authority on what a valid plan is (references,
+//! ordering, environment variables are beyond a schema).
+
+use serde_json::{json, Map, Value};
+
+use super::gates::{GATE_KEYS, RECONCILIATION_KEYS, TABLE_KEYS};
+use super::providers::{self, COMMON_KEYS, REQUEST_KEYS};
+use super::steps::{
+    sibling_keys, CANARY_KEYS, FLAG_KEYS, PHASE_KEYS, STEP_KINDS, TRAFFIC_KEYS, WEBHOOK_KEYS,
+};
+use super::{SETTINGS_KEYS, STATE_KEYS, TOP_KEYS};
+
+pub const SCHEMA_ID: &str = "https://migrate.dev/schema/plan-v1.json";
+
+fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/$defs/{name}") })
+}
+
+fn object(props: &[(&str, Value)], required: &[&str], description: &str) -> Value {
+    let mut properties = Map::new();
+    for (k, v) in props {
+        properties.insert((*k).to_string(), v.clone());
+    }
+    let mut o = json!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    });
+    if !required.is_empty() {
+        o["required"] = json!(required);
+    }
+    if !description.is_empty() {
+        o["description"] = json!(description);
+    }
+    o
+}
+
+fn described(mut v: Value, description: &str) -> Value {
+    v["description"] = json!(description);
+    v
+}
+
+fn provider_field(key: &str) -> Value {
+    match key {
+        "type" => json!({ "enum": providers::TYPES }),
+        "timeout" => described(
+            r("duration"),
+            "per-call timeout for this provider (default: settings.timeout)",
+        ),
+        "socket" => described(
+            r("text"),
+            "HAProxy admin socket path (stats socket ... level admin)",
+        ),
+        "address" => described(r("text"), "host:port of HAProxy's runtime API over TCP"),
+        "backend" => described(
+            r("literal"),
+            "the HAProxy backend holding legacy and candidate servers",
+        ),
+        "legacy" | "candidate" => {
+            described(r("oneOrMany"), "server(s), cluster or service on this side")
+        }
+        "state_file" => described(
+            r("text"),
+            "HAProxy server-state-file to save runtime weights to, so they survive a reload",
+        ),
+        "file" => described(r("text"), "the file migrate writes (atomically)"),
+        "reload" | "test" => described(
+            r("argv"),
+            "command to run after writing the file (no shell)",
+        ),
+        "upstream" => described(r("literal"), "name of the nginx upstream block"),
+        "mirror_variable" => described(
+            r("literal"),
+            "nginx variable set by split_clients for mirroring (default migrate_mirror)",
+        ),
+        "admin" => described(r("text"), "Envoy admin URL, e.g. http://127.0.0.1:9901"),
+        "runtime_key_prefix" => described(
+            r("literal"),
+            "runtime_key_prefix of the route's weighted_clusters",
+        ),
+        "mirror_key" => described(
+            r("literal"),
+            "runtime key of the request mirror policy's runtime_fraction",
+        ),
+        "service" => described(r("literal"), "the weighted Traefik service migrate owns"),
+        "mirror_service" => described(r("literal"), "the mirroring Traefik service migrate owns"),
+        "headers" => r("headers"),
+        "insecure_skip_tls_verify" => described(
+            json!({"type": "boolean"}),
+            "skip TLS certificate verification (loudly warned about)",
+        ),
+        "ca_file" => described(r("text"), "PEM file of an extra CA to trust"),
+        "set" | "get" => json!({ "oneOf": [r("argv"), r("request")] }),
+        "env" => r("headers"),
+        "url" => r("text"),
+        "token" => described(
+            r("text"),
+            "API token; use ${VAR} so it stays out of the plan",
+        ),
+        "project" | "environment" => r("literal"),
+        "path" => described(r("text"), "path of the SQLite database file"),
+        _ => json!({}),
+    }
+}
+
+fn provider_schemas() -> Vec<Value> {
+    providers::TYPES
+        .iter()
+        .map(|kind| {
+            let keys: Vec<&str> = COMMON_KEYS
+                .iter()
+                .chain(providers::keys_for(kind))
+                .copied()
+                .collect();
+            let mut props: Vec<(&str, Value)> = keys.iter().map(|k| (*k, provider_field(k))).collect();
+            for (k, v) in &mut props {
+                if *k == "type" {
+                    *v = json!({ "const": kind });
+                }
+                if *kind == "exec" && matches!(*k, "set" | "get") {
+                    *v = described(r("argv"), "argv template; {{percent}}, {{key}}, {{enabled}} when setting, {{key}}, {{query}} when reading");
+                }
+                if *kind == "http" && matches!(*k, "set" | "get") {
+                    *v = r("request");
+                }
+            }
+            let required: &[&str] = match *kind {
+                "haproxy" => &["type", "backend", "legacy", "candidate"],
+                "nginx" => &["type", "file", "reload", "upstream", "legacy", "candidate"],
+                "envoy" => &["type", "admin", "runtime_key_prefix", "legacy", "candidate"],
+                "traefik" => &["type", "file", "service", "legacy", "candidate"],
+                "http" | "exec" => &["type", "get"],
+                "unleash" => &["type", "url", "token", "environment"],
+                "launchdarkly" => &["type", "token", "project", "environment"],
+                "flagd" => &["type", "file"],
+                "prometheus" | "scrape" | "postgres" | "mysql" => &["type", "url"],
+                "sqlite" => &["type", "path"],
+                _ => &["type"],
+            };
+            object(&props, required, &format!("a {kind} provider"))
+        })
+        .collect()
+}
+
+fn step_field(kind: &str) -> Value {
+    match kind {
+        "traffic" | "mirror" => object(
+            &[("provider", r("name")), ("percent", r("percent"))],
+            TRAFFIC_KEYS,
+            if kind == "traffic" {
+                "send `percent` of live traffic to the candidate"
+            } else {
+                "mirror `percent` of traffic to the candidate; responses discarded"
+            },
+        ),
+        "flag" => object(
+            &[
+                ("provider", r("name")),
+                ("key", r("literal")),
+                ("enabled", json!({"type": "boolean"})),
+                ("percent", r("percent")),
+            ],
+            &["provider", "key"],
+            "set a flag on/off and/or its rollout percentage",
+        ),
+        "soak" => described(r("duration"), "hold; evaluate the gates every interval"),
+        "check" => described(r("oneOrMany"), "evaluate these gates once, now"),
+        "approve" => described(
+            json!({"type": "string"}),
+            "wait for a person: prompt on a terminal, or `advance --approve ID`",
+        ),
+        "run" => described(r("argv"), "a hook (no shell); non-zero exit fails the step"),
+        "webhook" => object(
+            &[
+                ("url", r("text")),
+                (
+                    "method",
+                    json!({"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]}),
+                ),
+                ("headers", r("headers")),
+                ("body", r("text")),
+            ],
+            &["url"],
+            "an HTTP hook; a non-2xx answer fails the step",
+        ),
+        "reconcile" => described(r("name"), "run this reconciliation now"),
+        "canary" => object(
+            &[
+                ("provider", r("name")),
+                (
+                    "percents",
+                    json!({"type": "array", "items": r("percent"), "minItems": 1}),
+                ),
+                ("soak", r("duration")),
+                ("gates", r("oneOrMany")),
+                ("key", r("literal")),
+            ],
+            &["provider", "percents", "soak"],
+            "shorthand: a traffic (or flag) step and a soak for each percent",
+        ),
+        _ => json!({}),
+    }
+}
+
+fn sibling_field(key: &str) -> Value {
+    match key {
+        "gates" => described(r("oneOrMany"), "gates watched during the soak"),
+        "timeout" => r("duration"),
+        "env" => r("headers"),
+        "repair" => described(
+            json!({"type": "boolean"}),
+            "copy missing and different rows source → target",
+        ),
+        "min_parity" => json!({"type": "number", "minimum": 0, "maximum": 1}),
+        _ => json!({}),
+    }
+}
+
+fn step_schemas() -> Vec<Value> {
+    STEP_KINDS
+        .iter()
+        .map(|kind| {
+            let mut props: Vec<(&str, Value)> = vec![
+                ("id", described(r("name"), "default: <phase>.<n>")),
+                (
+                    "keep_on_rollback",
+                    described(
+                        json!({"type": "boolean"}),
+                        "rollback leaves this change in place",
+                    ),
+                ),
+                (
+                    "irreversible",
+                    described(
+                        json!({"type": "boolean"}),
+                        "rollback past this step needs --force",
+                    ),
+                ),
+                (kind, step_field(kind)),
+            ];
+            for s in sibling_keys(kind) {
+                props.push((s, sibling_field(s)));
+            }
+            object(&props, &[kind], &format!("a {kind} step"))
+        })
+        .collect()
+}
+
+/// The schema as a JSON value.
+pub fn plan_schema() -> Value {
+    let settings = object(
+        &[
+            (
+                "interval",
+                described(
+                    r("duration"),
+                    "how often gates are evaluated during a soak (default 30s)",
+                ),
+            ),
+            (
+                "timeout",
+                described(r("duration"), "per provider call (default 10s)"),
+            ),
+            (
+                "retries",
+                described(
+                    json!({"type": "integer", "minimum": 0, "maximum": 100}),
+                    "retries of idempotent provider calls (default 3)",
+                ),
+            ),
+            ("on_breach", json!({"enum": ["rollback", "pause"]})),
+            (
+                "rollback_timeout",
+                described(
+                    r("duration"),
+                    "how long a rollback keeps retrying failed restores (default 60s)",
+                ),
+            ),
+            (
+                "state",
+                object(
+                    &[
+                        ("backend", json!({"enum": ["local", "postgres"]})),
+                        ("dir", r("text")),
+                        ("url", r("text")),
+                    ],
+                    &[],
+                    "where the migration's state and journal live",
+                ),
+            ),
+        ],
+        &[],
+        "all optional",
+    );
+    let gate = json!({
+        "type": "object",
+        "properties": {
+            "provider": described(r("name"), "a metrics provider"),
+            "query": described(r("text"), "the provider's query; its value is compared with min/max"),
+            "reconcile": described(r("name"), "a reconciliation whose parity (0..1) is the value"),
+            "max": described(json!({"type": "number"}), "breach when the value is above"),
+            "min": described(json!({"type": "number"}), "breach when the value is below"),
+            "failure_limit": described(json!({"type": "integer", "minimum": 0}), "breaches tolerated before the breaker trips"),
+            "no_data": described(json!({"enum": ["fail", "pass", "pause"]}), "what an empty result, NaN or an unreachable provider means"),
+            "interval": r("duration"),
+        },
+        "additionalProperties": false,
+        "oneOf": [
+            { "required": ["provider", "query"], "not": { "required": ["reconcile"] } },
+            { "required": ["reconcile"], "not": { "anyOf": [{ "required": ["provider"] }, { "required": ["query"] }] } },
+        ],
+        "anyOf": [{ "required": ["max"] }, { "required": ["min"] }],
+    });
+    let table = object(
+        &[("provider", r("name")), ("table", r("text"))],
+        TABLE_KEYS,
+        "a table of a database provider",
+    );
+    let reconciliation = object(
+        &[
+            (
+                "source",
+                described(table.clone(), "the source of truth (legacy)"),
+            ),
+            ("target", described(table, "the new store")),
+            ("key", r("oneOrMany")),
+            (
+                "columns",
+                json!({
+                    "description": "source column: target column, or a list when the names match (default: every source column)",
+                    "oneOf": [
+                        { "type": "object", "additionalProperties": r("literal"), "minProperties": 1 },
+                        r("oneOrMany"),
+                    ],
+                }),
+            ),
+            (
+                "where",
+                described(r("text"), "SQL condition applied to both sides"),
+            ),
+            ("source_where", r("text")),
+            ("target_where", r("text")),
+            (
+                "delete_extra",
+                described(
+                    json!({"type": "boolean"}),
+                    "repair deletes rows found only in the target",
+                ),
+            ),
+            (
+                "batch_size",
+                json!({"type": "integer", "minimum": 1, "maximum": 1_000_000}),
+            ),
+            (
+                "settle",
+                described(
+                    r("duration"),
+                    "wait before re-checking differing rows (default 2s)",
+                ),
+            ),
+        ],
+        &["source", "target", "key"],
+        "",
+    );
+    let phase = object(
+        &[
+            ("name", r("name")),
+            (
+                "steps",
+                json!({"type": "array", "items": r("step"), "minItems": 1}),
+            ),
+        ],
+        &["name", "steps"],
+        "",
+    );
+    let request = object(
+        &[
+            (
+                "method",
+                json!({"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "get", "post", "put", "patch", "delete"]}),
+            ),
+            ("url", r("text")),
+            ("body", r("text")),
+            ("headers", r("headers")),
+            (
+                "json_path",
+                described(
+                    r("literal"),
+                    "where the value is in the JSON answer, e.g. $.data.candidate",
+                ),
+            ),
+        ],
+        &["url"],
+        "an HTTP request template",
+    );
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "migrate plan (version 1)",
+        "description": "A zero-downtime migration plan for `migrate`.",
+        "type": "object",
+        "properties": {
+            "version": { "const": 1 },
+            "name": described(r("name"), "keys the migration's state"),
+            "description": { "type": "string" },
+            "settings": settings,
+            "providers": { "type": "object", "propertyNames": r("name"), "additionalProperties": r("provider") },
+            "gates": { "type": "object", "propertyNames": r("name"), "additionalProperties": gate },
+            "reconciliations": { "type": "object", "propertyNames": r("name"), "additionalProperties": reconciliation },
+            "phases": { "type": "array", "items": phase, "minItems": 1 },
+        },
+        "required": ["version", "name", "phases"],
+        "additionalProperties": false,
+        "$defs": {
+            "name": { "type": "string", "pattern": "^[a-z0-9._-]+$", "maxLength": 128 },
+            "literal": { "type": "string", "minLength": 1 },
+            "text": { "type": ["string", "number", "boolean"], "description": "may use ${VAR} or ${VAR:-default}" },
+            "duration": { "type": "string", "pattern": "^\\s*([0-9]+(\\.[0-9]+)?\\s*[a-zA-Zµ]+\\s*)+$", "examples": ["500ms", "30s", "1h30m", "48h"] },
+            "percent": {
+                "oneOf": [
+                    { "type": "number", "minimum": 0, "maximum": 100 },
+                    { "type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*%\\s*$" },
+                ],
+            },
+            "oneOrMany": {
+                "oneOf": [
+                    { "type": "string", "minLength": 1 },
+                    { "type": "array", "items": { "type": "string", "minLength": 1 }, "minItems": 1 },
+                ],
+            },
+            "argv": { "type": "array", "items": { "type": ["string", "number"] }, "minItems": 1 },
+            "headers": { "type": "object", "additionalProperties": r("text") },
+            "request": request,
+            "provider": { "type": "object", "required": ["type"], "oneOf": provider_schemas() },
+            "step": { "type": "object", "oneOf": step_schemas() },
+        },
+    })
+}
+
+/// Every key the schema names in each kind of map, by the validator's names
+/// for them; for the test that keeps validator and schema in step.
+pub fn key_sets() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut sets = vec![
+        ("plan", TOP_KEYS.to_vec()),
+        ("settings", SETTINGS_KEYS.to_vec()),
+        ("state", STATE_KEYS.to_vec()),
+        ("gate", GATE_KEYS.to_vec()),
+        ("reconciliation", RECONCILIATION_KEYS.to_vec()),
+        ("phase", PHASE_KEYS.to_vec()),
+        ("request", REQUEST_KEYS.to_vec()),
+        ("flag", FLAG_KEYS.to_vec()),
+        ("webhook", WEBHOOK_KEYS.to_vec()),
+        ("canary", CANARY_KEYS.to_vec()),
+    ];
+    for kind in providers::TYPES {
+        let mut keys = COMMON_KEYS.to_vec();
+        keys.extend_from_slice(providers::keys_for(kind));
+        sets.push((kind, keys));
+    }
+    sets
+}
