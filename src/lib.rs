@@ -8,3 +8,5 @@ pub mod commands;
 pub mod error;
 pub mod output;
 pub mod plan;
+pub mod providers;
+pub mod redact;

@@ -1,0 +1,356 @@
+//! Connections to the systems a migration drives, one trait per capability
+//! and one module per adapter.
+//!
+//! - [`Router`]: the share of live (or mirrored) traffic a proxy sends to the
+//!   candidate (haproxy, nginx, envoy, traefik, http, exec).
+//! - [`Flags`]: a feature flag's on/off and rollout percentage (unleash,
+//!   flagd, launchdarkly, http, exec).
+//! - [`Metrics`]: a number from a query, or no data (prometheus, scrape,
+//!   http, exec).
+//!
+//! Every call is bounded by the provider's timeout; idempotent calls (reads,
+//! and absolute sets — adapters never increment) are retried with backoff on
+//! transient failures. Errors name the provider and what was being done.
+
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Plan, Provider, ProviderKind, Settings};
+
+/// Traffic proper, or a mirrored copy of it whose responses are discarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Traffic,
+    Mirror,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Traffic => "traffic",
+            Channel::Mirror => "mirror",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A proxy that splits traffic between legacy and candidate.
+#[async_trait]
+pub trait Router: Send + Sync {
+    /// Send `percent` (0..=100) of the channel's traffic to the candidate.
+    /// Absolute and idempotent: calling it twice is the same as once.
+    async fn set(&self, channel: Channel, percent: f64) -> Result<(), ProviderError>;
+    /// The share of the channel's traffic the candidate gets now.
+    async fn get(&self, channel: Channel) -> Result<f64, ProviderError>;
+}
+
+/// A feature flag as migrate sees it: on or off, and the share of users it
+/// is on for when it has a percentage rollout (`None`: no rollout, the flag
+/// is simply on or off for everyone).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlagState {
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+}
+
+impl fmt::Display for FlagState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.enabled { "on" } else { "off" })?;
+        if let Some(p) = self.percent {
+            write!(f, " at {}%", fmt_number(p))?;
+        }
+        Ok(())
+    }
+}
+
+/// What to change on a flag; `None` fields are left as they are.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlagChange {
+    pub enabled: Option<bool>,
+    /// `Some(Some(p))`: roll out to p%; `Some(None)`: remove the percentage
+    /// rollout (everyone gets `enabled`), used to restore such a baseline.
+    pub percent: Option<Option<f64>>,
+}
+
+impl FlagChange {
+    /// The change that makes a flag exactly `state`.
+    pub fn to(state: &FlagState) -> Self {
+        Self {
+            enabled: Some(state.enabled),
+            percent: Some(state.percent),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Flags: Send + Sync {
+    async fn get(&self, key: &str) -> Result<FlagState, ProviderError>;
+    /// Apply `change` to the flag. Absolute and idempotent.
+    async fn set(&self, key: &str, change: &FlagChange) -> Result<(), ProviderError>;
+}
+
+#[async_trait]
+pub trait Metrics: Send + Sync {
+    /// The query's value now; `None` when there is no data (an empty result,
+    /// NaN, no matching series).
+    async fn query(&self, query: &str) -> Result<Option<f64>, ProviderError>;
+}
+
+/// How a call failed, which decides whether it is worth retrying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Timed out, connection refused or reset, 5xx: may work next time.
+    Transient,
+    /// Refused for a reason that will not change by itself (4xx, an error
+    /// reply, a bad configuration): retrying is pointless.
+    Rejected,
+    /// An answer that could not be understood.
+    Garbage,
+}
+
+/// A provider call that failed, naming the provider and what was being done.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{kind} provider '{provider}': {doing}: {message}")]
+pub struct ProviderError {
+    pub provider: String,
+    pub kind: &'static str,
+    pub doing: String,
+    pub message: String,
+    pub failure: Failure,
+}
+
+impl ProviderError {
+    pub fn is_transient(&self) -> bool {
+        self.failure == Failure::Transient
+    }
+}
+
+/// What every adapter call needs: who it is, and its limits.
+#[derive(Clone, Debug)]
+pub struct CallCtx {
+    pub provider: String,
+    pub kind: &'static str,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+impl CallCtx {
+    pub fn new(provider: &Provider, settings: &Settings) -> Self {
+        Self {
+            provider: provider.name.clone(),
+            kind: provider.kind.type_name(),
+            timeout: provider.timeout.unwrap_or(settings.timeout),
+            retries: settings.retries,
+        }
+    }
+
+    /// An error of this provider.
+    pub fn error(
+        &self,
+        failure: Failure,
+        doing: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ProviderError {
+        ProviderError {
+            provider: self.provider.clone(),
+            kind: self.kind,
+            doing: doing.into(),
+            message: crate::redact::clean(&message.into()).into_owned(),
+            failure,
+        }
+    }
+
+    /// Run `op` under the timeout; when `idempotent`, retry transient
+    /// failures (and timeouts) with exponential backoff, up to `retries`
+    /// more times.
+    pub async fn call<T, F, Fut>(
+        &self,
+        doing: &str,
+        idempotent: bool,
+        mut op: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            let result = match tokio::time::timeout(self.timeout, op()).await {
+                Ok(r) => r,
+                Err(_) => Err(self.error(
+                    Failure::Transient,
+                    doing,
+                    format!(
+                        "no answer within {} (the provider's timeout)",
+                        crate::plan::describe::duration_words(self.timeout)
+                    ),
+                )),
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if idempotent && e.is_transient() && attempt < self.retries => {
+                    tracing::debug!(provider = %self.provider, attempt, error = %e, "retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(mut e) => {
+                    if attempt > 0 {
+                        e.message = format!(
+                            "{} (after {} attempt{})",
+                            e.message,
+                            attempt + 1,
+                            if attempt == 0 { "" } else { "s" }
+                        );
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// 100 ms, 200 ms, 400 ms, ... capped at 2 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((100u64 << attempt.min(5)).min(2000))
+}
+
+/// `5`, `2.5`, `33.33`: a percent or metric without float noise.
+pub fn fmt_number(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        let s = format!("{v:.6}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        s.to_string()
+    }
+}
+
+/// Two percents are the same setting when they differ by less than this:
+/// proxies store weights as integers and cannot hold every real number.
+pub const PERCENT_TOLERANCE: f64 = 0.05;
+
+pub fn same_percent(a: f64, b: f64) -> bool {
+    (a - b).abs() < PERCENT_TOLERANCE
+}
+
+/// Whether a flag read back matches what was set.
+pub fn same_flag(want: &FlagState, live: &FlagState) -> bool {
+    want.enabled == live.enabled
+        && match (want.percent, live.percent) {
+            (None, _) => true,
+            (Some(a), Some(b)) => same_percent(a, b),
+            (Some(_), None) => false,
+        }
+}
+
+#[derive(Clone)]
+enum Handle {
+    Router(Arc<dyn Router>),
+    Flags(Arc<dyn Flags>),
+    Metrics(Arc<dyn Metrics>),
+}
+
+/// The plan's providers, connected on first use and shared after.
+pub struct Registry {
+    providers: HashMap<String, (Provider, CallCtx)>,
+    cache: Mutex<HashMap<(String, u8), Handle>>,
+}
+
+impl Registry {
+    pub fn new(plan: &Plan) -> Self {
+        Self {
+            providers: plan
+                .providers
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        (p.clone(), CallCtx::new(p, &plan.settings)),
+                    )
+                })
+                .collect(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lookup(&self, name: &str) -> anyhow::Result<&(Provider, CallCtx)> {
+        self.providers
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("the plan has no provider '{name}'"))
+    }
+
+    fn cached(&self, name: &str, slot: u8) -> Option<Handle> {
+        self.cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&(name.to_string(), slot)).cloned())
+    }
+
+    fn remember(&self, name: &str, slot: u8, h: Handle) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert((name.to_string(), slot), h);
+        }
+    }
+
+    pub fn router(&self, name: &str) -> anyhow::Result<Arc<dyn Router>> {
+        if let Some(Handle::Router(r)) = self.cached(name, 0) {
+            return Ok(r);
+        }
+        let (p, ctx) = self.lookup(name)?;
+        let ctx = ctx.clone();
+        let r: Arc<dyn Router> = match &p.kind {
+            other => anyhow::bail!(
+                "provider '{name}' ({}) cannot shift traffic",
+                other.type_name()
+            ),
+        };
+        self.remember(name, 0, Handle::Router(r.clone()));
+        Ok(r)
+    }
+
+    pub fn flags(&self, name: &str) -> anyhow::Result<Arc<dyn Flags>> {
+        if let Some(Handle::Flags(f)) = self.cached(name, 1) {
+            return Ok(f);
+        }
+        let (p, ctx) = self.lookup(name)?;
+        let ctx = ctx.clone();
+        let f: Arc<dyn Flags> = match &p.kind {
+            other => anyhow::bail!(
+                "provider '{name}' ({}) cannot set feature flags",
+                other.type_name()
+            ),
+        };
+        self.remember(name, 1, Handle::Flags(f.clone()));
+        Ok(f)
+    }
+
+    pub fn metrics(&self, name: &str) -> anyhow::Result<Arc<dyn Metrics>> {
+        if let Some(Handle::Metrics(m)) = self.cached(name, 2) {
+            return Ok(m);
+        }
+        let (p, ctx) = self.lookup(name)?;
+        let ctx = ctx.clone();
+        let m: Arc<dyn Metrics> = match &p.kind {
+            other => anyhow::bail!(
+                "provider '{name}' ({}) cannot read metrics",
+                other.type_name()
+            ),
+        };
+        self.remember(name, 2, Handle::Metrics(m.clone()));
+        Ok(m)
+    }
+}
