@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod fsutil;
 pub mod output;
 pub mod plan;
 pub mod providers;

@@ -12,6 +12,7 @@
 //! and absolute sets — adapters never increment) are retried with backoff on
 //! transient failures. Errors name the provider and what was being done.
 
+pub mod web;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -276,12 +277,7 @@ impl Registry {
             providers: plan
                 .providers
                 .iter()
-                .map(|p| {
-                    (
-                        p.name.clone(),
-                        (p.clone(), CallCtx::new(p, &plan.settings)),
-                    )
-                })
+                .map(|p| (p.name.clone(), (p.clone(), CallCtx::new(p, &plan.settings))))
                 .collect(),
             cache: Mutex::new(HashMap::new()),
         }

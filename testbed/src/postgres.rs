@@ -48,10 +48,14 @@ impl Postgres {
         let data = pg.dir.path().join("data");
         pg.run_as(
             "initdb",
-            pg.cmd(bin("initdb"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
+            pg.cmd(bin("initdb")).arg("-D").arg(&data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]),
         )?;
         pg.start_server()?;
         Ok(pg)

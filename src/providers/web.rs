@@ -1,0 +1,227 @@
+//! What every HTTP-speaking adapter shares: a client built from the plan's
+//! TLS options, and one place that turns a response or a transport failure
+//! into a [`ProviderError`] of the right class.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::{Client, RequestBuilder, StatusCode};
+
+use super::{CallCtx, Failure, ProviderError};
+use crate::plan::{Headers, Text, Tls};
+use crate::redact;
+
+/// How much of a response body an error message quotes.
+const QUOTE_LIMIT: usize = 300;
+
+/// A client for one provider. Certificate verification is on unless the
+/// plan turned it off for this provider, which is warned about loudly each
+/// time a client is built.
+pub fn client(ctx: &CallCtx, tls: &Tls) -> Result<Client, ProviderError> {
+    let mut b = Client::builder()
+        .timeout(ctx.timeout)
+        .connect_timeout(ctx.timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("migrate/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(30));
+    if tls.insecure_skip_verify {
+        warn_insecure(&ctx.provider);
+        b = b.danger_accept_invalid_certs(true);
+    }
+    if let Some(ca) = &tls.ca_file {
+        let pem = std::fs::read(ca.expose()).map_err(|e| {
+            ctx.error(
+                Failure::Rejected,
+                "reading ca_file",
+                format!("cannot read {ca}: {e}"),
+            )
+        })?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+            ctx.error(
+                Failure::Rejected,
+                "reading ca_file",
+                format!("{ca} is not a PEM certificate: {}", e.without_url()),
+            )
+        })?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build().map_err(|e| {
+        ctx.error(
+            Failure::Rejected,
+            "building the HTTP client",
+            e.without_url().to_string(),
+        )
+    })
+}
+
+fn warn_insecure(provider: &str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    tracing::warn!(
+        provider,
+        "TLS certificate verification is OFF for provider '{provider}' (insecure_skip_tls_verify: true): anyone on the path can impersonate it"
+    );
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "warning: TLS certificate verification is OFF for provider '{provider}' (insecure_skip_tls_verify: true)"
+        );
+    }
+}
+
+/// Add the plan's headers (values may be secrets; they go on the wire only).
+pub fn with_headers(mut req: RequestBuilder, headers: &Headers) -> RequestBuilder {
+    for (name, value) in headers {
+        req = req.header(name.as_str(), value.expose());
+    }
+    req
+}
+
+/// A response that came back, whatever its status.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body, shortened and with secrets masked, for an error message.
+    pub fn quote(&self) -> String {
+        quote(&self.body)
+    }
+}
+
+/// Shorten and mask a text from outside for an error message.
+pub fn quote(text: &str) -> String {
+    let text = text.trim();
+    let cut: String = text.chars().take(QUOTE_LIMIT).collect();
+    let cut = if cut.len() < text.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    };
+    redact::clean(&cut).into_owned()
+}
+
+/// Send a request and read the whole body. Transport failures and
+/// timeouts are transient; the status is left to the caller (see
+/// [`expect_success`]).
+pub async fn send(
+    ctx: &CallCtx,
+    doing: &str,
+    url: &Text,
+    req: RequestBuilder,
+) -> Result<Answer, ProviderError> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| transport(ctx, doing, url, &e))?;
+    let status = resp.status();
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| transport(ctx, doing, url, &e))?;
+    Ok(Answer { status, body })
+}
+
+/// `send`, then fail on a non-2xx status: 5xx, 408 and 429 are transient,
+/// other 4xx rejected.
+pub async fn send_ok(
+    ctx: &CallCtx,
+    doing: &str,
+    url: &Text,
+    req: RequestBuilder,
+) -> Result<Answer, ProviderError> {
+    let a = send(ctx, doing, url, req).await?;
+    expect_success(ctx, doing, url, a)
+}
+
+pub fn expect_success(
+    ctx: &CallCtx,
+    doing: &str,
+    url: &Text,
+    a: Answer,
+) -> Result<Answer, ProviderError> {
+    if a.status.is_success() {
+        return Ok(a);
+    }
+    let failure = status_failure(a.status);
+    let body = a.quote();
+    let message = if body.is_empty() {
+        format!("{url} answered {}", a.status)
+    } else {
+        format!("{url} answered {}: {body}", a.status)
+    };
+    Err(ctx.error(failure, doing, message))
+}
+
+pub fn status_failure(status: StatusCode) -> Failure {
+    if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+    {
+        Failure::Transient
+    } else {
+        Failure::Rejected
+    }
+}
+
+/// A transport failure in words, without the URL reqwest would quote (it
+/// may hold credentials); the plan's display form of the URL is used.
+pub fn transport(ctx: &CallCtx, doing: &str, url: &Text, e: &reqwest::Error) -> ProviderError {
+    let what = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        format!("cannot connect: {}", root_cause(e))
+    } else if e.is_body() || e.is_decode() {
+        format!("the answer broke off: {}", root_cause(e))
+    } else {
+        root_cause(e)
+    };
+    ctx.error(Failure::Transient, doing, format!("{url}: {what}"))
+}
+
+/// The innermost cause of an error, which says what actually happened
+/// ("Connection refused (os error 111)").
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg = s.to_string();
+        source = s.source();
+    }
+    msg
+}
+
+/// Join a base URL and a path without doubling or dropping the slash.
+pub fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        assert_eq!(status_failure(StatusCode::BAD_GATEWAY), Failure::Transient);
+        assert_eq!(
+            status_failure(StatusCode::TOO_MANY_REQUESTS),
+            Failure::Transient
+        );
+        assert_eq!(status_failure(StatusCode::NOT_FOUND), Failure::Rejected);
+        assert_eq!(status_failure(StatusCode::UNAUTHORIZED), Failure::Rejected);
+    }
+
+    #[test]
+    fn joins_paths() {
+        assert_eq!(join("http://a:1/", "/api/v1"), "http://a:1/api/v1");
+        assert_eq!(join("http://a:1", "api"), "http://a:1/api");
+    }
+
+    #[test]
+    fn quotes_are_short() {
+        let long = "x".repeat(1000);
+        assert!(quote(&long).chars().count() <= QUOTE_LIMIT + 1);
+    }
+}
