@@ -11,3 +11,4 @@ pub mod output;
 pub mod plan;
 pub mod providers;
 pub mod redact;
+pub mod state;

@@ -1,0 +1,516 @@
+//! State in a local directory: `.migrate/<name>/` with `state.json`
+//! (mode 0600, written atomically and durably), `journal.ndjson`
+//! (append-only, fsynced per write) and `lock`. The directory is 0700.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::lock;
+use super::model::{Entry, Record, State, Timestamp, JOURNAL_SCHEMA, STATE_SCHEMA};
+use super::{Holder, LockGuard, Store, StoreError};
+use crate::fsutil;
+use crate::redact;
+
+pub struct LocalStore {
+    dir: PathBuf,
+    migration: String,
+    /// Length of the journal when this process last read or wrote it: a
+    /// different length at commit time means another writer got in.
+    journal_len: Mutex<Option<u64>>,
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Io(format!("{what} {}: {e}", path.display()))
+}
+
+impl LocalStore {
+    /// The store for `migration` under `root` (e.g. `.migrate`).
+    pub fn new(root: &Path, migration: &str) -> Self {
+        Self {
+            dir: root.join(migration),
+            migration: migration.to_string(),
+            journal_len: Mutex::new(None),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join("journal.ndjson")
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
+    fn ensure_dir(&self) -> Result<(), StoreError> {
+        if !self.dir.exists() {
+            if let Some(parent) = self.dir.parent() {
+                if !parent.exists() {
+                    fsutil::create_private_dir(parent, 0o700)
+                        .map_err(|e| io("creating", parent, e))?;
+                }
+            }
+            fsutil::create_private_dir(&self.dir, 0o700)
+                .map_err(|e| io("creating", &self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Journal records and the byte length they span. A torn last line
+    /// (a crash in the middle of an append) is ignored; damage anywhere
+    /// else is an error.
+    fn read_journal(&self) -> Result<(Vec<Record>, u64), StoreError> {
+        let path = self.journal_path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(e) => return Err(io("reading", &path, e)),
+        };
+        let mut records = Vec::new();
+        let mut good_len = 0u64;
+        let mut offset = 0usize;
+        let mut line_no = 0usize;
+        while offset < bytes.len() {
+            line_no += 1;
+            let end = bytes[offset..].iter().position(|&b| b == b'\n');
+            let (line, next, complete) = match end {
+                Some(i) => (&bytes[offset..offset + i], offset + i + 1, true),
+                None => (&bytes[offset..], bytes.len(), false),
+            };
+            if line.iter().all(u8::is_ascii_whitespace) {
+                offset = next;
+                if complete {
+                    good_len = next as u64;
+                }
+                continue;
+            }
+            match serde_json::from_slice::<Record>(line) {
+                Ok(r) if complete => {
+                    records.push(r);
+                    good_len = next as u64;
+                }
+                // The last line, cut short by a crash: it never counted.
+                Ok(_) | Err(_) if !complete => {
+                    tracing::warn!(line = line_no, "ignoring a torn last journal line");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(StoreError::Corrupt {
+                        what: format!("{} line {line_no}", path.display()),
+                        detail: e.to_string(),
+                    })
+                }
+            }
+            offset = next;
+        }
+        Ok((records, good_len))
+    }
+
+    fn read_state(&self) -> Result<Option<State>, StoreError> {
+        let path = self.state_path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("reading", &path, e)),
+        };
+        let st: State = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            what: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        if st.schema != STATE_SCHEMA {
+            return Err(StoreError::Corrupt {
+                what: path.display().to_string(),
+                detail: format!(
+                    "state schema {} is not the one this migrate reads ({STATE_SCHEMA})",
+                    st.schema
+                ),
+            });
+        }
+        if st.migration != self.migration {
+            return Err(StoreError::Corrupt {
+                what: path.display().to_string(),
+                detail: format!(
+                    "it belongs to migration '{}', not '{}'",
+                    st.migration, self.migration
+                ),
+            });
+        }
+        Ok(Some(st))
+    }
+
+    fn write_state(&self, st: &State) -> Result<(), StoreError> {
+        let mut text = serde_json::to_string_pretty(st)
+            .map_err(|e| StoreError::Io(format!("encoding the state: {e}")))?;
+        text.push('\n');
+        let text = redact::clean(&text);
+        let path = self.state_path();
+        fsutil::write_atomic(&path, text.as_bytes(), Some(0o600))
+            .map_err(|e| io("writing", &path, e))
+    }
+
+    fn set_journal_len(&self, len: u64) {
+        if let Ok(mut l) = self.journal_len.lock() {
+            *l = Some(len);
+        }
+    }
+
+    /// Append journal lines durably. The journal must be as long as this
+    /// process last saw it (else another writer got in: refused); a torn
+    /// tail left by a crash is cut off first.
+    fn append(&self, lines: &str) -> Result<(), StoreError> {
+        let path = self.journal_path();
+        let current = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let known = self.journal_len.lock().ok().and_then(|l| *l);
+        let good = match known {
+            Some(k) if k == current => k,
+            _ => {
+                let (_, good) = self.read_journal()?;
+                if let Some(k) = known {
+                    if good != k {
+                        return Err(StoreError::Fenced {
+                            expected: k,
+                            found: good,
+                        });
+                    }
+                }
+                good
+            }
+        };
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io("opening", &path, e))?;
+        if good < current {
+            f.set_len(good).map_err(|e| io("repairing", &path, e))?;
+        }
+        f.write_all(lines.as_bytes())
+            .and_then(|()| f.sync_data())
+            .map_err(|e| io("appending to", &path, e))?;
+        self.set_journal_len(good + lines.len() as u64);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    async fn lock(
+        &self,
+        holder: &Holder,
+        wait: Duration,
+    ) -> Result<Box<dyn LockGuard>, StoreError> {
+        self.ensure_dir()?;
+        let path = self.lock_path();
+        let holder = holder.clone();
+        let g = tokio::task::spawn_blocking(move || lock::acquire(&path, &holder, wait))
+            .await
+            .map_err(|e| StoreError::Io(format!("waiting for the lock: {e}")))??;
+        Ok(Box::new(g))
+    }
+
+    async fn holder(&self) -> Result<Option<(Holder, bool)>, StoreError> {
+        lock::holder(&self.lock_path())
+    }
+
+    async fn break_lock(&self) -> Result<Option<Holder>, StoreError> {
+        lock::break_lock(&self.lock_path())
+    }
+
+    async fn load(&self) -> Result<Option<State>, StoreError> {
+        let checkpoint = self.read_state()?;
+        let (records, len) = self.read_journal()?;
+        self.set_journal_len(len);
+        let last_seq = records.last().map_or(0, |r| r.seq);
+        match checkpoint {
+            Some(mut st) => {
+                if st.journal_seq > last_seq {
+                    return Err(StoreError::Corrupt {
+                        what: self.journal_path().display().to_string(),
+                        detail: format!(
+                            "the state has seen record {} but the journal ends at {last_seq}",
+                            st.journal_seq
+                        ),
+                    });
+                }
+                // A crash between the journal append and the checkpoint:
+                // fold in what the checkpoint missed.
+                let seen = st.journal_seq;
+                for r in records.iter().filter(|r| r.seq > seen) {
+                    st.apply(r);
+                }
+                Ok(Some(st))
+            }
+            None if records.is_empty() => Ok(None),
+            None => Ok(Some(State::replay(&self.migration, &records))),
+        }
+    }
+
+    async fn commit(
+        &self,
+        _guard: &dyn LockGuard,
+        state: &mut State,
+        actor: &str,
+        now: Timestamp,
+        entries: Vec<Entry>,
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.ensure_dir()?;
+        let now = Timestamp::new(now.0);
+        let mut next = state.clone();
+        let mut lines = String::new();
+        for entry in entries {
+            let r = Record {
+                v: JOURNAL_SCHEMA,
+                seq: next.journal_seq + 1,
+                at: now,
+                actor: actor.to_string(),
+                migration: self.migration.clone(),
+                entry,
+            };
+            let line = serde_json::to_string(&r)
+                .map_err(|e| StoreError::Io(format!("encoding a journal record: {e}")))?;
+            lines.push_str(&redact::clean(&line));
+            lines.push('\n');
+            next.apply(&r);
+        }
+        self.append(&lines)?;
+        self.write_state(&next)?;
+        *state = next;
+        Ok(())
+    }
+
+    async fn journal(&self) -> Result<Vec<Record>, StoreError> {
+        Ok(self.read_journal()?.0)
+    }
+
+    async fn rebuild(&self, _guard: &dyn LockGuard) -> Result<State, StoreError> {
+        let (records, len) = self.read_journal()?;
+        self.set_journal_len(len);
+        let st = State::replay(&self.migration, &records);
+        if !records.is_empty() {
+            let path = self.state_path();
+            if path.exists() {
+                let aside = self.dir.join(format!(
+                    "state.json.damaged-{}",
+                    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                ));
+                fs::rename(&path, &aside).map_err(|e| io("moving aside", &path, e))?;
+            }
+            self.write_state(&st)?;
+        }
+        Ok(st)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::model::{Status, StepInfo};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn now() -> Timestamp {
+        Timestamp(std::time::SystemTime::now())
+    }
+
+    fn holder() -> Holder {
+        Holder {
+            actor: "t@h".into(),
+            host: "h".into(),
+            pid: std::process::id(),
+            command: "test".into(),
+            since: now(),
+        }
+    }
+
+    fn started() -> Entry {
+        Entry::Started {
+            steps: vec![StepInfo {
+                id: "p.1".into(),
+                phase: "p".into(),
+                kind: "approve".into(),
+                action: "wait".into(),
+                digest: "d".into(),
+                keep_on_rollback: false,
+                irreversible: false,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn commits_are_journaled_checkpointed_and_private() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(&root.path().join(".migrate"), "m");
+        assert!(store.load().await.unwrap().is_none());
+        let g = store.lock(&holder(), Duration::ZERO).await.unwrap();
+        let mut st = State::empty("m");
+        store
+            .commit(g.as_ref(), &mut st, "t@h", now(), vec![started()])
+            .await
+            .unwrap();
+        store
+            .commit(
+                g.as_ref(),
+                &mut st,
+                "t@h",
+                now(),
+                vec![Entry::StepDone {
+                    step: "p.1".into(),
+                    note: None,
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(st.serial, 2);
+        assert_eq!(st.position, 1);
+        let loaded = store.load().await.unwrap().unwrap();
+        assert_eq!(loaded, st);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.dir()), 0o700);
+        assert_eq!(mode(&store.state_path()), 0o600);
+        assert_eq!(mode(&store.journal_path()), 0o600);
+        assert_eq!(store.journal().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_journal_line_is_ignored_and_repaired() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(root.path(), "m");
+        let g = store.lock(&holder(), Duration::ZERO).await.unwrap();
+        let mut st = State::empty("m");
+        store
+            .commit(g.as_ref(), &mut st, "a", now(), vec![started()])
+            .await
+            .unwrap();
+        drop(g);
+        // A crash mid-append leaves half a line.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(store.journal_path())
+            .unwrap();
+        f.write_all(b"{\"v\":1,\"seq\":2,\"at\":\"20").unwrap();
+        let store = LocalStore::new(root.path(), "m");
+        let mut st = store.load().await.unwrap().unwrap();
+        assert_eq!(st.journal_seq, 1);
+        let g = store.lock(&holder(), Duration::ZERO).await.unwrap();
+        store
+            .commit(
+                g.as_ref(),
+                &mut st,
+                "a",
+                now(),
+                vec![Entry::StepDone {
+                    step: "p.1".into(),
+                    note: None,
+                }],
+            )
+            .await
+            .unwrap();
+        let records = store.journal().await.unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_behind_the_journal_catches_up() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(root.path(), "m");
+        let g = store.lock(&holder(), Duration::ZERO).await.unwrap();
+        let mut st = State::empty("m");
+        store
+            .commit(g.as_ref(), &mut st, "a", now(), vec![started()])
+            .await
+            .unwrap();
+        let before = fs::read(store.state_path()).unwrap();
+        store
+            .commit(
+                g.as_ref(),
+                &mut st,
+                "a",
+                now(),
+                vec![Entry::StepDone {
+                    step: "p.1".into(),
+                    note: None,
+                }],
+            )
+            .await
+            .unwrap();
+        // As if the process died after the journal append, before the
+        // checkpoint was replaced.
+        fs::write(store.state_path(), before).unwrap();
+        let loaded = store.load().await.unwrap().unwrap();
+        assert_eq!(loaded.position, 1);
+        assert_eq!(loaded.status, Status::Active);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_state_file_is_a_clear_error_and_rebuilds_from_the_journal() {
+        let root = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(root.path(), "m");
+        let g = store.lock(&holder(), Duration::ZERO).await.unwrap();
+        let mut st = State::empty("m");
+        store
+            .commit(g.as_ref(), &mut st, "a", now(), vec![started()])
+            .await
+            .unwrap();
+        let text = fs::read_to_string(store.state_path()).unwrap();
+        fs::write(store.state_path(), &text[..text.len() / 2]).unwrap();
+        let err = store.load().await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("migrate state rebuild"));
+        let rebuilt = store.rebuild(g.as_ref()).await.unwrap();
+        assert_eq!(rebuilt, st);
+        assert_eq!(store.load().await.unwrap().unwrap(), st);
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_missed_another_writers_records_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let a = LocalStore::new(root.path(), "m");
+        let b = LocalStore::new(root.path(), "m");
+        let g = a.lock(&holder(), Duration::ZERO).await.unwrap();
+        let mut st = State::empty("m");
+        a.commit(g.as_ref(), &mut st, "a", now(), vec![started()])
+            .await
+            .unwrap();
+        let mut stale = b.load().await.unwrap().unwrap();
+        a.commit(
+            g.as_ref(),
+            &mut st,
+            "a",
+            now(),
+            vec![Entry::StepDone {
+                step: "p.1".into(),
+                note: None,
+            }],
+        )
+        .await
+        .unwrap();
+        let err = b
+            .commit(g.as_ref(), &mut stale, "b", now(), vec![Entry::Resumed])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    }
+}

@@ -1,0 +1,110 @@
+//! Where a migration's state lives: the journal (the audit trail and the
+//! truth), the checkpoint of its fold (`state.json`), and the lock that
+//! serialises changes. [`local`] keeps them in a directory.
+
+pub mod local;
+pub mod lock;
+pub mod model;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use model::*;
+
+/// Who holds (or held) the lock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Holder {
+    pub actor: String,
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    pub since: Timestamp,
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (pid {} on {}, `{}`, since {})",
+            self.actor, self.pid, self.host, self.command, self.since
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the migration is locked by {0}; try again in a moment, or if that run is gone: migrate unlock")]
+    Locked(Box<Holder>),
+    #[error("the migration is locked by another run (its details could not be read); if it is gone: migrate unlock --force")]
+    LockedUnknown,
+    #[error("{what} is damaged: {detail}\n  The journal is the source of truth: `migrate state rebuild` rebuilds the state from it.")]
+    Corrupt { what: String, detail: String },
+    #[error("the journal changed under this run ({expected} bytes were read, {found} are there now): another run wrote it; nothing was written")]
+    Fenced { expected: u64, found: u64 },
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Proof that the lock is held; released when dropped.
+pub trait LockGuard: Send + Sync {
+    /// Whoever held the lock before and died without releasing it.
+    fn stale_previous(&self) -> Option<&Holder>;
+}
+
+/// A place to keep a migration's state.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Where, in words ("/srv/plans/.migrate/payments-v2").
+    fn location(&self) -> String;
+
+    /// Take the lock, waiting up to `wait` for another holder.
+    async fn lock(
+        &self,
+        holder: &Holder,
+        wait: std::time::Duration,
+    ) -> Result<Box<dyn LockGuard>, StoreError>;
+
+    /// The current holder of the lock, if any, and whether it is alive.
+    async fn holder(&self) -> Result<Option<(Holder, bool)>, StoreError>;
+
+    /// Remove the lock whoever holds it; returns who held it.
+    async fn break_lock(&self) -> Result<Option<Holder>, StoreError>;
+
+    /// The state, with any journal records the checkpoint missed folded in;
+    /// `None` for a migration that never started.
+    async fn load(&self) -> Result<Option<State>, StoreError>;
+
+    /// Append entries to the journal (durably), fold them into `state`, and
+    /// checkpoint it. Must hold the lock.
+    async fn commit(
+        &self,
+        guard: &dyn LockGuard,
+        state: &mut State,
+        actor: &str,
+        now: Timestamp,
+        entries: Vec<Entry>,
+    ) -> Result<(), StoreError>;
+
+    /// Every journal record, in order.
+    async fn journal(&self) -> Result<Vec<Record>, StoreError>;
+
+    /// Rebuild the checkpoint from the journal. Must hold the lock.
+    async fn rebuild(&self, guard: &dyn LockGuard) -> Result<State, StoreError>;
+}
+
+/// `user@host`, or `$MIGRATE_ACTOR` (e.g. `ci@runner-7` in CI).
+pub fn actor() -> String {
+    if let Ok(a) = std::env::var("MIGRATE_ACTOR") {
+        if !a.trim().is_empty() {
+            return a.trim().to_string();
+        }
+    }
+    let user = whoami::username().unwrap_or_else(|_| "unknown".to_string());
+    format!("{user}@{}", hostname())
+}
+
+pub fn hostname() -> String {
+    whoami::hostname().unwrap_or_else(|_| "localhost".to_string())
+}

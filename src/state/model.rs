@@ -1,0 +1,881 @@
+//! What a migration's state holds, and how a journal entry changes it.
+//!
+//! The journal is the truth: every change to the state is a journal
+//! [`Entry`], appended (and fsynced) before the state is touched, and the
+//! state is the fold of the journal ([`State::apply`]). `state.json` is a
+//! checkpoint of that fold, so a damaged state file can always be rebuilt
+//! from the journal, and a crash between the two writes loses nothing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::providers::{fmt_number, Channel, FlagState};
+
+/// The version of `state.json`'s layout.
+pub const STATE_SCHEMA: u32 = 1;
+/// The version of a journal line's layout.
+pub const JOURNAL_SCHEMA: u32 = 1;
+
+/// A point in time, stored as RFC 3339 UTC with milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub SystemTime);
+
+impl Timestamp {
+    /// `t` to the millisecond, as it is stored.
+    pub fn new(t: SystemTime) -> Self {
+        let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let ms = Duration::from_millis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+        Timestamp(SystemTime::UNIX_EPOCH + ms)
+    }
+
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        self.0.duration_since(earlier.0).unwrap_or_default()
+    }
+
+    pub fn plus(self, d: Duration) -> Timestamp {
+        Timestamp(self.0 + d)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_millis(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_rfc3339(&s)
+            .map(Timestamp)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a migration changes: a proxy's split (or mirror share), or a flag.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Target {
+    Traffic { provider: String },
+    Mirror { provider: String },
+    Flag { provider: String, key: String },
+}
+
+impl Target {
+    pub fn router(provider: &str, channel: Channel) -> Self {
+        match channel {
+            Channel::Traffic => Target::Traffic {
+                provider: provider.to_string(),
+            },
+            Channel::Mirror => Target::Mirror {
+                provider: provider.to_string(),
+            },
+        }
+    }
+
+    pub fn provider(&self) -> &str {
+        match self {
+            Target::Traffic { provider }
+            | Target::Mirror { provider }
+            | Target::Flag { provider, .. } => provider,
+        }
+    }
+
+    /// Traffic and mirror targets are restored first, flags after.
+    pub fn is_flag(&self) -> bool {
+        matches!(self, Target::Flag { .. })
+    }
+
+    /// The key under which the state file keeps this target.
+    pub fn id(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Traffic { provider } => write!(f, "traffic via {provider}"),
+            Target::Mirror { provider } => write!(f, "mirror via {provider}"),
+            Target::Flag { provider, key } => write!(f, "flag {key} via {provider}"),
+        }
+    }
+}
+
+/// A target's value: a percent for traffic and mirror, a flag's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Percent(f64),
+    Flag(FlagState),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Percent(p) => write!(f, "{}%", fmt_number(*p)),
+            Value::Flag(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl Value {
+    /// Whether a live reading matches what was set (within the tolerance
+    /// of integer weights; a flag's rollout only when one was set).
+    pub fn matches(&self, live: &Value) -> bool {
+        match (self, live) {
+            (Value::Percent(a), Value::Percent(b)) => crate::providers::same_percent(*a, *b),
+            (Value::Flag(a), Value::Flag(b)) => crate::providers::same_flag(a, b),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Nothing has run yet.
+    New,
+    /// In progress: the next `advance` carries on.
+    Active,
+    /// Held by someone (or by a gate's policy): `resume` releases it.
+    Paused,
+    /// A step failed (a hook, a provider): `advance` tries it again.
+    Failed,
+    /// A rollback started and has not finished.
+    RollingBack,
+    /// Rolled back to the baseline: `retry` starts again.
+    RolledBack,
+    /// A rollback could not restore everything: act now.
+    RollbackIncomplete,
+    /// Every step is done.
+    Completed,
+}
+
+impl Status {
+    pub fn words(self) -> &'static str {
+        match self {
+            Status::New => "not started",
+            Status::Active => "in progress",
+            Status::Paused => "paused",
+            Status::Failed => "failed at a step",
+            Status::RollingBack => "rolling back",
+            Status::RolledBack => "rolled back",
+            Status::RollbackIncomplete => "ROLLBACK INCOMPLETE",
+            Status::Completed => "completed",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+/// A step as the state knows it: the plan's step at the time it was
+/// recorded (its digest), and what happened to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub id: String,
+    pub phase: String,
+    pub kind: String,
+    /// What the step does, in words, as the plan said when it was recorded.
+    pub action: String,
+    /// Digest of the step's definition (and of the providers it drives).
+    pub digest: String,
+    pub status: StepStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub keep_on_rollback: bool,
+    #[serde(default)]
+    pub irreversible: bool,
+}
+
+/// A step of the plan as the journal records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepInfo {
+    pub id: String,
+    pub phase: String,
+    pub kind: String,
+    pub action: String,
+    pub digest: String,
+    #[serde(default)]
+    pub keep_on_rollback: bool,
+    #[serde(default)]
+    pub irreversible: bool,
+}
+
+impl StepInfo {
+    fn record(&self) -> StepRecord {
+        StepRecord {
+            id: self.id.clone(),
+            phase: self.phase.clone(),
+            kind: self.kind.clone(),
+            action: self.action.clone(),
+            digest: self.digest.clone(),
+            status: StepStatus::Pending,
+            started: None,
+            finished: None,
+            error: None,
+            keep_on_rollback: self.keep_on_rollback,
+            irreversible: self.irreversible,
+        }
+    }
+}
+
+/// A target migrate has changed: its value before the first change, and
+/// the value migrate last set and verified.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetRecord {
+    pub target: Target,
+    pub baseline: Value,
+    /// What the target should hold now, as far as migrate knows.
+    pub expected: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
+    pub at: Timestamp,
+}
+
+/// A soak in progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Soak {
+    pub step: String,
+    pub started: Timestamp,
+    #[serde(with = "duration_ms")]
+    pub duration: Duration,
+    /// Breaches counted per gate during this soak.
+    #[serde(default)]
+    pub breaches: BTreeMap<String, u32>,
+}
+
+/// The last reading of a gate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateReading {
+    pub at: Timestamp,
+    /// `None`: no data.
+    pub value: Option<f64>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The latest result of a reconciliation, for `parity` gates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParityRecord {
+    pub at: Timestamp,
+    pub parity: f64,
+    pub summary: serde_json::Value,
+}
+
+/// Who did something, and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Actioned {
+    pub at: Timestamp,
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Why the migration was last rolled back, and how it went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    pub at: Timestamp,
+    pub actor: String,
+    pub reason: String,
+    /// The step the migration was at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_step: Option<String>,
+    /// The phase `retry` starts again at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// `rollback --to`: the step whose values were restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Whether a gate breach triggered it.
+    #[serde(default)]
+    pub breach: bool,
+    /// Targets that could not be restored.
+    #[serde(default)]
+    pub remaining: Vec<String>,
+    #[serde(default)]
+    pub finished: bool,
+}
+
+/// A step being executed outside the lock (a hook, a reconciliation): the
+/// claim keeps other runs from executing it too.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    pub step: String,
+    pub actor: String,
+    pub host: String,
+    pub pid: u32,
+    pub since: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub schema: u32,
+    pub migration: String,
+    /// Grows with every change; a writer that read an older serial must
+    /// not write.
+    pub serial: u64,
+    /// The journal sequence number of the last entry folded in.
+    pub journal_seq: u64,
+    pub status: Status,
+    /// Index of the next step to run; `steps.len()` when all are done.
+    pub position: usize,
+    pub steps: Vec<StepRecord>,
+    /// Keyed by [`Target::id`].
+    pub targets: BTreeMap<String, TargetRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<Soak>,
+    #[serde(default)]
+    pub gates: BTreeMap<String, GateReading>,
+    #[serde(default)]
+    pub parity: BTreeMap<String, ParityRecord>,
+    #[serde(default)]
+    pub approvals: BTreeMap<String, Actioned>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<Actioned>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<Actioned>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Actioned>,
+}
+
+/// One line of the journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub v: u32,
+    pub seq: u64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub migration: String,
+    #[serde(flatten)]
+    pub entry: Entry,
+}
+
+/// A change to the migration, as the journal records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Entry {
+    /// The migration's first record: the plan's steps.
+    Started {
+        steps: Vec<StepInfo>,
+    },
+    /// Steps not yet run were changed in the plan.
+    PlanChanged {
+        changed: Vec<String>,
+        steps: Vec<StepInfo>,
+    },
+    StepStarted {
+        step: String,
+    },
+    /// A target's value before migrate first changed it.
+    Baseline {
+        target: Target,
+        value: Value,
+    },
+    /// About to set a target.
+    Intended {
+        step: String,
+        target: Target,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<Value>,
+        after: Value,
+    },
+    /// The provider accepted the change.
+    Applied {
+        step: String,
+        target: Target,
+        after: Value,
+    },
+    /// The change was read back and holds.
+    Verified {
+        step: String,
+        target: Target,
+        value: Value,
+    },
+    StepDone {
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    StepFailed {
+        step: String,
+        error: String,
+    },
+    /// A hook or reconciliation step is being executed by this actor.
+    Claimed {
+        step: String,
+        host: String,
+        pid: u32,
+    },
+    SoakStarted {
+        step: String,
+        #[serde(with = "duration_ms")]
+        duration: Duration,
+    },
+    Gate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        gate: String,
+        value: Option<f64>,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    Breach {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        gate: String,
+        value: Option<f64>,
+        reason: String,
+    },
+    Reconciled {
+        name: String,
+        parity: f64,
+        summary: serde_json::Value,
+    },
+    Approved {
+        step: String,
+    },
+    Paused {
+        reason: String,
+    },
+    Resumed,
+    RollbackStarted {
+        reason: String,
+        /// The last step whose values are kept (`None`: back to baselines).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        #[serde(default)]
+        breach: bool,
+    },
+    Restored {
+        target: Target,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<Value>,
+        value: Value,
+    },
+    RestoreFailed {
+        target: Target,
+        error: String,
+    },
+    RollbackFinished {
+        remaining: Vec<String>,
+    },
+    /// `retry`: start again at a phase.
+    Retried {
+        phase: String,
+        step: String,
+    },
+    /// A lock was broken by `unlock --force`.
+    LockBroken {
+        holder: String,
+    },
+    Completed,
+}
+
+impl Entry {
+    /// The event name, as in the journal's `event` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Entry::Started { .. } => "started",
+            Entry::PlanChanged { .. } => "plan_changed",
+            Entry::StepStarted { .. } => "step_started",
+            Entry::Baseline { .. } => "baseline",
+            Entry::Intended { .. } => "intended",
+            Entry::Applied { .. } => "applied",
+            Entry::Verified { .. } => "verified",
+            Entry::StepDone { .. } => "step_done",
+            Entry::StepFailed { .. } => "step_failed",
+            Entry::Claimed { .. } => "claimed",
+            Entry::SoakStarted { .. } => "soak_started",
+            Entry::Gate { .. } => "gate",
+            Entry::Breach { .. } => "breach",
+            Entry::Reconciled { .. } => "reconciled",
+            Entry::Approved { .. } => "approved",
+            Entry::Paused { .. } => "paused",
+            Entry::Resumed => "resumed",
+            Entry::RollbackStarted { .. } => "rollback_started",
+            Entry::Restored { .. } => "restored",
+            Entry::RestoreFailed { .. } => "restore_failed",
+            Entry::RollbackFinished { .. } => "rollback_finished",
+            Entry::Retried { .. } => "retried",
+            Entry::LockBroken { .. } => "lock_broken",
+            Entry::Completed => "completed",
+        }
+    }
+}
+
+impl State {
+    /// The state before the first record.
+    pub fn empty(migration: &str) -> Self {
+        Self {
+            schema: STATE_SCHEMA,
+            migration: migration.to_string(),
+            serial: 0,
+            journal_seq: 0,
+            status: Status::New,
+            position: 0,
+            steps: Vec::new(),
+            targets: BTreeMap::new(),
+            soak: None,
+            gates: BTreeMap::new(),
+            parity: BTreeMap::new(),
+            approvals: BTreeMap::new(),
+            claim: None,
+            paused: None,
+            rollback: None,
+            created: None,
+            updated: None,
+        }
+    }
+
+    /// Rebuild a state from journal records, in order.
+    pub fn replay<'a>(migration: &str, records: impl IntoIterator<Item = &'a Record>) -> Self {
+        let mut st = State::empty(migration);
+        for r in records {
+            st.apply(r);
+        }
+        st
+    }
+
+    pub fn index_of(&self, step: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == step)
+    }
+
+    pub fn current(&self) -> Option<&StepRecord> {
+        self.steps.get(self.position)
+    }
+
+    fn step_mut(&mut self, id: &str) -> Option<&mut StepRecord> {
+        self.steps.iter_mut().find(|s| s.id == id)
+    }
+
+    /// Fold one journal record into the state.
+    pub fn apply(&mut self, r: &Record) {
+        let by = Actioned {
+            at: r.at,
+            actor: r.actor.clone(),
+            reason: None,
+        };
+        self.serial += 1;
+        self.journal_seq = r.seq;
+        self.updated = Some(Actioned {
+            reason: Some(r.entry.name().to_string()),
+            ..by.clone()
+        });
+        match &r.entry {
+            Entry::Started { steps } => {
+                self.steps = steps.iter().map(StepInfo::record).collect();
+                self.position = 0;
+                self.status = Status::Active;
+                self.created = Some(by);
+            }
+            Entry::PlanChanged { steps, .. } => {
+                // Steps before the position are unchanged (checked before
+                // the record is written); the rest follow the new plan.
+                let kept: Vec<StepRecord> =
+                    self.steps.iter().take(self.position).cloned().collect();
+                let mut new = kept;
+                for info in steps.iter().skip(new.len()) {
+                    new.push(info.record());
+                }
+                self.steps = new;
+                if self.position >= self.steps.len() && self.status == Status::Active {
+                    self.status = Status::Completed;
+                } else if self.status == Status::Completed && self.position < self.steps.len() {
+                    self.status = Status::Active;
+                }
+            }
+            Entry::StepStarted { step } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Running;
+                    s.started = Some(r.at);
+                    s.error = None;
+                }
+                if self.status == Status::Failed || self.status == Status::New {
+                    self.status = Status::Active;
+                }
+            }
+            Entry::Baseline { target, value } => {
+                self.targets
+                    .entry(target.id())
+                    .or_insert_with(|| TargetRecord {
+                        target: target.clone(),
+                        baseline: value.clone(),
+                        expected: value.clone(),
+                        changed_by: None,
+                        at: r.at,
+                    });
+            }
+            Entry::Intended { .. } => {}
+            Entry::Applied { .. } => {}
+            Entry::Verified {
+                step,
+                target,
+                value,
+            } => {
+                let rec = self
+                    .targets
+                    .entry(target.id())
+                    .or_insert_with(|| TargetRecord {
+                        target: target.clone(),
+                        baseline: value.clone(),
+                        expected: value.clone(),
+                        changed_by: None,
+                        at: r.at,
+                    });
+                rec.expected = value.clone();
+                rec.changed_by = Some(step.clone());
+                rec.at = r.at;
+            }
+            Entry::StepDone { step, .. } => {
+                if let Some(i) = self.index_of(step) {
+                    let s = &mut self.steps[i];
+                    s.status = StepStatus::Done;
+                    s.finished = Some(r.at);
+                    s.error = None;
+                    if s.started.is_none() {
+                        s.started = Some(r.at);
+                    }
+                    if i >= self.position {
+                        self.position = i + 1;
+                    }
+                }
+                if self.soak.as_ref().is_some_and(|k| &k.step == step) {
+                    self.soak = None;
+                }
+                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
+                    self.claim = None;
+                }
+                if matches!(self.status, Status::Failed | Status::New) {
+                    self.status = Status::Active;
+                }
+            }
+            Entry::StepFailed { step, error } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Failed;
+                    s.error = Some(error.clone());
+                    s.finished = Some(r.at);
+                }
+                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
+                    self.claim = None;
+                }
+                if self.status == Status::Active {
+                    self.status = Status::Failed;
+                }
+            }
+            Entry::Claimed { step, host, pid } => {
+                self.claim = Some(Claim {
+                    step: step.clone(),
+                    actor: r.actor.clone(),
+                    host: host.clone(),
+                    pid: *pid,
+                    since: r.at,
+                });
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Running;
+                    s.started = Some(r.at);
+                    s.error = None;
+                }
+            }
+            Entry::SoakStarted { step, duration } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Running;
+                    s.started = Some(r.at);
+                }
+                self.soak = Some(Soak {
+                    step: step.clone(),
+                    started: r.at,
+                    duration: *duration,
+                    breaches: BTreeMap::new(),
+                });
+            }
+            Entry::Gate {
+                step,
+                gate,
+                value,
+                ok,
+                note,
+            } => {
+                self.gates.insert(
+                    gate.clone(),
+                    GateReading {
+                        at: r.at,
+                        value: *value,
+                        ok: *ok,
+                        note: note.clone(),
+                    },
+                );
+                if !ok {
+                    if let (Some(soak), Some(step)) = (self.soak.as_mut(), step) {
+                        if &soak.step == step {
+                            *soak.breaches.entry(gate.clone()).or_insert(0) += 1;
+                        }
+                    }
+                }
+            }
+            Entry::Breach { .. } => {}
+            Entry::Reconciled {
+                name,
+                parity,
+                summary,
+            } => {
+                self.parity.insert(
+                    name.clone(),
+                    ParityRecord {
+                        at: r.at,
+                        parity: *parity,
+                        summary: summary.clone(),
+                    },
+                );
+            }
+            Entry::Approved { step } => {
+                self.approvals.insert(step.clone(), by);
+            }
+            Entry::Paused { reason } => {
+                self.status = Status::Paused;
+                self.paused = Some(Actioned {
+                    reason: Some(reason.clone()),
+                    ..by
+                });
+            }
+            Entry::Resumed => {
+                self.paused = None;
+                if self.status == Status::Paused {
+                    self.status = if self.position >= self.steps.len() {
+                        Status::Completed
+                    } else {
+                        Status::Active
+                    };
+                }
+            }
+            Entry::RollbackStarted { reason, to, breach } => {
+                let at_step = self.current().map(|s| s.id.clone());
+                let phase = self.current().map(|s| s.phase.clone()).or_else(|| {
+                    // Completed: `retry` would start at the last phase.
+                    self.steps.last().map(|s| s.phase.clone())
+                });
+                self.rollback = Some(RollbackRecord {
+                    at: r.at,
+                    actor: r.actor.clone(),
+                    reason: reason.clone(),
+                    at_step,
+                    phase,
+                    to: to.clone(),
+                    breach: *breach,
+                    remaining: Vec::new(),
+                    finished: false,
+                });
+                self.status = Status::RollingBack;
+                self.soak = None;
+                self.claim = None;
+                self.paused = None;
+                // Steps after the rollback point are undone.
+                let keep = match to {
+                    Some(id) => self.index_of(id).map_or(0, |i| i + 1),
+                    None => 0,
+                };
+                for s in self.steps.iter_mut().skip(keep) {
+                    if s.status != StepStatus::Pending {
+                        s.status = StepStatus::Pending;
+                        s.finished = None;
+                    }
+                }
+                self.approvals
+                    .retain(|id, _| self.steps.iter().take(keep).any(|s| &s.id == id));
+                self.position = keep.min(self.steps.len());
+            }
+            Entry::Restored { target, value, .. } => {
+                if let Some(t) = self.targets.get_mut(&target.id()) {
+                    t.expected = value.clone();
+                    t.changed_by = Some("rollback".to_string());
+                    t.at = r.at;
+                }
+                if let Some(rb) = self.rollback.as_mut() {
+                    rb.remaining.retain(|id| id != &target.id());
+                }
+            }
+            Entry::RestoreFailed { target, .. } => {
+                if let Some(rb) = self.rollback.as_mut() {
+                    if !rb.remaining.contains(&target.id()) {
+                        rb.remaining.push(target.id());
+                    }
+                }
+            }
+            Entry::RollbackFinished { remaining } => {
+                let partial = self.rollback.as_ref().is_some_and(|rb| rb.to.is_some());
+                if let Some(rb) = self.rollback.as_mut() {
+                    rb.remaining = remaining.clone();
+                    rb.finished = remaining.is_empty();
+                }
+                self.status = if !remaining.is_empty() {
+                    Status::RollbackIncomplete
+                } else if partial {
+                    Status::Active
+                } else {
+                    Status::RolledBack
+                };
+            }
+            Entry::Retried { step, .. } => {
+                if let Some(i) = self.index_of(step) {
+                    self.position = i;
+                    for s in self.steps.iter_mut().skip(i) {
+                        s.status = StepStatus::Pending;
+                        s.finished = None;
+                        s.error = None;
+                    }
+                }
+                self.status = Status::Active;
+                self.soak = None;
+                self.claim = None;
+            }
+            Entry::LockBroken { .. } => {}
+            Entry::Completed => {
+                self.status = Status::Completed;
+                self.position = self.steps.len();
+                self.soak = None;
+                self.claim = None;
+            }
+        }
+    }
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
