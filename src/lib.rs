@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod fsutil;
+pub mod engine;
 pub mod output;
 pub mod plan;
 pub mod providers;

@@ -302,6 +302,20 @@ impl Registry {
         }
     }
 
+    /// Use `router` for provider `name` instead of building its adapter:
+    /// for embedding migrate, and for tests of the engine.
+    pub fn set_router(&self, name: &str, router: Arc<dyn Router>) {
+        self.remember(name, 0, Handle::Router(router));
+    }
+
+    pub fn set_flags(&self, name: &str, flags: Arc<dyn Flags>) {
+        self.remember(name, 1, Handle::Flags(flags));
+    }
+
+    pub fn set_metrics(&self, name: &str, metrics: Arc<dyn Metrics>) {
+        self.remember(name, 2, Handle::Metrics(metrics));
+    }
+
     pub fn router(&self, name: &str) -> anyhow::Result<Arc<dyn Router>> {
         if let Some(Handle::Router(r)) = self.cached(name, 0) {
             return Ok(r);

@@ -285,6 +285,24 @@ pub struct ParityRecord {
     pub summary: serde_json::Value,
 }
 
+/// A target and the value a rollback restores it to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Restore {
+    pub target: Target,
+    pub value: Value,
+}
+
+/// Why progress is held.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PauseRecord {
+    pub at: Timestamp,
+    pub actor: String,
+    pub reason: String,
+    /// A gate's policy paused it (not a person).
+    #[serde(default)]
+    pub breach: bool,
+}
+
 /// Who did something, and when.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Actioned {
@@ -312,6 +330,9 @@ pub struct RollbackRecord {
     /// Whether a gate breach triggered it.
     #[serde(default)]
     pub breach: bool,
+    /// What each changed target is restored to.
+    #[serde(default)]
+    pub restore: Vec<Restore>,
     /// Targets that could not be restored.
     #[serde(default)]
     pub remaining: Vec<String>,
@@ -356,7 +377,7 @@ pub struct State {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paused: Option<Actioned>,
+    pub paused: Option<PauseRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -464,6 +485,9 @@ pub enum Entry {
     },
     Paused {
         reason: String,
+        /// A gate's policy paused it (not a person).
+        #[serde(default)]
+        breach: bool,
     },
     Resumed,
     RollbackStarted {
@@ -473,6 +497,8 @@ pub enum Entry {
         to: Option<String>,
         #[serde(default)]
         breach: bool,
+        /// What each changed target is restored to.
+        restore: Vec<Restore>,
     },
     Restored {
         target: Target,
@@ -564,6 +590,21 @@ impl State {
         st
     }
 
+    /// Take the plan's steps from the position on; the steps before it
+    /// (done) stay as recorded.
+    pub fn adopt_steps(&mut self, steps: &[StepInfo]) {
+        let keep = self.position.min(self.steps.len());
+        self.steps.truncate(keep);
+        for info in steps.iter().skip(keep) {
+            self.steps.push(info.record());
+        }
+        if self.position >= self.steps.len() && self.status == Status::Active {
+            self.status = Status::Completed;
+        } else if self.status == Status::Completed && self.position < self.steps.len() {
+            self.status = Status::Active;
+        }
+    }
+
     pub fn index_of(&self, step: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id == step)
     }
@@ -591,26 +632,19 @@ impl State {
         });
         match &r.entry {
             Entry::Started { steps } => {
-                self.steps = steps.iter().map(StepInfo::record).collect();
+                self.steps = Vec::new();
                 self.position = 0;
+                self.adopt_steps(steps);
                 self.status = Status::Active;
                 self.created = Some(by);
             }
-            Entry::PlanChanged { steps, .. } => {
-                // Steps before the position are unchanged (checked before
-                // the record is written); the rest follow the new plan.
-                let kept: Vec<StepRecord> =
-                    self.steps.iter().take(self.position).cloned().collect();
-                let mut new = kept;
-                for info in steps.iter().skip(new.len()) {
-                    new.push(info.record());
+            Entry::PlanChanged { steps, changed } => {
+                if let Some(soak) = &self.soak {
+                    if changed.contains(&soak.step) {
+                        self.soak = None;
+                    }
                 }
-                self.steps = new;
-                if self.position >= self.steps.len() && self.status == Status::Active {
-                    self.status = Status::Completed;
-                } else if self.status == Status::Completed && self.position < self.steps.len() {
-                    self.status = Status::Active;
-                }
+                self.adopt_steps(steps);
             }
             Entry::StepStarted { step } => {
                 if let Some(s) = self.step_mut(step) {
@@ -758,11 +792,13 @@ impl State {
             Entry::Approved { step } => {
                 self.approvals.insert(step.clone(), by);
             }
-            Entry::Paused { reason } => {
+            Entry::Paused { reason, breach } => {
                 self.status = Status::Paused;
-                self.paused = Some(Actioned {
-                    reason: Some(reason.clone()),
-                    ..by
+                self.paused = Some(PauseRecord {
+                    at: r.at,
+                    actor: r.actor.clone(),
+                    reason: reason.clone(),
+                    breach: *breach,
                 });
             }
             Entry::Resumed => {
@@ -775,7 +811,12 @@ impl State {
                     };
                 }
             }
-            Entry::RollbackStarted { reason, to, breach } => {
+            Entry::RollbackStarted {
+                reason,
+                to,
+                breach,
+                restore,
+            } => {
                 let at_step = self.current().map(|s| s.id.clone());
                 let phase = self.current().map(|s| s.phase.clone()).or_else(|| {
                     // Completed: `retry` would start at the last phase.
@@ -789,6 +830,7 @@ impl State {
                     phase,
                     to: to.clone(),
                     breach: *breach,
+                    restore: restore.clone(),
                     remaining: Vec::new(),
                     finished: false,
                 });
@@ -845,12 +887,19 @@ impl State {
             Entry::Retried { step, .. } => {
                 if let Some(i) = self.index_of(step) {
                     self.position = i;
-                    for s in self.steps.iter_mut().skip(i) {
-                        s.status = StepStatus::Pending;
-                        s.finished = None;
+                    // The phases before it had run before the rollback, and
+                    // their values were put back before this record.
+                    for (j, s) in self.steps.iter_mut().enumerate() {
+                        if j < i {
+                            s.status = StepStatus::Done;
+                        } else {
+                            s.status = StepStatus::Pending;
+                            s.finished = None;
+                        }
                         s.error = None;
                     }
                 }
+                self.rollback = None;
                 self.status = Status::Active;
                 self.soak = None;
                 self.claim = None;

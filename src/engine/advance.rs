@@ -1,0 +1,882 @@
+//! `advance`: run steps until the limit, a soak, an approval, or the end.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::plan::{OnBreach, Step, StepKind};
+use crate::state::{Entry, State, Status, Timestamp};
+
+use super::gates::Reading;
+use super::targets::step_change;
+use super::{Engine, EngineError, Event, Prompter, Session};
+
+/// How far one `advance` goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// Until the end (or until something must be waited for).
+    All,
+    /// This many steps.
+    Steps(usize),
+    /// Up to and including this step.
+    To(String),
+}
+
+pub struct AdvanceOptions<'a> {
+    pub limit: Limit,
+    /// Wait through soaks instead of returning while they run.
+    pub wait: bool,
+    /// Steps approved on the command line (`--approve ID`).
+    pub approve: Vec<String>,
+    /// `-y`: approve every approval step.
+    pub yes: bool,
+    /// Carry on over drift.
+    pub force: bool,
+    /// Asks a person on a terminal; `None` without one.
+    pub prompter: Option<&'a dyn Prompter>,
+}
+
+/// How an `advance` ended (errors aside).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Every step is done.
+    Completed,
+    /// The limit was reached; more steps remain.
+    Stopped { next: Option<String> },
+    /// A soak is running or an approval is needed.
+    Waiting {
+        step: String,
+        reason: String,
+        remaining: Option<Duration>,
+    },
+    /// The migration was rolled back (by the breaker, or by someone).
+    RolledBack {
+        by: String,
+        at: Timestamp,
+        reason: String,
+        breach: bool,
+    },
+    /// A rollback could not restore everything.
+    RollbackIncomplete { remaining: Vec<String> },
+    /// Progress is held.
+    Paused {
+        by: String,
+        reason: String,
+        breach: bool,
+    },
+    /// Another run is executing the current step.
+    Busy { step: String, by: String },
+    Interrupted,
+}
+
+/// What one step did.
+enum Progress {
+    /// The step is done.
+    Done,
+    /// Come back at `until`.
+    Wait { until: Timestamp, reason: String },
+    /// A person must approve; ask if there is a terminal.
+    Ask { message: String },
+    /// Stop here.
+    End(Outcome),
+}
+
+impl Engine<'_> {
+    pub async fn advance(&self, opts: &AdvanceOptions<'_>) -> Result<Outcome, EngineError> {
+        let mut done_here = 0usize;
+        let mut checked_drift = false;
+        let mut approved: HashSet<String> = opts.approve.iter().cloned().collect();
+        if let Limit::To(id) = &opts.limit {
+            if self.plan.step(id).is_none() {
+                return Err(EngineError::Refused(format!(
+                    "--to {id}: the plan has no step '{id}'"
+                )));
+            }
+        }
+        loop {
+            if self.interrupt.raised() {
+                return Ok(Outcome::Interrupted);
+            }
+            let mut s = self.session(true).await?;
+            if let Some(o) = blocked(&s.state) {
+                return Ok(o);
+            }
+            if !checked_drift {
+                checked_drift = true;
+                self.refuse_drift(&s.state, opts.force).await?;
+            }
+            let pos = s.state.position;
+            let Some(step) = self.step_at(pos) else {
+                self.commit(&mut s, vec![Entry::Completed]).await?;
+                self.events.event(&Event::Completed {
+                    steps: s.state.steps.len(),
+                });
+                return Ok(Outcome::Completed);
+            };
+            let reached = match &opts.limit {
+                Limit::All => false,
+                Limit::Steps(n) => done_here >= *n,
+                Limit::To(id) => s.state.index_of(id).is_some_and(|i| pos > i),
+            };
+            if reached {
+                return Ok(Outcome::Stopped {
+                    next: Some(step.id.clone()),
+                });
+            }
+            let progress = match self.step(&mut s, step, opts, &approved).await {
+                Ok(p) => p,
+                Err(e) => return Err(e),
+            };
+            match progress {
+                Progress::Done => done_here += 1,
+                Progress::End(o) => return Ok(o),
+                Progress::Ask { message } => {
+                    drop(s);
+                    let Some(p) = opts.prompter else {
+                        return Ok(self.waiting_approval(step));
+                    };
+                    let yes = p
+                        .confirm(&message)
+                        .map_err(|e| EngineError::Refused(format!("asking for approval: {e:#}")))?;
+                    if !yes {
+                        return Ok(Outcome::Waiting {
+                            step: step.id.clone(),
+                            reason: "approval declined".to_string(),
+                            remaining: None,
+                        });
+                    }
+                    approved.insert(step.id.clone());
+                }
+                Progress::Wait { until, reason } => {
+                    let serial = s.state.serial;
+                    drop(s);
+                    if !opts.wait {
+                        let remaining = until.since(self.now());
+                        self.events.event(&Event::Waiting {
+                            step: step.id.clone(),
+                            reason: reason.clone(),
+                            remaining_ms: Some(millis(remaining)),
+                        });
+                        return Ok(Outcome::Waiting {
+                            step: step.id.clone(),
+                            reason,
+                            remaining: Some(remaining),
+                        });
+                    }
+                    if let Some(o) = self.sleep_until(step, until, serial).await? {
+                        return Ok(o);
+                    }
+                }
+            }
+        }
+    }
+
+    fn waiting_approval(&self, step: &Step) -> Outcome {
+        Outcome::Waiting {
+            step: step.id.clone(),
+            reason: format!(
+                "approval needed: run `migrate advance --approve {}` (or approve on a terminal)",
+                step.id
+            ),
+            remaining: None,
+        }
+    }
+
+    /// Sleep until `until`, watching for another run changing the state
+    /// (a rollback, a pause) and for Ctrl-C.
+    async fn sleep_until(
+        &self,
+        step: &Step,
+        until: Timestamp,
+        serial: u64,
+    ) -> Result<Option<Outcome>, EngineError> {
+        let poll = Duration::from_millis(250);
+        loop {
+            if self.interrupt.raised() {
+                return Ok(Some(Outcome::Interrupted));
+            }
+            let now = self.now();
+            if now >= until {
+                return Ok(None);
+            }
+            self.clock.sleep(until.since(now).min(poll)).await;
+            if let Some(st) = self.store.load().await? {
+                if st.serial != serial {
+                    // Someone else wrote: look again under the lock.
+                    return Ok(blocked(&st));
+                }
+                if let Some(soak) = st.soak.as_ref().filter(|k| k.step == step.id) {
+                    self.events.event(&Event::SoakProgress {
+                        step: step.id.clone(),
+                        elapsed_ms: millis(self.now().since(soak.started)),
+                        duration_ms: millis(soak.duration),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn step(
+        &self,
+        s: &mut Session,
+        step: &Step,
+        opts: &AdvanceOptions<'_>,
+        approved: &HashSet<String>,
+    ) -> Result<Progress, EngineError> {
+        let index = s.state.position;
+        let total = s.state.steps.len();
+        let started = |e: &Engine<'_>| {
+            e.events.event(&Event::StepStarted {
+                step: step.id.clone(),
+                phase: step.phase.clone(),
+                action: crate::plan::describe::step(e.plan, step),
+                index: index + 1,
+                total,
+            });
+        };
+        match &step.kind {
+            StepKind::Traffic { .. } | StepKind::Mirror { .. } | StepKind::Flag { .. } => {
+                started(self);
+                self.change_step(s, step).await?;
+                Ok(Progress::Done)
+            }
+            StepKind::Soak { duration, gates } => {
+                if s.state.soak.as_ref().map(|k| &k.step) != Some(&step.id) {
+                    started(self);
+                    self.commit(
+                        s,
+                        vec![Entry::SoakStarted {
+                            step: step.id.clone(),
+                            duration: *duration,
+                        }],
+                    )
+                    .await?;
+                    self.events.event(&Event::SoakStarted {
+                        step: step.id.clone(),
+                        duration_ms: millis(*duration),
+                        ends_at: self.now().plus(*duration).to_string(),
+                    });
+                }
+                self.soak_tick(s, step, gates).await
+            }
+            StepKind::Check { gates, timeout } => {
+                started(self);
+                self.check_step(s, step, gates, *timeout).await
+            }
+            StepKind::Approve { message } => {
+                let id = &step.id;
+                if s.state.approvals.contains_key(id) || approved.contains(id) || opts.yes {
+                    started(self);
+                    let mut entries = Vec::new();
+                    if !s.state.approvals.contains_key(id) {
+                        entries.push(Entry::Approved { step: id.clone() });
+                    }
+                    entries.push(Entry::StepDone {
+                        step: id.clone(),
+                        note: Some(format!("approved by {}", self.actor)),
+                    });
+                    self.commit(s, entries).await?;
+                    self.events.event(&Event::Approved {
+                        step: id.clone(),
+                        by: self.actor.clone(),
+                    });
+                    self.events.event(&Event::StepDone {
+                        step: id.clone(),
+                        note: None,
+                    });
+                    Ok(Progress::Done)
+                } else {
+                    self.events.event(&Event::ApprovalNeeded {
+                        step: id.clone(),
+                        message: message.clone(),
+                    });
+                    if opts.prompter.is_some() {
+                        Ok(Progress::Ask {
+                            message: format!("{message} Approve step {id}?"),
+                        })
+                    } else {
+                        Ok(Progress::End(self.waiting_approval(step)))
+                    }
+                }
+            }
+            StepKind::Run { .. } | StepKind::Webhook { .. } | StepKind::Reconcile { .. } => {
+                self.claimed_step(s, step, started).await
+            }
+        }
+    }
+
+    /// traffic / mirror / flag: baseline, intent, set, verify, done.
+    async fn change_step(&self, s: &mut Session, step: &Step) -> Result<(), EngineError> {
+        let Some((target, change)) = step_change(step) else {
+            return Ok(());
+        };
+        let fail = |e: anyhow::Error| EngineError::StepFailed {
+            step: step.id.clone(),
+            error: crate::redact::clean(&format!("{e:#}")).into_owned(),
+        };
+        let live = match self.read(&target).await {
+            Ok(v) => v,
+            Err(e) => {
+                let err = fail(e);
+                self.record_failure(s, step, &err).await?;
+                return Err(err);
+            }
+        };
+        let want = change.apply(&live);
+        let mut entries = Vec::new();
+        if !s.state.targets.contains_key(&target.id()) {
+            entries.push(Entry::Baseline {
+                target: target.clone(),
+                value: live.clone(),
+            });
+            self.events.event(&Event::Baseline {
+                target: target.clone(),
+                value: live.clone(),
+            });
+        }
+        entries.push(Entry::StepStarted {
+            step: step.id.clone(),
+        });
+        entries.push(Entry::Intended {
+            step: step.id.clone(),
+            target: target.clone(),
+            before: Some(live.clone()),
+            after: want.clone(),
+        });
+        self.commit(s, entries).await?;
+        self.events.event(&Event::Change {
+            step: step.id.clone(),
+            target: target.clone(),
+            from: Some(live),
+            to: want.clone(),
+            dry_run: false,
+        });
+        if let Err(e) = self.write(&target, &change).await {
+            let err = fail(e);
+            self.record_failure(s, step, &err).await?;
+            return Err(err);
+        }
+        self.commit(
+            s,
+            vec![Entry::Applied {
+                step: step.id.clone(),
+                target: target.clone(),
+                after: want.clone(),
+            }],
+        )
+        .await?;
+        let verified = self.verify(&target, &want).await;
+        match verified {
+            Ok(value) => {
+                self.commit(
+                    s,
+                    vec![
+                        Entry::Verified {
+                            step: step.id.clone(),
+                            target: target.clone(),
+                            value: value.clone(),
+                        },
+                        Entry::StepDone {
+                            step: step.id.clone(),
+                            note: None,
+                        },
+                    ],
+                )
+                .await?;
+                self.events.event(&Event::Verified {
+                    step: step.id.clone(),
+                    target,
+                    value,
+                });
+                self.events.event(&Event::StepDone {
+                    step: step.id.clone(),
+                    note: None,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                let err = fail(e);
+                self.record_failure(s, step, &err).await?;
+                Err(err)
+            }
+        }
+    }
+
+    async fn record_failure(&self, s: &mut Session, step: &Step, err: &EngineError) -> Result<(), EngineError> {
+        let error = match err {
+            EngineError::StepFailed { error, .. } => error.clone(),
+            other => other.to_string(),
+        };
+        self.commit(
+            s,
+            vec![Entry::StepFailed {
+                step: step.id.clone(),
+                error: error.clone(),
+            }],
+        )
+        .await?;
+        self.events.event(&Event::StepFailed {
+            step: step.id.clone(),
+            error,
+        });
+        Ok(())
+    }
+
+    /// Evaluate the gates that are due, trip the breaker on a breach,
+    /// finish the soak when its time is up.
+    async fn soak_tick(&self, s: &mut Session, step: &Step, gates: &[String]) -> Result<Progress, EngineError> {
+        let Some(soak) = s.state.soak.clone() else {
+            return Ok(Progress::Wait {
+                until: self.now(),
+                reason: "soak starting".into(),
+            });
+        };
+        let now = self.now();
+        let time_up = now.since(soak.started) >= soak.duration;
+        let due: Vec<String> = gates
+            .iter()
+            .filter(|g| {
+                time_up
+                    || match (s.state.gates.get(*g), self.plan.gate(g)) {
+                        (Some(r), Some(gate)) => {
+                            r.at < soak.started || now.since(r.at) + Duration::from_millis(5) >= self.gate_interval(gate)
+                        }
+                        _ => true,
+                    }
+            })
+            .cloned()
+            .collect();
+        if !due.is_empty() {
+            let readings = self.evaluate_all(&due, &s.state).await;
+            if let Some(p) = self.record_readings(s, Some(step), &readings).await? {
+                return Ok(p);
+            }
+            // Breaches counted over this soak.
+            let tripped = readings.iter().find(|r| {
+                let count = s
+                    .state
+                    .soak
+                    .as_ref()
+                    .and_then(|k| k.breaches.get(&r.gate))
+                    .copied()
+                    .unwrap_or(0);
+                !r.ok && self.plan.gate(&r.gate).is_some_and(|g| count > g.failure_limit)
+            });
+            if let Some(r) = tripped {
+                let r = r.clone();
+                return self.trip(s, step, &r).await.map(Progress::End);
+            }
+        }
+        if time_up {
+            self.commit(
+                s,
+                vec![Entry::StepDone {
+                    step: step.id.clone(),
+                    note: None,
+                }],
+            )
+            .await?;
+            self.events.event(&Event::StepDone {
+                step: step.id.clone(),
+                note: None,
+            });
+            return Ok(Progress::Done);
+        }
+        let end = soak.started.plus(soak.duration);
+        let next_gate = gates
+            .iter()
+            .filter_map(|g| {
+                let gate = self.plan.gate(g)?;
+                let last = s.state.gates.get(g)?.at;
+                Some(last.plus(self.gate_interval(gate)))
+            })
+            .min();
+        let until = next_gate.map_or(end, |t| t.min(end));
+        let left = end.since(now);
+        Ok(Progress::Wait {
+            until,
+            reason: format!(
+                "soaking: {} left of {}",
+                crate::plan::describe::duration_words(round_secs(left)),
+                crate::plan::describe::duration_words(soak.duration)
+            ),
+        })
+    }
+
+    /// Journal readings (and any reconciliation run for them); a `pause`
+    /// reading pauses the migration.
+    async fn record_readings(
+        &self,
+        s: &mut Session,
+        step: Option<&Step>,
+        readings: &[Reading],
+    ) -> Result<Option<Progress>, EngineError> {
+        let step_id = step.map(|st| st.id.as_str());
+        let mut entries = Vec::new();
+        for r in readings {
+            if let Some((name, res)) = &r.reconciled {
+                entries.push(res.entry(name));
+            }
+            entries.push(r.entry(step_id));
+        }
+        self.commit(s, entries).await?;
+        for r in readings {
+            let count = s
+                .state
+                .soak
+                .as_ref()
+                .and_then(|k| k.breaches.get(&r.gate))
+                .copied()
+                .unwrap_or(0);
+            self.report_reading(r, step_id, count);
+        }
+        if let Some(r) = readings.iter().find(|r| r.pause) {
+            let reason = format!(
+                "gate {} has no data ({}); held by its no_data: pause policy",
+                r.gate,
+                r.note.clone().unwrap_or_default()
+            );
+            self.commit(
+                s,
+                vec![Entry::Paused {
+                    reason: reason.clone(),
+                    breach: true,
+                }],
+            )
+            .await?;
+            self.events.event(&Event::Paused {
+                by: self.actor.clone(),
+                reason: reason.clone(),
+            });
+            return Ok(Some(Progress::End(Outcome::Paused {
+                by: self.actor.clone(),
+                reason,
+                breach: true,
+            })));
+        }
+        Ok(None)
+    }
+
+    async fn check_step(
+        &self,
+        s: &mut Session,
+        step: &Step,
+        gates: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<Progress, EngineError> {
+        let readings = self.evaluate_all(gates, &s.state).await;
+        if let Some(p) = self.record_readings(s, Some(step), &readings).await? {
+            return Ok(p);
+        }
+        let Some(failed) = readings.iter().find(|r| !r.ok).cloned() else {
+            self.commit(
+                s,
+                vec![Entry::StepDone {
+                    step: step.id.clone(),
+                    note: None,
+                }],
+            )
+            .await?;
+            self.events.event(&Event::StepDone {
+                step: step.id.clone(),
+                note: None,
+            });
+            return Ok(Progress::Done);
+        };
+        if let Some(limit) = timeout {
+            // Retry until the timeout, timed from the first try.
+            if s.state.soak.as_ref().map(|k| &k.step) != Some(&step.id) {
+                self.commit(
+                    s,
+                    vec![Entry::SoakStarted {
+                        step: step.id.clone(),
+                        duration: limit,
+                    }],
+                )
+                .await?;
+            }
+            if let Some(k) = &s.state.soak {
+                let now = self.now();
+                if now.since(k.started) < limit {
+                    let next = now.plus(self.plan.settings.interval).min(k.started.plus(limit));
+                    return Ok(Progress::Wait {
+                        until: next,
+                        reason: format!("check: gate {} not passing yet; trying again", failed.gate),
+                    });
+                }
+            }
+        }
+        self.trip(s, step, &failed).await.map(Progress::End)
+    }
+
+    /// A gate breached past its limit: the breaker.
+    async fn trip(&self, s: &mut Session, step: &Step, r: &Reading) -> Result<Outcome, EngineError> {
+        let gate = self.plan.gate(&r.gate);
+        let value = r
+            .value
+            .map_or_else(|| "no data".to_string(), crate::providers::fmt_number);
+        let threshold = gate.map(|g| g.threshold_label()).unwrap_or_default();
+        let reason = match &r.note {
+            Some(n) if r.value.is_none() => format!("gate {} breached: {n}", r.gate),
+            _ => format!("gate {} breached: {value} (allowed {threshold})", r.gate),
+        };
+        self.commit(
+            s,
+            vec![Entry::Breach {
+                step: Some(step.id.clone()),
+                gate: r.gate.clone(),
+                value: r.value,
+                reason: reason.clone(),
+            }],
+        )
+        .await?;
+        self.events.event(&Event::Breach {
+            step: Some(step.id.clone()),
+            gate: r.gate.clone(),
+            value: r.value,
+            reason: reason.clone(),
+        });
+        match self.plan.settings.on_breach {
+            OnBreach::Pause => {
+                self.commit(
+                    s,
+                    vec![Entry::Paused {
+                        reason: reason.clone(),
+                        breach: true,
+                    }],
+                )
+                .await?;
+                self.events.event(&Event::Paused {
+                    by: self.actor.clone(),
+                    reason: reason.clone(),
+                });
+                Ok(Outcome::Paused {
+                    by: self.actor.clone(),
+                    reason,
+                    breach: true,
+                })
+            }
+            OnBreach::Rollback => {
+                let report = self
+                    .rollback_locked(
+                        s,
+                        &super::rollback::RollbackRequest {
+                            to: None,
+                            reason: reason.clone(),
+                            breach: true,
+                            force: false,
+                        },
+                    )
+                    .await?;
+                if report.remaining.is_empty() {
+                    Ok(Outcome::RolledBack {
+                        by: self.actor.clone(),
+                        at: self.now(),
+                        reason,
+                        breach: true,
+                    })
+                } else {
+                    Ok(Outcome::RollbackIncomplete {
+                        remaining: report.remaining.iter().map(|(t, e)| format!("{t}: {e}")).collect(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// run / webhook / reconcile: claimed under the lock, executed without
+    /// it, recorded under it again.
+    async fn claimed_step(
+        &self,
+        s: &mut Session,
+        step: &Step,
+        started: impl Fn(&Engine<'_>),
+    ) -> Result<Progress, EngineError> {
+        if let Some(c) = &s.state.claim {
+            if c.step == step.id && claim_alive(c) {
+                return Ok(Progress::End(Outcome::Busy {
+                    step: step.id.clone(),
+                    by: format!("{} (pid {} on {})", c.actor, c.pid, c.host),
+                }));
+            }
+        }
+        let host = crate::state::hostname();
+        let pid = std::process::id();
+        self.commit(
+            s,
+            vec![Entry::Claimed {
+                step: step.id.clone(),
+                host: host.clone(),
+                pid,
+            }],
+        )
+        .await?;
+        started(self);
+        let serial = s.state.serial;
+        // Executed without the lock: a long hook or reconciliation must
+        // not keep `rollback` waiting.
+        let result = self.execute(step).await;
+        let mut again = self.session(true).await?;
+        let ours = again
+            .state
+            .claim
+            .as_ref()
+            .is_some_and(|c| c.step == step.id && c.pid == pid && c.host == host);
+        if !ours || again.state.serial < serial {
+            // Someone rolled back or paused meanwhile; what we did is in
+            // the events, and the state says what holds now.
+            self.events.event(&Event::Warning {
+                message: format!(
+                    "step {} finished, but the migration changed meanwhile (now {}); its result is not recorded",
+                    step.id,
+                    again.state.status.words()
+                ),
+            });
+            return Ok(Progress::End(blocked(&again.state).unwrap_or(Outcome::Stopped {
+                next: again.state.current().map(|c| c.id.clone()),
+            })));
+        }
+        match result {
+            Ok((note, extra)) => {
+                let mut entries = extra;
+                entries.push(Entry::StepDone {
+                    step: step.id.clone(),
+                    note: note.clone(),
+                });
+                self.commit(&mut again, entries).await?;
+                self.events.event(&Event::StepDone {
+                    step: step.id.clone(),
+                    note,
+                });
+                *s = again;
+                Ok(Progress::Done)
+            }
+            Err(error) => {
+                let err = EngineError::StepFailed {
+                    step: step.id.clone(),
+                    error,
+                };
+                self.record_failure(&mut again, step, &err).await?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Execute a hook or reconciliation step: a note for the journal and
+    /// entries to record with the step.
+    async fn execute(&self, step: &Step) -> Result<(Option<String>, Vec<Entry>), String> {
+        match &step.kind {
+            StepKind::Run { argv, timeout, env } => self
+                .run_hook(&step.id, argv, env, *timeout)
+                .await
+                .map(|note| (note, Vec::new())),
+            StepKind::Webhook {
+                method,
+                url,
+                headers,
+                body,
+                timeout,
+            } => self
+                .call_webhook(method, url, headers, body.as_ref(), *timeout)
+                .await
+                .map(|note| (note, Vec::new())),
+            StepKind::Reconcile {
+                reconciliation,
+                repair,
+                min_parity,
+            } => {
+                let r = self
+                    .reconciler
+                    .reconcile(self.plan, reconciliation, *repair, self.events)
+                    .await
+                    .map_err(|e| crate::redact::clean(&format!("{e:#}")).into_owned())?;
+                let need = min_parity.unwrap_or(1.0);
+                let entry = r.entry(reconciliation);
+                if r.parity + 1e-12 < need {
+                    return Err(format!(
+                        "reconciliation {reconciliation}: parity {} is below the required {}",
+                        crate::providers::fmt_number(r.parity),
+                        crate::providers::fmt_number(need)
+                    ));
+                }
+                Ok((
+                    Some(format!("parity {}", crate::providers::fmt_number(r.parity))),
+                    vec![entry],
+                ))
+            }
+            _ => Ok((None, Vec::new())),
+        }
+    }
+}
+
+/// Whether the state stops `advance` before any step, and how.
+pub fn blocked(st: &State) -> Option<Outcome> {
+    match st.status {
+        Status::Completed => Some(Outcome::Completed),
+        Status::RolledBack => {
+            let rb = st.rollback.as_ref();
+            Some(Outcome::RolledBack {
+                by: rb.map(|r| r.actor.clone()).unwrap_or_default(),
+                at: rb.map_or(Timestamp(std::time::SystemTime::UNIX_EPOCH), |r| r.at),
+                reason: rb.map(|r| r.reason.clone()).unwrap_or_default(),
+                breach: rb.is_some_and(|r| r.breach),
+            })
+        }
+        Status::RollingBack | Status::RollbackIncomplete => Some(Outcome::RollbackIncomplete {
+            remaining: st
+                .rollback
+                .as_ref()
+                .map(|r| {
+                    if r.remaining.is_empty() {
+                        vec!["the rollback did not finish".to_string()]
+                    } else {
+                        r.remaining.clone()
+                    }
+                })
+                .unwrap_or_default(),
+        }),
+        Status::Paused => {
+            let p = st.paused.as_ref();
+            Some(Outcome::Paused {
+                by: p.map(|p| p.actor.clone()).unwrap_or_default(),
+                reason: p.map(|p| p.reason.clone()).unwrap_or_default(),
+                breach: p.is_some_and(|p| p.breach),
+            })
+        }
+        Status::New | Status::Active | Status::Failed => None,
+    }
+}
+
+/// Whether the run that claimed a step is still at it.
+fn claim_alive(c: &crate::state::Claim) -> bool {
+    if c.host != crate::state::hostname() {
+        // Another machine: trust the claim (a local state directory shared
+        // over a network filesystem is unusual; `unlock --force` clears it).
+        return true;
+    }
+    if c.pid == std::process::id() {
+        return false;
+    }
+    pid_alive(c.pid)
+}
+
+/// Whether a process runs (and is not a zombie).
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state is the field after the parenthesised command name.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            !matches!(state, Some("Z") | Some("X") | None)
+        }
+        Err(_) => false,
+    }
+}
+
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn round_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500))
+}

@@ -1,0 +1,148 @@
+//! What the engine tells the world. The engine never prints: it emits
+//! [`Event`]s to a [`Reporter`], which the binary renders for people
+//! (lines, tables, progress bars) or as JSON lines.
+
+use serde::Serialize;
+
+use crate::state::{Target, Value};
+
+/// The version of the JSON event stream (`-o json`).
+pub const EVENT_SCHEMA: &str = "migrate.events/v1";
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// Something worth knowing that is not a change.
+    Note { message: String },
+    Warning { message: String },
+    StepStarted {
+        step: String,
+        phase: String,
+        action: String,
+        /// 1-based position in the plan, and the number of steps.
+        index: usize,
+        total: usize,
+    },
+    Baseline { target: Target, value: Value },
+    /// A target changes (or, with `dry_run`, would change).
+    Change {
+        step: String,
+        target: Target,
+        from: Option<Value>,
+        to: Value,
+        dry_run: bool,
+    },
+    Verified {
+        step: String,
+        target: Target,
+        value: Value,
+    },
+    StepDone { step: String, note: Option<String> },
+    StepFailed { step: String, error: String },
+    SoakStarted {
+        step: String,
+        duration_ms: u64,
+        ends_at: String,
+    },
+    SoakProgress {
+        step: String,
+        elapsed_ms: u64,
+        duration_ms: u64,
+    },
+    Gate {
+        step: Option<String>,
+        gate: String,
+        value: Option<f64>,
+        ok: bool,
+        threshold: String,
+        breaches: u32,
+        failure_limit: u32,
+        note: Option<String>,
+    },
+    Breach {
+        step: Option<String>,
+        gate: String,
+        value: Option<f64>,
+        reason: String,
+    },
+    /// Nothing more can be done now: a soak runs, or a person must approve.
+    Waiting {
+        step: String,
+        reason: String,
+        remaining_ms: Option<u64>,
+    },
+    /// A live value differs from what the state says it should be.
+    Drift {
+        target: Target,
+        expected: Value,
+        live: Option<Value>,
+        error: Option<String>,
+    },
+    ApprovalNeeded { step: String, message: String },
+    Approved { step: String, by: String },
+    RollbackStarted {
+        reason: String,
+        to: Option<String>,
+        targets: usize,
+    },
+    Restored {
+        target: Target,
+        from: Option<Value>,
+        to: Value,
+        dry_run: bool,
+    },
+    RestoreFailed {
+        target: Target,
+        error: String,
+        /// Whether it is still being retried.
+        retrying: bool,
+    },
+    RollbackFinished { remaining: Vec<String>, seconds: f64 },
+    ReconcileStarted { name: String },
+    ReconcileProgress { name: String, done: u64, total: Option<u64> },
+    ReconcileFinished {
+        name: String,
+        parity: f64,
+        summary: serde_json::Value,
+    },
+    HookOutput { step: String, text: String },
+    Paused { by: String, reason: String },
+    Resumed { by: String },
+    Retried { phase: String, step: String },
+    Completed { steps: usize },
+}
+
+/// Where events go.
+pub trait Reporter: Send + Sync {
+    fn event(&self, event: &Event);
+}
+
+/// A reporter that drops everything (for previews computed internally).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&self, _: &Event) {}
+}
+
+/// A reporter that keeps every event, for tests.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: std::sync::Mutex<Vec<Event>>,
+}
+
+impl Reporter for Recorder {
+    fn event(&self, event: &Event) {
+        if let Ok(mut e) = self.events.lock() {
+            e.push(event.clone());
+        }
+    }
+}
+
+impl Recorder {
+    pub fn take(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
+    }
+}

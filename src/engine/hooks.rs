@@ -1,0 +1,154 @@
+//! Hooks: `run` (a program, no shell unless the plan writes one) and
+//! `webhook` (an HTTP call). A non-zero exit or a non-2xx answer fails the
+//! step. Hooks are not retried: they need not be idempotent.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use crate::plan::{describe::duration_words, Text};
+use crate::providers::web;
+use crate::redact;
+
+use super::{Engine, Event};
+
+/// Hooks without their own `timeout` get this long.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How much of a hook's output is kept for the journal and messages.
+const OUTPUT_LIMIT: usize = 4000;
+
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    let n = text.chars().count();
+    let cut: String = if n > OUTPUT_LIMIT {
+        let skip = n - OUTPUT_LIMIT;
+        format!("…{}", text.chars().skip(skip).collect::<String>())
+    } else {
+        text.to_string()
+    };
+    redact::clean(&cut).into_owned()
+}
+
+impl Engine<'_> {
+    pub async fn run_hook(
+        &self,
+        step: &str,
+        argv: &[Text],
+        env: &[(String, Text)],
+        timeout: Option<Duration>,
+    ) -> Result<Option<String>, String> {
+        let Some((program, args)) = argv.split_first() else {
+            return Err("the command is empty".to_string());
+        };
+        let shown = argv.iter().map(Text::to_string).collect::<Vec<_>>().join(" ");
+        let mut cmd = tokio::process::Command::new(program.expose());
+        cmd.args(args.iter().map(Text::expose))
+            .envs(env.iter().map(|(k, v)| (k, v.expose())))
+            .env("MIGRATE_NAME", &self.plan.name)
+            .env("MIGRATE_STEP", step)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start `{shown}`: {e}"))?;
+        let mut out = child.stdout.take();
+        let mut err = child.stderr.take();
+        let limit = timeout.unwrap_or(DEFAULT_HOOK_TIMEOUT);
+        let work = async {
+            let mut o = Vec::new();
+            let mut e = Vec::new();
+            let read_o = async {
+                if let Some(s) = out.as_mut() {
+                    let _ = s.read_to_end(&mut o).await;
+                }
+            };
+            let read_e = async {
+                if let Some(s) = err.as_mut() {
+                    let _ = s.read_to_end(&mut e).await;
+                }
+            };
+            tokio::join!(read_o, read_e);
+            let status = child.wait().await;
+            (status, o, e)
+        };
+        match tokio::time::timeout(limit, work).await {
+            Err(_) => Err(format!(
+                "`{shown}` did not finish within {} and was killed",
+                duration_words(limit)
+            )),
+            Ok((Err(e), _, _)) => Err(format!("waiting for `{shown}`: {e}")),
+            Ok((Ok(status), o, e)) => {
+                let stdout = tail(&o);
+                let stderr = tail(&e);
+                if !stdout.is_empty() {
+                    self.events.event(&Event::HookOutput {
+                        step: step.to_string(),
+                        text: stdout.clone(),
+                    });
+                }
+                if status.success() {
+                    Ok((!stdout.is_empty()).then_some(stdout))
+                } else {
+                    let code = status
+                        .code()
+                        .map_or_else(|| "was killed by a signal".to_string(), |c| format!("exited with {c}"));
+                    let detail = if stderr.is_empty() { stdout } else { stderr };
+                    Err(if detail.is_empty() {
+                        format!("`{shown}` {code}")
+                    } else {
+                        format!("`{shown}` {code}: {detail}")
+                    })
+                }
+            }
+        }
+    }
+
+    pub async fn call_webhook(
+        &self,
+        method: &str,
+        url: &Text,
+        headers: &[(String, Text)],
+        body: Option<&Text>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<String>, String> {
+        let limit = timeout.unwrap_or(self.plan.settings.timeout);
+        let client = reqwest::Client::builder()
+            .timeout(limit)
+            .user_agent(concat!("migrate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.without_url().to_string())?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("'{method}' is not an HTTP method"))?;
+        let mut req = client.request(method.clone(), url.expose());
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.expose());
+        }
+        if let Some(b) = body {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+                req = req.header("content-type", "application/json");
+            }
+            req = req.body(b.expose().to_string());
+        }
+        let resp = req.send().await.map_err(|e| {
+            let what = if e.is_timeout() {
+                format!("no answer within {}", duration_words(limit))
+            } else {
+                e.without_url().to_string()
+            };
+            format!("{method} {url}: {}", redact::clean(&what))
+        })?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if status.is_success() {
+            let t = web::quote(&text);
+            Ok((!t.is_empty()).then_some(format!("{status}")))
+        } else {
+            Err(format!("{method} {url} answered {status}: {}", web::quote(&text)))
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The migration engine: a durable, level-triggered state machine over the
+//! plan's steps.
+//!
+//! Each step is executed the same way whatever happened before: compute
+//! what the step wants, record the intent, set it (absolute, never an
+//! increment), read it back, record it applied — so a run killed at any
+//! moment resumes by doing the in-flight step again, harmlessly. The lock
+//! is held only while the state changes; soaks, hooks and reconciliations
+//! run without it, so `rollback` from another terminal is always possible.
+
+pub mod advance;
+pub mod clock;
+pub mod digest;
+pub mod events;
+pub mod gates;
+pub mod hooks;
+pub mod inspect;
+pub mod rollback;
+pub mod targets;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use events::{Event, Reporter};
+
+use crate::plan::{Plan, Step};
+use crate::providers::Registry;
+use crate::state::{hostname, Entry, Holder, LockGuard, State, Status, Store, StoreError, Timestamp};
+
+/// Runs a reconciliation for the engine (`reconcile` steps, `parity` gates).
+#[async_trait]
+pub trait Reconciler: Send + Sync {
+    async fn reconcile(
+        &self,
+        plan: &Plan,
+        name: &str,
+        repair: bool,
+        events: &dyn Reporter,
+    ) -> anyhow::Result<ReconcileResult>;
+}
+
+/// What the engine keeps of a reconciliation.
+#[derive(Clone, Debug)]
+pub struct ReconcileResult {
+    pub parity: f64,
+    pub summary: serde_json::Value,
+}
+
+impl ReconcileResult {
+    /// The journal entry that records it.
+    pub fn entry(&self, name: &str) -> Entry {
+        Entry::Reconciled {
+            name: name.to_string(),
+            parity: self.parity,
+            summary: self.summary.clone(),
+        }
+    }
+}
+
+/// Asks a person (on a terminal) to approve a step.
+pub trait Prompter: Send + Sync {
+    fn confirm(&self, message: &str) -> anyhow::Result<bool>;
+}
+
+/// Errors that decide the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    PlanChanged(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Drift(String),
+    #[error("step {step} failed: {error}")]
+    StepFailed { step: String, error: String },
+}
+
+/// Set when the user presses Ctrl-C: the engine stops at the next safe
+/// point (never between an intent and its verification).
+#[derive(Clone, Default)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub struct Engine<'a> {
+    pub plan: &'a Plan,
+    pub store: &'a dyn Store,
+    pub providers: &'a Registry,
+    pub clock: &'a dyn Clock,
+    pub events: &'a dyn Reporter,
+    pub reconciler: &'a dyn Reconciler,
+    pub actor: String,
+    /// The command line, for the lock's holder details.
+    pub command: String,
+    /// How long to wait for another run's lock before giving up (exit 5).
+    pub lock_wait: Duration,
+    pub interrupt: Interrupt,
+}
+
+/// The lock, and the state read under it.
+pub struct Session {
+    pub guard: Box<dyn LockGuard>,
+    pub state: State,
+}
+
+impl Engine<'_> {
+    pub fn now(&self) -> Timestamp {
+        Timestamp::new(self.clock.now())
+    }
+
+    pub fn steps(&self) -> Vec<&Step> {
+        self.plan.steps().collect()
+    }
+
+    fn holder(&self) -> Holder {
+        Holder {
+            actor: self.actor.clone(),
+            host: hostname(),
+            pid: std::process::id(),
+            command: self.command.clone(),
+            since: self.now(),
+        }
+    }
+
+    /// The state as it is on disk, without locking (`None`: never started).
+    pub async fn peek(&self) -> Result<Option<State>, EngineError> {
+        Ok(self.store.load().await?)
+    }
+
+    /// Take the lock and read the state, checking it against the plan:
+    /// completed steps must be unchanged; changes to steps not yet run are
+    /// taken in (and journaled) when `write` is set.
+    pub async fn session(&self, write: bool) -> Result<Session, EngineError> {
+        let guard = self.store.lock(&self.holder(), self.lock_wait).await?;
+        if let Some(h) = guard.stale_previous() {
+            self.events.event(&Event::Note {
+                message: format!(
+                    "an earlier run by {} (pid {}, `{}`) stopped while changing the state; carrying on from what its journal recorded",
+                    h.actor, h.pid, h.command
+                ),
+            });
+        }
+        let state = self
+            .store
+            .load()
+            .await?
+            .unwrap_or_else(|| State::empty(&self.plan.name));
+        let mut s = Session { guard, state };
+        self.sync_plan(&mut s, write).await?;
+        Ok(s)
+    }
+
+    /// Journal `entries` and fold them into the session's state.
+    pub async fn commit(&self, s: &mut Session, entries: Vec<Entry>) -> Result<(), EngineError> {
+        let now = self.now();
+        self.store
+            .commit(s.guard.as_ref(), &mut s.state, &self.actor, now, entries)
+            .await?;
+        Ok(())
+    }
+
+    async fn sync_plan(&self, s: &mut Session, write: bool) -> Result<(), EngineError> {
+        let infos = digest::step_infos(self.plan);
+        if s.state.steps.is_empty() && s.state.status == Status::New {
+            if write {
+                self.commit(s, vec![Entry::Started { steps: infos }]).await?;
+            } else {
+                s.state.adopt_steps(&infos);
+                s.state.status = Status::New;
+            }
+            return Ok(());
+        }
+        // Steps the migration has done must be as they were.
+        let settled = s.state.position.min(s.state.steps.len());
+        let mut problems = Vec::new();
+        for (i, rec) in s.state.steps.iter().take(settled).enumerate() {
+            match infos.get(i) {
+                Some(info) if info.id == rec.id && info.digest == rec.digest => {}
+                Some(info) if info.id == rec.id => problems.push(format!(
+                    "  step {} (done): was “{}”, now “{}”",
+                    rec.id, rec.action, info.action
+                )),
+                Some(info) => problems.push(format!(
+                    "  position {}: step {} (done) “{}” is now step {} “{}”",
+                    i + 1,
+                    rec.id,
+                    rec.action,
+                    info.id,
+                    info.action
+                )),
+                None => problems.push(format!(
+                    "  step {} (done) “{}” is no longer in the plan",
+                    rec.id, rec.action
+                )),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(EngineError::PlanChanged(format!(
+                "the plan changed under a running migration: steps it has already run must not change\n{}\n  Put those steps back as they were; to change them, roll back first (migrate rollback --to <an earlier step>).",
+                problems.join("\n")
+            )));
+        }
+        let mut changed: Vec<String> = infos
+            .iter()
+            .enumerate()
+            .skip(settled)
+            .filter(|(i, info)| {
+                s.state
+                    .steps
+                    .get(*i)
+                    .is_none_or(|r| r.id != info.id || r.digest != info.digest)
+            })
+            .map(|(_, info)| info.id.clone())
+            .collect();
+        changed.extend(
+            s.state
+                .steps
+                .iter()
+                .skip(infos.len().max(settled))
+                .map(|r| format!("{} (removed)", r.id)),
+        );
+        if changed.is_empty() {
+            return Ok(());
+        }
+        if write {
+            self.events.event(&Event::Note {
+                message: format!(
+                    "the plan changed in steps not yet run ({}); carrying on with the new plan",
+                    changed.join(", ")
+                ),
+            });
+            self.commit(
+                s,
+                vec![Entry::PlanChanged {
+                    changed,
+                    steps: infos,
+                }],
+            )
+            .await?;
+        } else {
+            s.state.adopt_steps(&infos);
+        }
+        Ok(())
+    }
+
+    /// The plan's step at the state's position.
+    pub fn step_at(&self, index: usize) -> Option<&Step> {
+        self.plan.steps().nth(index)
+    }
+}
+
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,516 @@
+//! The state machine, driven with a manual clock and in-memory providers:
+//! soaks of hours pass instantly, and every outcome can be forced.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::advance::{AdvanceOptions, Limit, Outcome};
+use super::rollback::RollbackRequest;
+use super::*;
+use crate::plan::{validate, Plan};
+use crate::providers::{Channel, FlagChange, FlagState, Flags, Metrics, ProviderError, Router};
+use crate::state::local::LocalStore;
+use crate::state::{Status, Target, Value};
+
+#[derive(Default)]
+struct FakeRouter {
+    values: Mutex<HashMap<Channel, f64>>,
+    broken: AtomicBool,
+    sets: AtomicU32,
+}
+
+fn broken(what: &str) -> ProviderError {
+    ProviderError {
+        provider: "fake".into(),
+        kind: "exec",
+        doing: what.into(),
+        message: "connection refused".into(),
+        failure: crate::providers::Failure::Transient,
+    }
+}
+
+#[async_trait]
+impl Router for FakeRouter {
+    async fn set(&self, channel: Channel, percent: f64) -> Result<(), ProviderError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(broken("setting"));
+        }
+        self.sets.fetch_add(1, Ordering::SeqCst);
+        self.values.lock().unwrap().insert(channel, percent);
+        Ok(())
+    }
+    async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
+        Ok(*self.values.lock().unwrap().get(&channel).unwrap_or(&0.0))
+    }
+}
+
+#[derive(Default)]
+struct FakeFlags {
+    flags: Mutex<HashMap<String, FlagState>>,
+}
+
+#[async_trait]
+impl Flags for FakeFlags {
+    async fn get(&self, key: &str) -> Result<FlagState, ProviderError> {
+        Ok(self.flags.lock().unwrap().get(key).cloned().unwrap_or(FlagState {
+            enabled: false,
+            percent: None,
+        }))
+    }
+    async fn set(&self, key: &str, change: &FlagChange) -> Result<(), ProviderError> {
+        let mut flags = self.flags.lock().unwrap();
+        let cur = flags.entry(key.to_string()).or_insert(FlagState {
+            enabled: false,
+            percent: None,
+        });
+        if let Some(e) = change.enabled {
+            cur.enabled = e;
+        }
+        if let Some(p) = change.percent {
+            cur.percent = p;
+        }
+        Ok(())
+    }
+}
+
+struct FakeMetrics {
+    value: Mutex<Option<f64>>,
+}
+
+#[async_trait]
+impl Metrics for FakeMetrics {
+    async fn query(&self, _q: &str) -> Result<Option<f64>, ProviderError> {
+        Ok(*self.value.lock().unwrap())
+    }
+}
+
+struct NoReconciler;
+
+#[async_trait]
+impl Reconciler for NoReconciler {
+    async fn reconcile(&self, _: &Plan, name: &str, _: bool, _: &dyn Reporter) -> anyhow::Result<ReconcileResult> {
+        Ok(ReconcileResult {
+            parity: if name == "good" { 1.0 } else { 0.5 },
+            summary: serde_json::json!({}),
+        })
+    }
+}
+
+const PLAN: &str = r#"
+version: 1
+name: t
+settings: { interval: 30s, rollback_timeout: 5s }
+providers:
+  lb: { type: exec, set: [true], get: [true] }
+  edge: { type: exec, set: [true], get: [true] }
+  flags: { type: exec, set: [true], get: [true] }
+  m: { type: exec, get: [true] }
+gates:
+  errors: { provider: m, query: errors, max: 0.01 }
+  lenient: { provider: m, query: errors, max: 0.01, failure_limit: 1 }
+phases:
+  - name: dual-write
+    steps:
+      - flag: { provider: flags, key: dual, enabled: true }
+        keep_on_rollback: true
+  - name: shadow
+    steps:
+      - mirror: { provider: edge, percent: 100 }
+  - name: canary
+    steps:
+      - canary: { provider: lb, percents: [10, 50, 100], soak: 1h, gates: [errors] }
+"#;
+
+struct World {
+    plan: Plan,
+    dir: tempfile::TempDir,
+    lb: Arc<FakeRouter>,
+    edge: Arc<FakeRouter>,
+    flags: Arc<FakeFlags>,
+    metric: Arc<FakeMetrics>,
+    clock: ManualClock,
+    registry: crate::providers::Registry,
+    events: events::Recorder,
+}
+
+impl World {
+    fn new(text: &str) -> Self {
+        let plan = validate(text, &HashMap::new()).expect("valid plan").plan;
+        let registry = crate::providers::Registry::new(&plan);
+        let w = World {
+            registry,
+            dir: tempfile::tempdir().unwrap(),
+            lb: Arc::default(),
+            edge: Arc::default(),
+            flags: Arc::default(),
+            metric: Arc::new(FakeMetrics {
+                value: Mutex::new(Some(0.0)),
+            }),
+            clock: ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            events: events::Recorder::default(),
+            plan,
+        };
+        w.registry.set_router("lb", w.lb.clone());
+        w.registry.set_router("edge", w.edge.clone());
+        w.registry.set_flags("flags", w.flags.clone());
+        w.registry.set_metrics("m", w.metric.clone());
+        w
+    }
+
+    fn store(&self) -> LocalStore {
+        LocalStore::new(self.dir.path(), &self.plan.name)
+    }
+
+    fn engine<'a>(&'a self, store: &'a LocalStore) -> Engine<'a> {
+        Engine {
+            plan: &self.plan,
+            store,
+            providers: &self.registry,
+            clock: &self.clock,
+            events: &self.events,
+            reconciler: &NoReconciler,
+            actor: "ana@test".into(),
+            command: "test".into(),
+            lock_wait: Duration::from_millis(100),
+            interrupt: Interrupt::default(),
+        }
+    }
+
+    async fn advance(&self, limit: Limit) -> Outcome {
+        let store = self.store();
+        self.engine(&store)
+            .advance(&AdvanceOptions {
+                limit,
+                wait: false,
+                approve: vec![],
+                yes: false,
+                force: false,
+                prompter: None,
+            })
+            .await
+            .expect("advance")
+    }
+
+    async fn state(&self) -> crate::state::State {
+        self.store().load().await.unwrap().unwrap()
+    }
+
+    fn traffic(&self) -> f64 {
+        *self.lb.values.lock().unwrap().get(&Channel::Traffic).unwrap_or(&0.0)
+    }
+
+    fn mirror(&self) -> f64 {
+        *self.edge.values.lock().unwrap().get(&Channel::Mirror).unwrap_or(&0.0)
+    }
+
+    fn dual(&self) -> bool {
+        self.flags.flags.lock().unwrap().get("dual").is_some_and(|f| f.enabled)
+    }
+}
+
+#[tokio::test]
+async fn a_plan_runs_to_the_end_one_soak_at_a_time() {
+    let w = World::new(PLAN);
+    let o = w.advance(Limit::All).await;
+    assert!(matches!(o, Outcome::Waiting { ref step, .. } if step == "canary.2"), "{o:?}");
+    assert!(w.dual());
+    assert_eq!(w.mirror(), 100.0);
+    assert_eq!(w.traffic(), 10.0);
+    // Polling inside the soak changes nothing.
+    w.clock.advance(Duration::from_secs(600));
+    assert!(matches!(w.advance(Limit::All).await, Outcome::Waiting { .. }));
+    assert_eq!(w.traffic(), 10.0);
+    for expected in [50.0, 100.0] {
+        w.clock.advance(Duration::from_secs(3600));
+        let o = w.advance(Limit::All).await;
+        assert_eq!(w.traffic(), expected, "{o:?}");
+    }
+    w.clock.advance(Duration::from_secs(3600));
+    assert_eq!(w.advance(Limit::All).await, Outcome::Completed);
+    let st = w.state().await;
+    assert_eq!(st.status, Status::Completed);
+    // The state is exactly the fold of its journal.
+    let journal = w.store().journal().await.unwrap();
+    assert_eq!(crate::state::State::replay("t", &journal), st);
+    // Baselines were captured before the first change.
+    assert_eq!(st.targets["traffic via lb"].baseline, Value::Percent(0.0));
+}
+
+#[tokio::test]
+async fn a_breach_rolls_everything_back_except_what_is_kept() {
+    let w = World::new(PLAN);
+    w.advance(Limit::All).await;
+    w.clock.advance(Duration::from_secs(3600));
+    w.advance(Limit::All).await; // 50%
+    assert_eq!(w.traffic(), 50.0);
+    *w.metric.value.lock().unwrap() = Some(0.2);
+    w.clock.advance(Duration::from_secs(30));
+    let o = w.advance(Limit::All).await;
+    assert!(matches!(o, Outcome::RolledBack { breach: true, .. }), "{o:?}");
+    assert_eq!(w.traffic(), 0.0, "traffic back to the baseline");
+    assert_eq!(w.mirror(), 0.0, "mirroring back to the baseline");
+    assert!(w.dual(), "dual writes stay on: keep_on_rollback");
+    let st = w.state().await;
+    assert_eq!(st.status, Status::RolledBack);
+    // A later advance reports the rollback again instead of moving on.
+    assert!(matches!(w.advance(Limit::All).await, Outcome::RolledBack { .. }));
+
+    // retry: the phases before canary are put back, canary starts over.
+    *w.metric.value.lock().unwrap() = Some(0.0);
+    let store = w.store();
+    let report = w.engine(&store).retry(false).await.unwrap();
+    assert_eq!(report.phase, "canary");
+    assert_eq!(w.mirror(), 100.0);
+    assert_eq!(w.traffic(), 0.0);
+    let st = w.state().await;
+    assert_eq!(st.current().map(|s| s.id.as_str()), Some("canary.1"));
+    w.advance(Limit::All).await;
+    assert_eq!(w.traffic(), 10.0);
+}
+
+#[tokio::test]
+async fn failure_limit_tolerates_breaches_before_tripping() {
+    let w = World::new(&PLAN.replace("gates: [errors] }", "gates: [lenient] }"));
+    w.advance(Limit::All).await;
+    *w.metric.value.lock().unwrap() = Some(0.5);
+    w.clock.advance(Duration::from_secs(30));
+    let o = w.advance(Limit::All).await;
+    assert!(matches!(o, Outcome::Waiting { .. }), "first breach tolerated: {o:?}");
+    w.clock.advance(Duration::from_secs(30));
+    let o = w.advance(Limit::All).await;
+    assert!(matches!(o, Outcome::RolledBack { .. }), "second breach trips: {o:?}");
+}
+
+#[tokio::test]
+async fn no_data_follows_the_gate_policy() {
+    for (policy, expect) in [("fail", "rolled"), ("pass", "waiting"), ("pause", "paused")] {
+        let text = PLAN.replace(
+            "errors: { provider: m, query: errors, max: 0.01 }",
+            &format!("errors: {{ provider: m, query: errors, max: 0.01, no_data: {policy} }}"),
+        );
+        let w = World::new(&text);
+        *w.metric.value.lock().unwrap() = None;
+        let o = w.advance(Limit::All).await;
+        let got = match o {
+            Outcome::RolledBack { .. } => "rolled",
+            Outcome::Waiting { .. } => "waiting",
+            Outcome::Paused { breach: true, .. } => "paused",
+            other => panic!("{policy}: {other:?}"),
+        };
+        assert_eq!(got, expect, "no_data: {policy}");
+    }
+}
+
+#[tokio::test]
+async fn drift_stops_advance_unless_forced() {
+    let w = World::new(PLAN);
+    w.advance(Limit::Steps(3)).await;
+    assert_eq!(w.traffic(), 10.0);
+    // Someone sets the weight by hand.
+    w.lb.values.lock().unwrap().insert(Channel::Traffic, 30.0);
+    w.clock.advance(Duration::from_secs(3600));
+    let store = w.store();
+    let e = w.engine(&store);
+    let err = e
+        .advance(&AdvanceOptions {
+            limit: Limit::All,
+            wait: false,
+            approve: vec![],
+            yes: false,
+            force: false,
+            prompter: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Drift(ref m) if m.contains("traffic via lb")), "{err}");
+    let forced = e
+        .advance(&AdvanceOptions {
+            limit: Limit::Steps(1),
+            wait: false,
+            approve: vec![],
+            yes: false,
+            force: true,
+            prompter: None,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(forced, Outcome::Waiting { ref step, .. } if step == "canary.2"), "{forced:?}");
+}
+
+#[tokio::test]
+async fn completed_steps_must_not_change_but_future_ones_may() {
+    let w = World::new(PLAN);
+    w.advance(Limit::Steps(2)).await;
+    // A future step changes: taken in.
+    let w2 = World {
+        plan: validate(&PLAN.replace("[10, 50, 100]", "[20, 50, 100]"), &HashMap::new()).unwrap().plan,
+        ..World::new(PLAN)
+    };
+    let store = LocalStore::new(w.dir.path(), "t");
+    let e = Engine { plan: &w2.plan, ..w.engine(&store) };
+    let s = e.session(true).await.unwrap();
+    assert_eq!(s.state.steps[2].action.contains("20%"), true);
+    drop(s);
+    // A done step changes: refused, with the difference.
+    let w3 = validate(&PLAN.replace("percent: 100 }", "percent: 50 }"), &HashMap::new()).unwrap().plan;
+    let e = Engine { plan: &w3, ..w.engine(&store) };
+    let err = e.session(true).await.err().expect("refused");
+    let msg = err.to_string();
+    assert!(msg.contains("shadow.1") && msg.contains("100%") && msg.contains("50%"), "{msg}");
+}
+
+#[tokio::test]
+async fn irreversible_steps_need_force_to_roll_back_past() {
+    let text = PLAN.replace(
+        "      - mirror: { provider: edge, percent: 100 }",
+        "      - mirror: { provider: edge, percent: 100 }\n        irreversible: true",
+    );
+    let w = World::new(&text);
+    w.advance(Limit::Steps(3)).await;
+    let store = w.store();
+    let e = w.engine(&store);
+    let req = |force| RollbackRequest {
+        to: None,
+        reason: "test".into(),
+        breach: false,
+        force,
+    };
+    let err = e.rollback(&req(false)).await.unwrap_err();
+    assert!(err.to_string().contains("irreversible"), "{err}");
+    assert_eq!(w.traffic(), 10.0, "nothing changed");
+    let report = e.rollback(&req(true)).await.unwrap();
+    assert!(report.remaining.is_empty());
+    assert_eq!(w.mirror(), 0.0);
+    assert_eq!(w.traffic(), 0.0);
+}
+
+#[tokio::test]
+async fn rollback_to_a_step_restores_the_values_after_it() {
+    let w = World::new(PLAN);
+    w.advance(Limit::All).await;
+    w.clock.advance(Duration::from_secs(3600));
+    w.advance(Limit::All).await; // 50%
+    let store = w.store();
+    w.engine(&store)
+        .rollback(&RollbackRequest {
+            to: Some("canary.2".into()),
+            reason: "back to 10%".into(),
+            breach: false,
+            force: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(w.traffic(), 10.0);
+    assert_eq!(w.mirror(), 100.0);
+    let st = w.state().await;
+    assert_eq!(st.status, Status::Active);
+    assert_eq!(st.current().map(|s| s.id.as_str()), Some("canary.3"));
+}
+
+#[tokio::test]
+async fn a_target_that_cannot_be_restored_is_named_and_the_rest_restored() {
+    let w = World::new(PLAN);
+    w.advance(Limit::Steps(3)).await;
+    w.lb.broken.store(true, Ordering::SeqCst);
+    let store = w.store();
+    let report = w
+        .engine(&store)
+        .rollback(&RollbackRequest {
+            to: None,
+            reason: "test".into(),
+            breach: false,
+            force: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.remaining.len(), 1);
+    assert_eq!(
+        report.remaining[0].0,
+        Target::Traffic {
+            provider: "lb".into()
+        }
+    );
+    assert_eq!(w.mirror(), 0.0, "the other targets are restored");
+    let st = w.state().await;
+    assert_eq!(st.status, Status::RollbackIncomplete);
+    assert!(matches!(w.advance(Limit::All).await, Outcome::RollbackIncomplete { .. }));
+    // Fixed: rolling back again finishes the job.
+    w.lb.broken.store(false, Ordering::SeqCst);
+    let report = w
+        .engine(&store)
+        .rollback(&RollbackRequest {
+            to: None,
+            reason: "again".into(),
+            breach: false,
+            force: false,
+        })
+        .await
+        .unwrap();
+    assert!(report.remaining.is_empty());
+    assert_eq!(w.traffic(), 0.0);
+    assert_eq!(w.state().await.status, Status::RolledBack);
+}
+
+#[tokio::test]
+async fn approvals_wait_for_a_person() {
+    let text = PLAN.replace(
+        "  - name: canary\n    steps:\n",
+        "  - name: canary\n    steps:\n      - approve: Go?\n",
+    );
+    let w = World::new(&text);
+    let o = w.advance(Limit::All).await;
+    assert!(matches!(o, Outcome::Waiting { ref reason, .. } if reason.contains("--approve canary.1")), "{o:?}");
+    let store = w.store();
+    let o = w
+        .engine(&store)
+        .advance(&AdvanceOptions {
+            limit: Limit::All,
+            wait: false,
+            approve: vec!["canary.1".into()],
+            yes: false,
+            force: false,
+            prompter: None,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(o, Outcome::Waiting { ref step, .. } if step == "canary.3"), "{o:?}");
+    assert_eq!(w.traffic(), 10.0);
+}
+
+#[tokio::test]
+async fn a_waiting_advance_sees_another_runs_rollback() {
+    let w = World::new(PLAN);
+    w.advance(Limit::All).await;
+    let store_a = w.store();
+    let store_b = w.store();
+    let a = w.engine(&store_a);
+    let b = w.engine(&store_b);
+    let opts = AdvanceOptions {
+        limit: Limit::All,
+        wait: true,
+        approve: vec![],
+        yes: false,
+        force: false,
+        prompter: None,
+    };
+    let waiting = a.advance(&opts);
+    let other = async {
+        tokio::task::yield_now().await;
+        b.rollback(&RollbackRequest {
+            to: None,
+            reason: "operator".into(),
+            breach: false,
+            force: false,
+        })
+        .await
+        .unwrap()
+    };
+    let (o, _) = tokio::join!(waiting, other);
+    let o = o.unwrap();
+    assert!(matches!(o, Outcome::RolledBack { breach: false, ref reason, .. } if reason == "operator"), "{o:?}");
+    assert_eq!(w.traffic(), 0.0);
+}
