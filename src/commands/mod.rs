@@ -91,5 +91,13 @@ fn report_invalid(file: &str, text: &str, diags: &[Diagnostic], printer: &Printe
     if warnings > 0 {
         summary.push_str(&format!(", {}", plural(warnings, "warning")));
     }
+    let missing = planlib::diag::missing_vars(diags);
+    if !missing.is_empty() {
+        summary.push_str(&format!(
+            "\n{} not set: {}",
+            plural(missing.len(), "environment variable"),
+            missing.join(", ")
+        ));
+    }
     printer.err(&summary);
 }

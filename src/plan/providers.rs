@@ -100,7 +100,7 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node) -> Vec<Provider> {
     let mut out = Vec::new();
     for (name_node, value) in map.entries {
         let path = map.child_path(name_node.as_scalar().map_or("", |s| s.text.as_str()));
-        let Some(name) = cx.name(name_node, &path, "provider name") else {
+        let Some(name) = cx.definition_name(name_node, &path, "provider") else {
             continue;
         };
         match decode_one(cx, &name, value, &path) {
@@ -115,7 +115,7 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node) -> Vec<Provider> {
 
 fn decode_one(cx: &mut Cx<'_>, name: &str, node: &Node, path: &str) -> Option<Provider> {
     let what = format!("provider '{name}'");
-    let map = cx.open_map(node, path, &what)?;
+    let mut map = cx.open_map(node, path, &what)?;
     let (type_node, type_path) = match map.get("type") {
         Some(n) => (n, map.child_path("type")),
         None => {
