@@ -88,6 +88,13 @@ pub fn keys_for(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// "an nginx", "a haproxy": a provider type with the article it is read with.
+pub fn with_article(kind: &str) -> String {
+    let an = matches!(kind.as_bytes().first(), Some(b'a' | b'e' | b'i' | b'o' | b'u'))
+        || matches!(kind, "nginx" | "http");
+    format!("{} {kind}", if an { "an" } else { "a" })
+}
+
 /// Placeholders an `exec`/`http` provider may use when setting a value.
 pub const SET_PLACEHOLDERS: &[&str] = &["percent", "key", "enabled"];
 /// Placeholders an `exec`/`http` provider may use when reading a value.
@@ -149,7 +156,7 @@ fn decode_one(cx: &mut Cx<'_>, name: &str, node: &Node, path: &str) -> Option<Pr
     }
     let mut known: Vec<&str> = COMMON_KEYS.to_vec();
     known.extend_from_slice(keys_for(&kind));
-    map.check_known(cx, &known, &format!("a {kind} provider"));
+    map.check_known(cx, &known, &format!("{} provider", with_article(&kind)));
 
     let timeout = map.opt("timeout").and_then(|(n, p)| cx.duration(n, &p));
     let what = format!("{kind} provider '{name}'");

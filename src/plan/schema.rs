@@ -139,7 +139,11 @@ fn provider_schemas() -> Vec<Value> {
                 "sqlite" => &["type", "path"],
                 _ => &["type"],
             };
-            object(&props, required, &format!("a {kind} provider"))
+            object(
+                &props,
+                required,
+                &format!("{} provider", providers::with_article(kind)),
+            )
         })
         .collect()
 }
