@@ -1,0 +1,5 @@
+//! The integration tests: one binary driving the real `migrate`, a module per
+//! concern. Shared helpers live in `support`.
+
+mod plans;
+mod support;
