@@ -3,3 +3,4 @@
 
 mod plans;
 mod support;
+mod validate;
