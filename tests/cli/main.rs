@@ -3,5 +3,6 @@
 
 mod design;
 mod plans;
+mod schema;
 mod support;
 mod validate;
