@@ -1,7 +1,7 @@
 //! One module per verb, each thin: load what it needs, call the library,
 //! hand the result to the printer.
 
-mod completions;
+pub mod completions;
 mod plan;
 mod schema;
 mod validate;

@@ -1,6 +1,7 @@
 //! The integration tests: one binary driving the real `migrate`, a module per
 //! concern. Shared helpers live in `support`.
 
+mod completions;
 mod design;
 mod plans;
 mod schema;
