@@ -4,6 +4,7 @@
 mod completions;
 mod design;
 mod plans;
+mod properties;
 mod schema;
 mod support;
 mod validate;
