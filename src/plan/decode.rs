@@ -327,6 +327,15 @@ impl<'a> Cx<'a> {
                 );
                 None
             }
+            Ok(d) if d < Duration::from_millis(1) => {
+                self.error_hint(
+                    node.span,
+                    path,
+                    format!("{} must be at least 1ms", describe_path(path)),
+                    "migrate counts time in milliseconds",
+                );
+                None
+            }
             Ok(d) => Some(d),
             Err(e) => {
                 self.error_hint(

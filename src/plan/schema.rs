@@ -181,7 +181,7 @@ fn step_field(kind: &str) -> Value {
                 ("url", r("text")),
                 (
                     "method",
-                    json!({"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]}),
+                    json!({"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "get", "post", "put", "patch", "delete"]}),
                 ),
                 ("headers", r("headers")),
                 ("body", r("text")),

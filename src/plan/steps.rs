@@ -432,20 +432,29 @@ fn single(
                     None
                 }
             });
+            // Case does not matter, as in an http provider's requests.
             let method = match map.opt("method") {
-                Some((n, p)) => cx
-                    .choice(
-                        n,
-                        &p,
-                        &[
-                            ("GET", "GET"),
-                            ("POST", "POST"),
-                            ("PUT", "PUT"),
-                            ("PATCH", "PATCH"),
-                            ("DELETE", "DELETE"),
-                        ],
-                    )
-                    .map(str::to_string),
+                Some((n, p)) => {
+                    let upper = n.as_scalar().map(|s| s.text.to_ascii_uppercase());
+                    match upper.as_deref() {
+                        Some(m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE")) => {
+                            Some(m.to_string())
+                        }
+                        _ => cx
+                            .choice(
+                                n,
+                                &p,
+                                &[
+                                    ("GET", "GET"),
+                                    ("POST", "POST"),
+                                    ("PUT", "PUT"),
+                                    ("PATCH", "PATCH"),
+                                    ("DELETE", "DELETE"),
+                                ],
+                            )
+                            .map(str::to_string),
+                    }
+                }
                 None => Some("POST".to_string()),
             };
             let headers = match map.opt("headers") {
