@@ -90,8 +90,10 @@ pub fn keys_for(kind: &str) -> &'static [&'static str] {
 
 /// "an nginx", "a haproxy": a provider type with the article it is read with.
 pub fn with_article(kind: &str) -> String {
-    let an = matches!(kind.as_bytes().first(), Some(b'a' | b'e' | b'i' | b'o' | b'u'))
-        || matches!(kind, "nginx" | "http");
+    let an = matches!(
+        kind.as_bytes().first(),
+        Some(b'a' | b'e' | b'i' | b'o' | b'u')
+    ) || matches!(kind, "nginx" | "http");
     format!("{} {kind}", if an { "an" } else { "a" })
 }
 

@@ -42,7 +42,10 @@ fn completions_and_man_page_are_current() {
             .output()
             .expect("run migrate");
         assert_eq!(out.status.code(), Some(0), "completions {shell}");
-        assert!(!out.stdout.is_empty(), "completions {shell} printed nothing");
+        assert!(
+            !out.stdout.is_empty(),
+            "completions {shell} printed nothing"
+        );
         // The binary prints what the library generates.
         let shell_value: clap_complete::Shell = shell.parse().expect("a shell");
         let mut lib = Vec::new();

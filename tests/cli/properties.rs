@@ -63,7 +63,10 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         any::<usize>().prop_map(Mutation::DuplicateLine),
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapValues(a, b)),
         any::<usize>().prop_map(Mutation::Truncate),
-        (any::<usize>(), "[-:{}\\[\\],#&*!|>'\"\t\n %$a-z0-9\u{0}\u{feff}é]{1,6}")
+        (
+            any::<usize>(),
+            "[-:{}\\[\\],#&*!|>'\"\t\n %$a-z0-9\u{0}\u{feff}é]{1,6}"
+        )
             .prop_map(|(at, s)| Mutation::Insert(at, s)),
         (any::<usize>(), -4i8..=4).prop_map(|(line, by)| Mutation::Indent(line, by)),
         (any::<usize>(), prop::sample::select(ODD_VALUES))
@@ -101,8 +104,12 @@ fn apply(text: &str, m: &Mutation) -> String {
         }
         Mutation::SwapValues(a, b) => {
             let (a, b) = (a % n, b % n);
-            let va = lines.get(a).and_then(|l| value_range(l).map(|(s, e)| l[s..e].to_string()));
-            let vb = lines.get(b).and_then(|l| value_range(l).map(|(s, e)| l[s..e].to_string()));
+            let va = lines
+                .get(a)
+                .and_then(|l| value_range(l).map(|(s, e)| l[s..e].to_string()));
+            let vb = lines
+                .get(b)
+                .and_then(|l| value_range(l).map(|(s, e)| l[s..e].to_string()));
             if let (Some(va), Some(vb)) = (va, vb) {
                 if let Some((s, _)) = value_range(&lines[a]) {
                     lines[a].replace_range(s.., &vb);

@@ -25,10 +25,7 @@ fn plan_json(text: &str) -> Value {
 #[test]
 fn the_schema_is_a_draft_2020_12_schema() {
     let s = schema();
-    assert_eq!(
-        s["$schema"],
-        "https://json-schema.org/draft/2020-12/schema"
-    );
+    assert_eq!(s["$schema"], "https://json-schema.org/draft/2020-12/schema");
     if let Err(e) = jsonschema::meta::validate(&s) {
         panic!("the schema is not a valid JSON Schema: {e}");
     }
@@ -49,6 +46,9 @@ fn every_example_plan_satisfies_the_schema() {
     }
 }
 
+/// A change that makes a plan document wrong.
+type Mutation = Box<dyn Fn(&mut Value)>;
+
 fn minimal() -> Value {
     plan_json(&read(std::path::Path::new("plans/minimal.yaml")))
 }
@@ -57,33 +57,70 @@ fn minimal() -> Value {
 fn the_schema_rejects_plain_mistakes() {
     let validator = jsonschema::validator_for(&schema()).expect("compile the schema");
     assert!(validator.is_valid(&minimal()));
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("unknown top-level key", Box::new(|p| p["provider"] = json!({}))),
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "unknown top-level key",
+            Box::new(|p| p["provider"] = json!({})),
+        ),
         ("version 2", Box::new(|p| p["version"] = json!(2))),
-        ("no name", Box::new(|p| {
-            p.as_object_mut().map(|o| o.remove("name"));
-        })),
-        ("invalid name", Box::new(|p| p["name"] = json!("Hello Canary"))),
-        ("provider without type", Box::new(|p| {
-            p["providers"]["lb"].as_object_mut().map(|o| o.remove("type"));
-        })),
-        ("unknown provider type", Box::new(|p| p["providers"]["lb"]["type"] = json!("haproxi"))),
-        ("unknown provider key", Box::new(|p| p["providers"]["lb"]["weight"] = json!(5))),
-        ("gate without threshold", Box::new(|p| {
-            p["gates"]["errors"].as_object_mut().map(|o| o.remove("max"));
-        })),
-        ("percent above 100", Box::new(|p| {
-            p["phases"][0]["steps"][0]["canary"]["percents"] = json!([10, 150]);
-        })),
-        ("two kinds in one step", Box::new(|p| {
-            p["phases"][0]["steps"][0]["soak"] = json!("1h");
-        })),
-        ("step without a kind", Box::new(|p| {
-            p["phases"][0]["steps"] = json!([{ "id": "nothing" }]);
-        })),
-        ("duration without unit", Box::new(|p| {
-            p["phases"][0]["steps"][0]["canary"]["soak"] = json!(30);
-        })),
+        (
+            "no name",
+            Box::new(|p| {
+                p.as_object_mut().map(|o| o.remove("name"));
+            }),
+        ),
+        (
+            "invalid name",
+            Box::new(|p| p["name"] = json!("Hello Canary")),
+        ),
+        (
+            "provider without type",
+            Box::new(|p| {
+                p["providers"]["lb"]
+                    .as_object_mut()
+                    .map(|o| o.remove("type"));
+            }),
+        ),
+        (
+            "unknown provider type",
+            Box::new(|p| p["providers"]["lb"]["type"] = json!("haproxi")),
+        ),
+        (
+            "unknown provider key",
+            Box::new(|p| p["providers"]["lb"]["weight"] = json!(5)),
+        ),
+        (
+            "gate without threshold",
+            Box::new(|p| {
+                p["gates"]["errors"]
+                    .as_object_mut()
+                    .map(|o| o.remove("max"));
+            }),
+        ),
+        (
+            "percent above 100",
+            Box::new(|p| {
+                p["phases"][0]["steps"][0]["canary"]["percents"] = json!([10, 150]);
+            }),
+        ),
+        (
+            "two kinds in one step",
+            Box::new(|p| {
+                p["phases"][0]["steps"][0]["soak"] = json!("1h");
+            }),
+        ),
+        (
+            "step without a kind",
+            Box::new(|p| {
+                p["phases"][0]["steps"] = json!([{ "id": "nothing" }]);
+            }),
+        ),
+        (
+            "duration without unit",
+            Box::new(|p| {
+                p["phases"][0]["steps"][0]["canary"]["soak"] = json!(30);
+            }),
+        ),
         ("no phases", Box::new(|p| p["phases"] = json!([]))),
     ];
     for (what, mutate) in cases {

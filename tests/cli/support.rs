@@ -73,7 +73,10 @@ pub fn files(dir: &str, suffix: &str) -> Vec<PathBuf> {
 pub fn valid_plans() -> Vec<PathBuf> {
     let mut plans = files("plans", ".yaml");
     plans.extend(files("tests/fixtures", ".yaml"));
-    assert!(plans.len() >= 7, "expected the example plans, found {plans:?}");
+    assert!(
+        plans.len() >= 7,
+        "expected the example plans, found {plans:?}"
+    );
     plans
 }
 

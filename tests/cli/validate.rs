@@ -25,7 +25,9 @@ fn validate_output(path: &std::path::Path) -> String {
     );
     format!(
         "exit: {}\nstdout: {:?}\n--- stderr\n{}",
-        out.status.code().map_or("signal".to_string(), |c| c.to_string()),
+        out.status
+            .code()
+            .map_or("signal".to_string(), |c| c.to_string()),
         stdout(&out),
         stderr(&out)
     )
@@ -65,7 +67,11 @@ fn every_diagnostic_has_a_place_a_line_and_a_caret() {
         assert_eq!(out.status.code(), Some(2), "{}", path.display());
         let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) else {
             // Not text at all: a usage error on stderr, no diagnostics.
-            assert!(stderr(&out).contains("not a text file"), "{}", path.display());
+            assert!(
+                stderr(&out).contains("not a text file"),
+                "{}",
+                path.display()
+            );
             continue;
         };
         let text = std::fs::read_to_string(root().join(&path)).unwrap_or_default();
@@ -74,7 +80,11 @@ fn every_diagnostic_has_a_place_a_line_and_a_caret() {
         assert!(!diags.is_empty(), "{}", path.display());
         for d in diags {
             let line = d["line"].as_u64().unwrap_or(0) as usize;
-            assert!(line <= lines, "{}: line {line} of {lines}: {d}", path.display());
+            assert!(
+                line <= lines,
+                "{}: line {line} of {lines}: {d}",
+                path.display()
+            );
             if line > 0 {
                 assert!(d["column"].as_u64().unwrap_or(0) >= 1, "{d}");
             }
@@ -85,7 +95,13 @@ fn every_diagnostic_has_a_place_a_line_and_a_caret() {
 #[test]
 fn json_diagnostics_have_the_documented_fields() {
     let out = migrate()
-        .args(["-f", "tests/invalid/23-unknown-provider.yaml", "validate", "-o", "json"])
+        .args([
+            "-f",
+            "tests/invalid/23-unknown-provider.yaml",
+            "validate",
+            "-o",
+            "json",
+        ])
         .output()
         .expect("run migrate");
     assert_eq!(out.status.code(), Some(2));
@@ -169,9 +185,8 @@ fn missing_environment_variables_are_all_listed() {
         (39, "PAYMENTS_DB_URL"),
     ] {
         assert!(
-            err.contains(&format!(
-                "plans/payments.yaml:{line}:"
-            )) && err.contains(&format!("environment variable '{var}' is not set")),
+            err.contains(&format!("plans/payments.yaml:{line}:"))
+                && err.contains(&format!("environment variable '{var}' is not set")),
             "{var}: {err}"
         );
     }
