@@ -179,25 +179,42 @@ fn main() {
     let written: usize = text.lines().filter(|l| l.starts_with("      - ")).count();
     let expanded = plan.steps().count();
 
-    for _ in 0..10 {
-        let _ = black_box(migrate::plan::validate(black_box(&text), &env));
-    }
-    let mut times = Vec::with_capacity(ITERATIONS);
-    for _ in 0..ITERATIONS {
-        let start = Instant::now();
-        let result = migrate::plan::validate(black_box(&text), &env);
-        times.push(start.elapsed());
-        black_box(result.is_ok());
-    }
-    times.sort();
     println!(
-        "validate: {written} written steps ({expanded} expanded) in {} phases, {} lines, {} KiB",
+        "plan: {written} written steps ({expanded} expanded) in {} phases, {} lines, {} KiB",
         plan.phases.len(),
         text.lines().count(),
         text.len() / 1024
     );
+    report(
+        "validate",
+        time(|| migrate::plan::validate(black_box(&text), &env).is_ok()),
+    );
+    // The share of it that is YAML parsing (text to spanned nodes).
+    report(
+        "  of which yaml::parse",
+        time(|| migrate::plan::yaml::parse(black_box(&text)).is_ok()),
+    );
+}
+
+/// 10 warm-up runs, then `ITERATIONS` timed ones, sorted.
+fn time(mut f: impl FnMut() -> bool) -> Vec<Duration> {
+    for _ in 0..10 {
+        black_box(f());
+    }
+    let mut times: Vec<Duration> = (0..ITERATIONS)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(f());
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times
+}
+
+fn report(what: &str, times: Vec<Duration>) {
     println!(
-        "validate: {ITERATIONS} runs: min {}  median {}  p95 {}  max {}",
+        "{what}: {ITERATIONS} runs: min {}  median {}  p95 {}  max {}",
         ms(times[0]),
         ms(percentile(&times, 0.5)),
         ms(percentile(&times, 0.95)),
