@@ -3,6 +3,7 @@
 
 mod completions;
 mod design;
+mod docs;
 mod plans;
 mod properties;
 mod schema;
