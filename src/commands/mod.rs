@@ -1,7 +1,7 @@
 //! One module per verb, each thin: load what it needs, call the library,
 //! hand the result to the printer.
 
-mod completions;
+pub mod completions;
 mod plan;
 mod schema;
 mod validate;
@@ -90,6 +90,14 @@ fn report_invalid(file: &str, text: &str, diags: &[Diagnostic], printer: &Printe
     let mut summary = format!("{file}: {}", plural(errors, "error"));
     if warnings > 0 {
         summary.push_str(&format!(", {}", plural(warnings, "warning")));
+    }
+    let missing = planlib::diag::missing_vars(diags);
+    if !missing.is_empty() {
+        summary.push_str(&format!(
+            "\n{} not set: {}",
+            plural(missing.len(), "environment variable"),
+            missing.join(", ")
+        ));
     }
     printer.err(&summary);
 }

@@ -56,8 +56,11 @@ impl<'a> Cx<'a> {
 
     fn wrong_type(&mut self, node: &Node, path: &str, expected: &str) {
         let hint = match &node.kind {
-            NodeKind::Scalar(s) if expected.contains("list") => {
+            NodeKind::Scalar(s) if expected.contains("list") && !s.text.is_empty() => {
                 Some(format!("write it as a list: [{}]", s.text))
+            }
+            NodeKind::Map(_) if expected.contains("list") => {
+                Some("start each item of a list with '- ' on its own line".to_string())
             }
             _ => None,
         };
@@ -93,12 +96,18 @@ impl<'a> Cx<'a> {
             Err(errors) => {
                 for e in errors {
                     match e {
-                        InterpError::Missing(name) => self.error_hint(
-                            node.span,
-                            path,
-                            format!("environment variable '{name}' is not set"),
-                            format!("export {name}=…, or give a default: ${{{name}:-value}}"),
-                        ),
+                        InterpError::Missing(name) => {
+                            let mut d = Diagnostic::error(
+                                node.span,
+                                path,
+                                format!("environment variable '{name}' is not set"),
+                            )
+                            .with_hint(format!(
+                                "export {name}=…, or give a default: ${{{name}:-value}}"
+                            ));
+                            d.missing_var = Some(name);
+                            self.diags.push(d);
+                        }
                         InterpError::Syntax(msg) => self.error(node.span, path, msg),
                     }
                 }
@@ -149,6 +158,19 @@ impl<'a> Cx<'a> {
             );
             None
         }
+    }
+
+    /// The name of a provider, gate or reconciliation being defined. An
+    /// invalid one is reported here, and references to it are not reported
+    /// again as unknown.
+    pub fn definition_name(&mut self, node: &Node, path: &str, kind: &str) -> Option<String> {
+        let name = self.name(node, path, &format!("{kind} name"));
+        if name.is_none() {
+            if let Some(s) = node.as_scalar() {
+                self.broken.insert(format!("{kind}:{}", s.text));
+            }
+        }
+        name
     }
 
     pub fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
@@ -305,6 +327,15 @@ impl<'a> Cx<'a> {
                 );
                 None
             }
+            Ok(d) if d < Duration::from_millis(1) => {
+                self.error_hint(
+                    node.span,
+                    path,
+                    format!("{} must be at least 1ms", describe_path(path)),
+                    "migrate counts time in milliseconds",
+                );
+                None
+            }
             Ok(d) => Some(d),
             Err(e) => {
                 self.error_hint(
@@ -351,6 +382,25 @@ impl<'a> Cx<'a> {
 
     /// A non-empty list of strings that may use `${VAR}` (an argv).
     pub fn argv(&mut self, node: &Node, path: &str) -> Option<Vec<Text>> {
+        if let NodeKind::Scalar(s) = &node.kind {
+            let words: Vec<&str> = s.text.split_whitespace().collect();
+            let list = if words.is_empty() {
+                "./program, --flag".to_string()
+            } else {
+                words.join(", ")
+            };
+            self.error_hint(
+                node.span,
+                path,
+                format!(
+                    "{} must be a list (the program, then its arguments), not {}",
+                    describe_path(path),
+                    node.kind_name()
+                ),
+                format!("no shell is used: write [{list}]"),
+            );
+            return None;
+        }
         let items = self.seq(node, path)?;
         if items.is_empty() {
             self.error_hint(
@@ -398,7 +448,11 @@ impl<'a> Cx<'a> {
                 }
                 ok.then_some(out)
             }
-            _ => self.literal(node, path).map(|s| vec![s]),
+            NodeKind::Map(_) => {
+                self.wrong_type(node, path, "a name or a list of names");
+                None
+            }
+            NodeKind::Scalar(_) => self.literal(node, path).map(|s| vec![s]),
         }
     }
 
@@ -429,7 +483,7 @@ impl<'a> Cx<'a> {
         what: &str,
         known: &[&str],
     ) -> Option<MapReader<'n>> {
-        let reader = self.open_map(node, path, what)?;
+        let mut reader = self.open_map(node, path, what)?;
         reader.check_known(self, known, what);
         Some(reader)
     }
@@ -447,16 +501,17 @@ impl<'a> Cx<'a> {
                 node,
                 entries,
                 path: path.to_string(),
+                unknown: Vec::new(),
             }),
             _ => {
-                let message = if path.is_empty() {
+                let named = describe_path(path);
+                let message = if path.is_empty() || path.ends_with(']') {
+                    // "a step must be a map": the list index says nothing.
                     format!("{what} must be a map, not {}", node.kind_name())
+                } else if named.trim_matches('\'') == what {
+                    format!("{named} must be a map, not {}", node.kind_name())
                 } else {
-                    format!(
-                        "{} ({what}) must be a map, not {}",
-                        describe_path(path),
-                        node.kind_name()
-                    )
+                    format!("{named} ({what}) must be a map, not {}", node.kind_name())
                 };
                 self.error(node.span, path, message);
                 None
@@ -469,6 +524,8 @@ pub struct MapReader<'n> {
     pub node: &'n Node,
     pub entries: &'n [(Node, Node)],
     pub path: String,
+    /// Keys found unknown by [`MapReader::check_known`] (already reported).
+    pub unknown: Vec<&'n str>,
 }
 
 impl<'n> MapReader<'n> {
@@ -486,12 +543,23 @@ impl<'n> MapReader<'n> {
         }
     }
 
-    pub fn check_known(&self, cx: &mut Cx<'_>, known: &[&str], what: &str) {
+    pub fn check_known(&mut self, cx: &mut Cx<'_>, known: &[&str], what: &str) {
+        let mut unknown = Vec::new();
         for (key, knode) in self.keys() {
             if !known.contains(&key) {
                 unknown_key(cx, knode, &self.child_path(key), key, what, known);
+                unknown.push(key);
             }
         }
+        self.unknown = unknown;
+    }
+
+    /// The unknown key that is likely a misspelling of `key`, if any.
+    pub fn misspelling_of(&self, key: &str) -> Option<&'n str> {
+        self.unknown
+            .iter()
+            .find(|u| did_you_mean(u, &[key]).is_some())
+            .copied()
     }
 
     pub fn get(&self, key: &str) -> Option<&'n Node> {
@@ -505,10 +573,12 @@ impl<'n> MapReader<'n> {
         self.get(key).is_some()
     }
 
-    /// A required key; reports its absence at the map.
+    /// A required key; reports its absence at the map, unless an unknown key
+    /// that was already reported is a misspelling of it.
     pub fn req(&self, cx: &mut Cx<'_>, key: &str, what: &str) -> Option<(&'n Node, String)> {
         match self.get(key) {
             Some(v) => Some((v, self.child_path(key))),
+            None if self.misspelling_of(key).is_some() => None,
             None => {
                 cx.error(
                     self.key_span(),
@@ -560,6 +630,7 @@ pub fn did_you_mean<'c>(input: &str, candidates: &[&'c str]) -> Option<&'c str> 
         .filter(|(d, c)| {
             *d <= (c.len().max(input.len()) / 3).max(1)
                 || (c.starts_with(&lower) && lower.len() >= 3)
+                || (lower.starts_with(c) && c.len() >= 3)
         })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -574,16 +645,25 @@ pub fn is_valid_name(s: &str) -> bool {
 }
 
 fn suggest_name(raw: &str) -> Option<String> {
-    let s: String = raw
-        .trim()
-        .chars()
-        .map(|c| match c {
-            'A'..='Z' => c.to_ascii_lowercase(),
-            ' ' | '/' | ':' => '-',
-            c => c,
-        })
-        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-        .collect();
+    let mut s = String::with_capacity(raw.len());
+    let mut prev = ' ';
+    for c in raw.trim().chars() {
+        match c {
+            // errorRate, ErrorRate -> error-rate
+            'A'..='Z' => {
+                if prev.is_ascii_lowercase() || prev.is_ascii_digit() {
+                    s.push('-');
+                }
+                s.push(c.to_ascii_lowercase());
+            }
+            ' ' | '/' | ':' => s.push('-'),
+            c if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-') => {
+                s.push(c);
+            }
+            _ => {}
+        }
+        prev = c;
+    }
     (!s.is_empty() && s != raw).then_some(s)
 }
 
@@ -609,6 +689,8 @@ mod tests {
         assert_eq!(did_you_mean("precent", &keys), Some("percent"));
         assert_eq!(did_you_mean("Provider", &keys), Some("provider"));
         assert_eq!(did_you_mean("weight", &keys), None);
+        assert_eq!(did_you_mean("soak_time", &keys), Some("soak"));
+        assert_eq!(did_you_mean("percents", &keys), Some("percent"));
     }
 
     #[test]
@@ -617,5 +699,6 @@ mod tests {
         assert!(!is_valid_name("Payments"));
         assert!(!is_valid_name(""));
         assert_eq!(suggest_name("Payments V2").as_deref(), Some("payments-v2"));
+        assert_eq!(suggest_name("ErrorRate").as_deref(), Some("error-rate"));
     }
 }

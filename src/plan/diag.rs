@@ -50,6 +50,9 @@ pub struct Diagnostic {
     pub path: String,
     pub message: String,
     pub hint: Option<String>,
+    /// For "environment variable 'X' is not set": X, so that a summary can
+    /// list every missing variable at once.
+    pub missing_var: Option<String>,
 }
 
 impl Diagnostic {
@@ -60,6 +63,7 @@ impl Diagnostic {
             path: path.into(),
             message: message.into(),
             hint: None,
+            missing_var: None,
         }
     }
 
@@ -181,11 +185,22 @@ fn source_line(source: &str, line: usize) -> Option<&str> {
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
 }
 
-/// Orders diagnostics by place, errors before warnings at the same place.
+/// Orders diagnostics by place, errors before warnings at the same place;
+/// at one place, in the order they were found (the stable sort keeps it).
 pub fn sort(diags: &mut [Diagnostic]) {
-    diags.sort_by(|a, b| {
-        (a.span.start, a.severity, &a.message).cmp(&(b.span.start, b.severity, &b.message))
-    });
+    diags.sort_by_key(|d| (d.span.start, d.severity));
+}
+
+/// The environment variables the plan needs and the environment lacks, each
+/// once, in the order the plan uses them.
+pub fn missing_vars(diags: &[Diagnostic]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for name in diags.iter().filter_map(|d| d.missing_var.as_deref()) {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

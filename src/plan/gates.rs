@@ -45,7 +45,7 @@ pub fn decode_reconciliations(
     let mut out = Vec::new();
     for (name_node, value) in map.entries {
         let path = map.child_path(name_node.as_scalar().map_or("", |s| s.text.as_str()));
-        let Some(name) = cx.name(name_node, &path, "reconciliation name") else {
+        let Some(name) = cx.definition_name(name_node, &path, "reconciliation") else {
             continue;
         };
         match reconciliation(cx, &name, value, &path, providers) {
@@ -190,7 +190,7 @@ pub fn decode_gates(
     let mut out = Vec::new();
     for (name_node, value) in map.entries {
         let path = map.child_path(name_node.as_scalar().map_or("", |s| s.text.as_str()));
-        let Some(name) = cx.name(name_node, &path, "gate name") else {
+        let Some(name) = cx.definition_name(name_node, &path, "gate") else {
             continue;
         };
         match gate(cx, &name, value, &path, providers, reconciliations) {
@@ -255,7 +255,8 @@ fn gate(
     };
     let max = map.opt("max").and_then(|(n, p)| cx.number(n, &p));
     let min = map.opt("min").and_then(|(n, p)| cx.number(n, &p));
-    if !map.has("max") && !map.has("min") {
+    let misspelled = map.misspelling_of("max").is_some() || map.misspelling_of("min").is_some();
+    if !map.has("max") && !map.has("min") && !misspelled {
         cx.error_hint(
             map.key_span(),
             path,

@@ -82,7 +82,7 @@ pub fn validate(text: &str, env: &dyn Env) -> Result<Validated, Vec<Diagnostic>>
 }
 
 fn decode_plan(cx: &mut Cx<'_>, root: &Node) -> Option<Plan> {
-    let Some(map) = cx.open_map(root, "", "a plan") else {
+    let Some(mut map) = cx.open_map(root, "", "a plan") else {
         if let Some(d) = cx.diags.last_mut() {
             d.hint = Some("a plan is a map: version, name, providers, gates, phases, ...".into());
         }
@@ -93,6 +93,15 @@ fn decode_plan(cx: &mut Cx<'_>, root: &Node) -> Option<Plan> {
     let version = match map.get("version") {
         Some(n) => match n.as_scalar().map(|s| s.resolve()) {
             Some(Resolved::Int(1)) => Some(1),
+            Some(Resolved::Str("1")) => {
+                cx.error_hint(
+                    n.span,
+                    "version",
+                    "'version' must be the number 1, not the string \"1\"",
+                    "remove the quotes: `version: 1`",
+                );
+                None
+            }
             _ => {
                 cx.error_hint(
                     n.span,
@@ -130,20 +139,17 @@ fn decode_plan(cx: &mut Cx<'_>, root: &Node) -> Option<Plan> {
         }
     };
     let description = map.opt("description").and_then(|(n, p)| cx.literal(n, &p));
-    let settings = match map.opt("settings") {
-        Some((n, p)) => settings(cx, n, &p),
+    let settings = match section(&map, "settings") {
+        Some(n) => settings(cx, n, "settings"),
         None => Some(Settings::default()),
     };
-    let providers = map
-        .get("providers")
+    let providers = section(&map, "providers")
         .map(|n| providers::decode_all(cx, n))
         .unwrap_or_default();
-    let reconciliations = map
-        .get("reconciliations")
+    let reconciliations = section(&map, "reconciliations")
         .map(|n| gates::decode_reconciliations(cx, n, &providers))
         .unwrap_or_default();
-    let gates = map
-        .get("gates")
+    let gates = section(&map, "gates")
         .map(|n| gates::decode_gates(cx, n, &providers, &reconciliations))
         .unwrap_or_default();
     let defs = steps::Defs {
@@ -151,8 +157,9 @@ fn decode_plan(cx: &mut Cx<'_>, root: &Node) -> Option<Plan> {
         gates: &gates,
         reconciliations: &reconciliations,
     };
-    let phases = match map.get("phases") {
+    let phases = match section(&map, "phases") {
         Some(n) => steps::decode_phases(cx, n, &defs),
+        None if map.misspelling_of("phases").is_some() => Vec::new(),
         None => {
             cx.error_hint(
                 map.key_span(),
@@ -178,6 +185,15 @@ fn decode_plan(cx: &mut Cx<'_>, root: &Node) -> Option<Plan> {
         warn_unused(cx, &map, &plan);
     }
     Some(plan)
+}
+
+/// A section of the plan by its name or, when that is absent, by the
+/// misspelled key (already reported) that was meant for it: its contents are
+/// still checked, and references to what it defines don't cascade into
+/// "unknown provider" errors.
+fn section<'n>(map: &decode::MapReader<'n>, name: &str) -> Option<&'n Node> {
+    map.get(name)
+        .or_else(|| map.misspelling_of(name).and_then(|key| map.get(key)))
 }
 
 fn settings(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Settings> {

@@ -88,6 +88,15 @@ pub fn keys_for(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// "an nginx", "a haproxy": a provider type with the article it is read with.
+pub fn with_article(kind: &str) -> String {
+    let an = matches!(
+        kind.as_bytes().first(),
+        Some(b'a' | b'e' | b'i' | b'o' | b'u')
+    ) || matches!(kind, "nginx" | "http");
+    format!("{} {kind}", if an { "an" } else { "a" })
+}
+
 /// Placeholders an `exec`/`http` provider may use when setting a value.
 pub const SET_PLACEHOLDERS: &[&str] = &["percent", "key", "enabled"];
 /// Placeholders an `exec`/`http` provider may use when reading a value.
@@ -100,7 +109,7 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node) -> Vec<Provider> {
     let mut out = Vec::new();
     for (name_node, value) in map.entries {
         let path = map.child_path(name_node.as_scalar().map_or("", |s| s.text.as_str()));
-        let Some(name) = cx.name(name_node, &path, "provider name") else {
+        let Some(name) = cx.definition_name(name_node, &path, "provider") else {
             continue;
         };
         match decode_one(cx, &name, value, &path) {
@@ -115,7 +124,7 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node) -> Vec<Provider> {
 
 fn decode_one(cx: &mut Cx<'_>, name: &str, node: &Node, path: &str) -> Option<Provider> {
     let what = format!("provider '{name}'");
-    let map = cx.open_map(node, path, &what)?;
+    let mut map = cx.open_map(node, path, &what)?;
     let (type_node, type_path) = match map.get("type") {
         Some(n) => (n, map.child_path("type")),
         None => {
@@ -149,7 +158,7 @@ fn decode_one(cx: &mut Cx<'_>, name: &str, node: &Node, path: &str) -> Option<Pr
     }
     let mut known: Vec<&str> = COMMON_KEYS.to_vec();
     known.extend_from_slice(keys_for(&kind));
-    map.check_known(cx, &known, &format!("a {kind} provider"));
+    map.check_known(cx, &known, &format!("{} provider", with_article(&kind)));
 
     let timeout = map.opt("timeout").and_then(|(n, p)| cx.duration(n, &p));
     let what = format!("{kind} provider '{name}'");

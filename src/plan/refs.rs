@@ -80,8 +80,8 @@ pub fn resolve_provider(
             node.span,
             path,
             format!(
-                "provider '{name}' is a {} provider, which {}{why}; {user} needs one that {}",
-                kind.type_name(),
+                "provider '{name}' is {} provider, which {}{why}; {user} needs one that {}",
+                super::providers::with_article(kind.type_name()),
                 kind.capabilities()
                     .first()
                     .map_or("does nothing", |c| c.noun()),

@@ -139,7 +139,11 @@ fn provider_schemas() -> Vec<Value> {
                 "sqlite" => &["type", "path"],
                 _ => &["type"],
             };
-            object(&props, required, &format!("a {kind} provider"))
+            object(
+                &props,
+                required,
+                &format!("{} provider", providers::with_article(kind)),
+            )
         })
         .collect()
 }
@@ -177,7 +181,7 @@ fn step_field(kind: &str) -> Value {
                 ("url", r("text")),
                 (
                     "method",
-                    json!({"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]}),
+                    json!({"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "get", "post", "put", "patch", "delete"]}),
                 ),
                 ("headers", r("headers")),
                 ("body", r("text")),

@@ -55,7 +55,7 @@ pub fn decode_phases(cx: &mut Cx<'_>, node: &Node, defs: &Defs<'_>) -> Vec<Phase
             node.span,
             "phases",
             "the plan has no phases",
-            "add at least one phase: - name: canary\\n    steps: [...]",
+            "add at least one phase, with a name and its steps: `- name: canary` then `steps: [...]`",
         );
     }
     let mut phases = Vec::new();
@@ -98,11 +98,19 @@ pub fn decode_phases(cx: &mut Cx<'_>, node: &Node, defs: &Defs<'_>) -> Vec<Phase
         for (si, step_node) in step_nodes.iter().enumerate() {
             let path = format!("{spath}[{si}]");
             let decoded = step(cx, step_node, &path, defs);
+            // Point at the id where one is written, else at the step.
+            let id_span = match &step_node.kind {
+                super::yaml::NodeKind::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.as_scalar().is_some_and(|s| s.text == "id"))
+                    .map_or(step_node.span, |(_, v)| v.span),
+                _ => step_node.span,
+            };
             for (explicit_id, kind, flags, line) in decoded {
                 let id = explicit_id.unwrap_or_else(|| format!("{phase_name}.{}", steps.len() + 1));
                 if let Some(first) = id_lines.insert(id.clone(), line) {
                     cx.error_hint(
-                        step_node.span,
+                        id_span,
                         &path,
                         format!("step id '{id}' is used twice (first at line {first})"),
                         "step ids must be unique: `advance --to` and `rollback --to` name them",
@@ -130,6 +138,12 @@ type Decoded = (Option<String>, StepKind, (bool, bool), usize);
 
 /// One step of the plan, which is several after canary expansion.
 fn step(cx: &mut Cx<'_>, node: &Node, path: &str, defs: &Defs<'_>) -> Vec<Decoded> {
+    if let Some(s) = node.as_scalar() {
+        if !node.is_null() {
+            step_as_text(cx, node, path, &s.text);
+            return Vec::new();
+        }
+    }
     let Some(map) = cx.open_map(node, path, "a step") else {
         return Vec::new();
     };
@@ -229,6 +243,35 @@ fn step(cx: &mut Cx<'_>, node: &Node, path: &str, defs: &Defs<'_>) -> Vec<Decode
         .into_iter()
         .map(|k| (id.clone(), k, (keep, irreversible), line))
         .collect()
+}
+
+/// `- soak 1h`: a step written as text, most often a missing ':'.
+fn step_as_text(cx: &mut Cx<'_>, node: &Node, path: &str, text: &str) {
+    let text = text.trim();
+    let (first, rest) = text
+        .split_once(char::is_whitespace)
+        .map_or((text, ""), |(a, b)| (a, b.trim()));
+    let glued = text
+        .split_once(':')
+        .filter(|(kind, value)| STEP_KINDS.contains(kind) && !value.starts_with(' '));
+    let hint = if let Some((kind, value)) = glued {
+        format!("put a space after the ':': `{kind}: {value}`")
+    } else if STEP_KINDS.contains(&first) && !rest.is_empty() {
+        format!("a ':' is missing: write `{first}: {rest}`")
+    } else if STEP_KINDS.contains(&first) {
+        format!("write `{first}: ...`")
+    } else {
+        format!(
+            "a step is a map with one of: {}; e.g. `soak: 1h`",
+            STEP_KINDS.join(", ")
+        )
+    };
+    cx.error_hint(
+        node.span,
+        path,
+        format!("a step must be a map, not {}", node.kind_name()),
+        hint,
+    );
 }
 
 fn no_kind(cx: &mut Cx<'_>, map: &MapReader<'_>, path: &str) {
@@ -389,20 +432,29 @@ fn single(
                     None
                 }
             });
+            // Case does not matter, as in an http provider's requests.
             let method = match map.opt("method") {
-                Some((n, p)) => cx
-                    .choice(
-                        n,
-                        &p,
-                        &[
-                            ("GET", "GET"),
-                            ("POST", "POST"),
-                            ("PUT", "PUT"),
-                            ("PATCH", "PATCH"),
-                            ("DELETE", "DELETE"),
-                        ],
-                    )
-                    .map(str::to_string),
+                Some((n, p)) => {
+                    let upper = n.as_scalar().map(|s| s.text.to_ascii_uppercase());
+                    match upper.as_deref() {
+                        Some(m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE")) => {
+                            Some(m.to_string())
+                        }
+                        _ => cx
+                            .choice(
+                                n,
+                                &p,
+                                &[
+                                    ("GET", "GET"),
+                                    ("POST", "POST"),
+                                    ("PUT", "PUT"),
+                                    ("PATCH", "PATCH"),
+                                    ("DELETE", "DELETE"),
+                                ],
+                            )
+                            .map(str::to_string),
+                    }
+                }
                 None => Some("POST".to_string()),
             };
             let headers = match map.opt("headers") {
@@ -531,10 +583,15 @@ fn canary(cx: &mut Cx<'_>, value: &Node, path: &str, defs: &Defs<'_>) -> Vec<Ste
             };
             if let Some(prev) = out.last() {
                 if pc <= *prev {
+                    let message = if pc == *prev {
+                        format!("canary percents must go up, but {pc} is listed twice in a row")
+                    } else {
+                        format!("canary percents must go up: {pc} comes after {prev}")
+                    };
                     cx.error_hint(
                         item.span,
                         &ip,
-                        format!("canary percents must go up: {pc} comes after {prev}"),
+                        message,
                         "list them in increasing order, e.g. [1, 5, 25, 50, 100]",
                     );
                     ok = false;

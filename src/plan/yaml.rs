@@ -155,8 +155,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
             Err(e) => {
                 let m = e.marker();
                 let pos = Pos::new(m.line(), m.col() + 1);
-                let message = describe_scan_error(e.info());
-                return Err(vec![Diagnostic::error(Span::point(pos), "", message)]);
+                return Err(vec![scan_error(text, &builder, pos, e.info())]);
             }
         };
         let span = convert_span(span);
@@ -173,18 +172,124 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
                 )]);
             }
         }
-        builder.event(event, span).map_err(|d| vec![d])?;
+        builder.event(event, span).map_err(|d| vec![*d])?;
     }
     Ok(builder.root)
 }
 
-fn describe_scan_error(info: &str) -> String {
+/// A syntax error as a diagnostic: the parser's words, a place that is on a
+/// line of the file, and a hint for the mistakes people make most.
+fn scan_error(text: &str, builder: &Builder, pos: Pos, info: &str) -> Diagnostic {
     let info = info.trim();
-    if info.is_empty() {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut pos = pos;
+    // At the end of the text the parser points past the last line: point at
+    // the end of the last line that has something on it instead.
+    if pos.line == 0 || pos.line > lines.len() {
+        if let Some((i, last)) = lines
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, l)| !l.trim().is_empty())
+        {
+            pos = Pos::new(i + 1, last.chars().count() + 1);
+        }
+    }
+    let line_text = pos
+        .line
+        .checked_sub(1)
+        .and_then(|i| lines.get(i))
+        .copied()
+        .unwrap_or("");
+    let mut message = if info.is_empty() {
         "invalid YAML".to_string()
     } else {
         format!("invalid YAML: {info}")
+    };
+    let hint: Option<String> = if info.contains("unprintable") {
+        Some("plans are plain text: remove the control character here".to_string())
+    } else if info.contains("tabs") {
+        if let Some(i) = line_text.chars().position(|c| c == '\t') {
+            pos.col = i + 1;
+        }
+        Some("indent with spaces: YAML does not allow tabs in indentation".to_string())
+    } else if info.contains("unknown anchor") {
+        message = "invalid YAML: this alias ('*name') refers to an anchor that is not defined"
+            .to_string();
+        Some("define the anchor first, with '&name' on an earlier value".to_string())
+    } else if info.contains("mapping values are not allowed") {
+        Some(
+            "quote a value that contains ': ', e.g. approve: \"Go? Note: ...\"; \
+             if this line starts a new key, fix its indentation"
+                .to_string(),
+        )
+    } else if info.contains("flow mapping") || info.contains("flow sequence") {
+        Some(flow_hint(text, builder, line_text))
+    } else if info.contains("quoted scalar") {
+        Some("a quoted value must be closed by the same quote it opens with".to_string())
+    } else if info.contains("did not find expected key")
+        || info.contains("block end")
+        || info.contains("did not find expected '-'")
+    {
+        Some(
+            "check the indentation of this line: it must line up with the keys or \
+             list items it belongs with"
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    let d = Diagnostic::error(Span::point(pos), "", message);
+    match hint {
+        Some(h) => d.with_hint(h),
+        None => d,
     }
+}
+
+/// Why a `{ }` or `[ ]` did not parse: an unquoted `${VAR}` inside it (the
+/// braces of `${` are YAML syntax there), or a bracket left open.
+fn flow_hint(text: &str, builder: &Builder, line_text: &str) -> String {
+    if has_unquoted_interpolation(line_text) {
+        return "inside { } or [ ], quote a value that uses ${VAR}: url: \"${STATE_URL}\""
+            .to_string();
+    }
+    let open = builder.stack.iter().rev().find_map(|frame| {
+        let start = match frame {
+            Frame::Seq { start, .. } | Frame::Map { start, .. } => start.start,
+        };
+        let c = text
+            .lines()
+            .nth(start.line.checked_sub(1)?)?
+            .chars()
+            .nth(start.col.checked_sub(1)?)?;
+        matches!(c, '{' | '[').then_some((c, start))
+    });
+    match open {
+        Some((c, at)) => format!(
+            "the '{c}' at line {}, column {} is not closed by '{}', or two of its entries lack a ',' between them",
+            at.line,
+            at.col,
+            if c == '{' { '}' } else { ']' }
+        ),
+        None => "every '{' needs a '}' and every '[' a ']', with ',' between entries".to_string(),
+    }
+}
+
+fn has_unquoted_interpolation(line: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '{') if prev == '$' => return true,
+            (None, '#') if prev == ' ' => return false,
+            (None, _) => {}
+        }
+        prev = c;
+    }
+    false
 }
 
 fn convert_span(span: saphyr_parser::Span) -> Span {
@@ -220,7 +325,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Box<Diagnostic>> {
         match event {
             Event::Nothing
             | Event::StreamStart
@@ -229,15 +334,19 @@ impl Builder {
             | Event::DocumentEnd => Ok(()),
             Event::Alias(id) => {
                 let Some(node) = self.anchors.get(&id) else {
-                    return Err(Diagnostic::error(span, "", "alias to an unknown anchor"));
+                    return Err(Box::new(Diagnostic::error(
+                        span,
+                        "",
+                        "alias to an unknown anchor",
+                    )));
                 };
                 self.nodes += count_nodes(node);
                 if self.nodes > MAX_NODES {
-                    return Err(Diagnostic::error(
+                    return Err(Box::new(Diagnostic::error(
                         span,
                         "",
                         "aliases expand this document to more than a million nodes",
-                    ));
+                    )));
                 }
                 let node = node.clone();
                 self.push_value(node)
@@ -245,12 +354,14 @@ impl Builder {
             Event::Scalar(text, style, anchor, tag) => {
                 if let Some(tag) = tag {
                     if !(tag.is_yaml_core_schema() && tag.suffix == "str") {
-                        return Err(Diagnostic::error(
-                            span,
-                            "",
-                            format!("YAML tag '{tag}' is not supported here"),
-                        )
-                        .with_hint("plans use plain values; quote a value to make it a string"));
+                        return Err(Box::new(
+                            Diagnostic::error(
+                                span,
+                                "",
+                                format!("YAML tag '{tag}' is not supported here"),
+                            )
+                            .with_hint("plans use plain values; quote a value to make it a string"),
+                        ));
                     }
                     let node = self.scalar(text.into_owned(), false, span);
                     return self.finish_node(node, anchor);
@@ -259,9 +370,9 @@ impl Builder {
                 let node = self.scalar(text.into_owned(), plain, span);
                 self.finish_node(node, anchor)
             }
-            Event::SequenceStart(_, Some(_)) | Event::MappingStart(_, Some(_)) => Err(
+            Event::SequenceStart(_, Some(_)) | Event::MappingStart(_, Some(_)) => Err(Box::new(
                 Diagnostic::error(span, "", "YAML tags are not supported in plans"),
-            ),
+            )),
             Event::SequenceStart(anchor, _) => self.open(
                 Frame::Seq {
                     anchor,
@@ -282,7 +393,11 @@ impl Builder {
             ),
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = self.stack.pop() else {
-                    return Err(Diagnostic::error(span, "", "unbalanced YAML structure"));
+                    return Err(Box::new(Diagnostic::error(
+                        span,
+                        "",
+                        "unbalanced YAML structure",
+                    )));
                 };
                 let (node, anchor) = match frame {
                     Frame::Seq {
@@ -328,27 +443,27 @@ impl Builder {
         }
     }
 
-    fn open(&mut self, frame: Frame, span: Span) -> Result<(), Diagnostic> {
+    fn open(&mut self, frame: Frame, span: Span) -> Result<(), Box<Diagnostic>> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(Diagnostic::error(
+            return Err(Box::new(Diagnostic::error(
                 span,
                 "",
                 format!("the document nests deeper than {MAX_DEPTH} levels"),
-            ));
+            )));
         }
         self.nodes += 1;
         self.stack.push(frame);
         Ok(())
     }
 
-    fn finish_node(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
+    fn finish_node(&mut self, node: Node, anchor: usize) -> Result<(), Box<Diagnostic>> {
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }
         self.push_value(node)
     }
 
-    fn push_value(&mut self, node: Node) -> Result<(), Diagnostic> {
+    fn push_value(&mut self, node: Node) -> Result<(), Box<Diagnostic>> {
         match self.stack.last_mut() {
             None => {
                 self.root = Some(node);
@@ -366,11 +481,11 @@ impl Builder {
             }) => match pending_key.take() {
                 None => {
                     if node.as_scalar().is_none() {
-                        return Err(Diagnostic::error(
+                        return Err(Box::new(Diagnostic::error(
                             node.span,
                             "",
                             "a map key must be a plain value, not a list or a map",
-                        ));
+                        )));
                     }
                     *pending_key = Some(node);
                     Ok(())
@@ -387,15 +502,17 @@ impl Builder {
                             return Ok(());
                         }
                         let first = &entries[i].0;
-                        return Err(Diagnostic::error(
-                            key.span,
-                            "",
-                            format!(
-                                "duplicate key '{name}' (first given at line {})",
-                                first.span.start.line
-                            ),
-                        )
-                        .with_hint("a key may appear once in a map; remove one of them"));
+                        return Err(Box::new(
+                            Diagnostic::error(
+                                key.span,
+                                "",
+                                format!(
+                                    "duplicate key '{name}' (first given at line {})",
+                                    first.span.start.line
+                                ),
+                            )
+                            .with_hint("a key may appear once in a map; remove one of them"),
+                        ));
                     }
                     entries.push((key, node));
                     merged.push(false);
@@ -420,7 +537,7 @@ fn merge(
     merged: &mut Vec<bool>,
     key: &Node,
     value: Node,
-) -> Result<(), Diagnostic> {
+) -> Result<(), Box<Diagnostic>> {
     let sources = match value.kind {
         NodeKind::Map(m) => vec![m],
         NodeKind::Seq(items) => {
@@ -429,22 +546,22 @@ fn merge(
                 match item.kind {
                     NodeKind::Map(m) => maps.push(m),
                     _ => {
-                        return Err(Diagnostic::error(
+                        return Err(Box::new(Diagnostic::error(
                             item.span,
                             "",
                             "a merge key ('<<') takes a map or a list of maps",
-                        ))
+                        )))
                     }
                 }
             }
             maps
         }
         NodeKind::Scalar(_) => {
-            return Err(Diagnostic::error(
+            return Err(Box::new(Diagnostic::error(
                 key.span,
                 "",
                 "a merge key ('<<') takes a map or a list of maps",
-            ))
+            )))
         }
     };
     for source in sources {

@@ -1,0 +1,290 @@
+//! `migrate validate` on plans that are wrong: every problem at its place,
+//! exit 2, never a panic. The corpus under tests/invalid/ is snapshot-tested:
+//! one realistic mistake (or a handful) per file.
+
+use std::io::Write as _;
+
+use serde_json::Value;
+
+use crate::support::{files, migrate, root, stderr, stdout};
+
+/// What `migrate -f FILE validate` says: the exit code and stderr (stdout
+/// must be empty for an invalid plan).
+fn validate_output(path: &std::path::Path) -> String {
+    let out = migrate()
+        .arg("-f")
+        .arg(path)
+        .arg("validate")
+        .output()
+        .expect("run migrate");
+    assert!(
+        !stderr(&out).contains("panicked"),
+        "{}: {}",
+        path.display(),
+        stderr(&out)
+    );
+    format!(
+        "exit: {}\nstdout: {:?}\n--- stderr\n{}",
+        out.status
+            .code()
+            .map_or("signal".to_string(), |c| c.to_string()),
+        stdout(&out),
+        stderr(&out)
+    )
+}
+
+#[test]
+fn invalid_plans() {
+    insta::glob!("../invalid", "*.yaml", |path| {
+        let rel = path.strip_prefix(root()).unwrap_or(path);
+        let output = validate_output(rel);
+        assert!(
+            output.starts_with("exit: 2\nstdout: \"\"\n"),
+            "{}: {output}",
+            rel.display()
+        );
+        insta::assert_snapshot!(output);
+    });
+}
+
+#[test]
+fn the_invalid_corpus_is_large_enough() {
+    let corpus = files("tests/invalid", ".yaml");
+    assert!(corpus.len() >= 35, "only {} invalid plans", corpus.len());
+}
+
+/// Every diagnostic of an invalid plan (other than whole-file ones) shows the
+/// source line and a caret, and sits on a line of the file.
+#[test]
+fn every_diagnostic_has_a_place_a_line_and_a_caret() {
+    for path in files("tests/invalid", ".yaml") {
+        let out = migrate()
+            .arg("-f")
+            .arg(&path)
+            .args(["validate", "-o", "json"])
+            .output()
+            .expect("run migrate");
+        assert_eq!(out.status.code(), Some(2), "{}", path.display());
+        let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) else {
+            // Not text at all: a usage error on stderr, no diagnostics.
+            assert!(
+                stderr(&out).contains("not a text file"),
+                "{}",
+                path.display()
+            );
+            continue;
+        };
+        let text = std::fs::read_to_string(root().join(&path)).unwrap_or_default();
+        let lines = text.lines().count();
+        let diags = v["diagnostics"].as_array().expect("diagnostics");
+        assert!(!diags.is_empty(), "{}", path.display());
+        for d in diags {
+            let line = d["line"].as_u64().unwrap_or(0) as usize;
+            assert!(
+                line <= lines,
+                "{}: line {line} of {lines}: {d}",
+                path.display()
+            );
+            if line > 0 {
+                assert!(d["column"].as_u64().unwrap_or(0) >= 1, "{d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn json_diagnostics_have_the_documented_fields() {
+    let out = migrate()
+        .args([
+            "-f",
+            "tests/invalid/23-unknown-provider.yaml",
+            "validate",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("run migrate");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out), "");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["schema"], "migrate.diagnostics/v1");
+    assert_eq!(v["file"], "tests/invalid/23-unknown-provider.yaml");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["errors"], 2);
+    assert_eq!(v["warnings"], 0);
+    let d = &v["diagnostics"][1];
+    assert_eq!(d["file"], "tests/invalid/23-unknown-provider.yaml");
+    assert_eq!(d["line"], 9);
+    assert_eq!(d["column"], 30);
+    assert_eq!(d["end_line"], 9);
+    assert_eq!(d["end_column"], 33);
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["message"], "unknown provider 'lbb'");
+    assert_eq!(d["hint"], "did you mean 'lb'?");
+    assert_eq!(d["path"], "phases[0].steps[1].traffic.provider");
+}
+
+#[test]
+fn warnings_alone_leave_the_plan_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("warn.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: waits\nphases:\n  - name: hold\n    steps:\n      - soak: 5m\n",
+    )
+    .expect("write plan");
+    let out = migrate()
+        .arg("-f")
+        .arg(&plan)
+        .arg("validate")
+        .output()
+        .expect("run migrate");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("valid — 1 step in 1 phase, 1 warning\n"));
+    assert!(stderr(&out).contains(":6:9: warning: soak without gates: it only waits"));
+
+    let quiet = migrate()
+        .arg("-q")
+        .arg("-f")
+        .arg(&plan)
+        .arg("validate")
+        .output()
+        .expect("run migrate");
+    assert_eq!(quiet.status.code(), Some(0));
+    assert_eq!(stdout(&quiet), "");
+    assert_eq!(stderr(&quiet), "");
+
+    let json = migrate()
+        .arg("-f")
+        .arg(&plan)
+        .args(["validate", "-o", "json"])
+        .output()
+        .expect("run migrate");
+    let v: Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["warnings"], 1);
+    assert_eq!(v["diagnostics"][0]["severity"], "warning");
+    assert_eq!(v["diagnostics"][0]["line"], 6);
+}
+
+#[test]
+fn missing_environment_variables_are_all_listed() {
+    // Without the dummies, the payments plan lacks three variables.
+    let out = migrate()
+        .env_remove("UNLEASH_TOKEN")
+        .env_remove("LEGACY_DB_URL")
+        .env_remove("PAYMENTS_DB_URL")
+        .args(["-f", "plans/payments.yaml", "validate"])
+        .output()
+        .expect("run migrate");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    for (line, var) in [
+        (28, "UNLEASH_TOKEN"),
+        (36, "LEGACY_DB_URL"),
+        (39, "PAYMENTS_DB_URL"),
+    ] {
+        assert!(
+            err.contains(&format!("plans/payments.yaml:{line}:"))
+                && err.contains(&format!("environment variable '{var}' is not set")),
+            "{var}: {err}"
+        );
+    }
+    assert!(err.ends_with(
+        "3 environment variables not set: UNLEASH_TOKEN, LEGACY_DB_URL, PAYMENTS_DB_URL\n"
+    ));
+}
+
+#[test]
+fn a_default_stands_in_for_a_missing_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("defaults.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: defaults\nproviders:\n  db: { type: postgres, url: \"${MIGRATE_TEST_NOPE:-postgres://localhost/x}\" }\n  other: { type: postgres, url: \"${MIGRATE_TEST_NOPE:-postgres://localhost/y}\" }\nreconciliations:\n  t: { source: { provider: db, table: a }, target: { provider: other, table: a }, key: id }\nphases:\n  - name: sync\n    steps:\n      - reconcile: t\n",
+    )
+    .expect("write plan");
+    migrate()
+        .arg("-f")
+        .arg(&plan)
+        .arg("validate")
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_missing_plan_file_is_a_usage_error() {
+    let out = migrate()
+        .args(["-f", "does/not/exist.yaml", "validate"])
+        .output()
+        .expect("run migrate");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: cannot read plan does/not/exist.yaml: No such file or directory (os error 2) (pass -f PLAN or set MIGRATE_PLAN)\n"
+    );
+}
+
+#[test]
+fn the_plan_file_comes_from_migrate_plan_too() {
+    migrate()
+        .env("MIGRATE_PLAN", "plans/minimal.yaml")
+        .arg("validate")
+        .assert()
+        .success()
+        .stdout("plans/minimal.yaml: valid — 6 steps in 1 phase\n");
+}
+
+#[test]
+fn a_directory_is_not_a_plan() {
+    let out = migrate()
+        .args(["-f", "plans", "validate"])
+        .output()
+        .expect("run migrate");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("error: cannot read plan plans: "));
+}
+
+/// Random bytes, text or not, are answered with exit 2 and a message.
+#[test]
+fn binary_garbage_is_refused_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..8 {
+        let mut bytes = Vec::with_capacity(512);
+        for _ in 0..512 {
+            // xorshift: deterministic noise, no extra crate
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            bytes.push((seed >> 24) as u8);
+        }
+        if i % 2 == 1 {
+            // Valid UTF-8 but full of control characters.
+            bytes = bytes.iter().map(|b| b % 32).collect();
+        }
+        let path = dir.path().join(format!("garbage-{i}.yaml"));
+        let mut f = std::fs::File::create(&path).expect("create");
+        f.write_all(&bytes).expect("write");
+        drop(f);
+        let out = migrate()
+            .arg("-f")
+            .arg(&path)
+            .arg("validate")
+            .output()
+            .expect("run migrate");
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("error"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn no_colors_in_captured_output() {
+    let out = migrate()
+        .args(["-f", "tests/invalid/23-unknown-provider.yaml", "validate"])
+        .output()
+        .expect("run migrate");
+    assert!(!stderr(&out).contains('\u{1b}'));
+}
