@@ -79,6 +79,27 @@ pub enum Command {
     Validate,
     /// Show the steps of the plan, what each does, and how long it takes at least
     Plan(PlanArgs),
+    /// Run steps: until the end, a soak, an approval, or the limit given
+    Advance(AdvanceArgs),
+    /// Put every changed target back (or to its value after a step)
+    Rollback(RollbackArgs),
+    /// Where the migration stands: position, soak time left, gates, drift
+    Status(StatusArgs),
+    /// The journal: every change, who made it, before and after
+    History(HistoryArgs),
+    /// Hold automatic progress (a running `advance --wait` stops)
+    Pause(PauseArgs),
+    /// Release a pause
+    Resume,
+    /// After a rollback, start again at the phase that failed
+    Retry,
+    /// Evaluate gates now and change nothing (exit 7 when one fails)
+    Check(CheckArgs),
+    /// Show who holds the migration's lock; clear a stale one
+    Unlock(UnlockArgs),
+    /// Look after the state itself
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print the JSON Schema of the plan, for editors
     Schema,
     /// Print shell completions
@@ -86,6 +107,84 @@ pub enum Command {
         /// bash | zsh | fish | powershell | elvish
         shell: Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct AdvanceArgs {
+    /// Run at most N steps
+    #[arg(long, value_name = "N", conflicts_with_all = ["to", "all"])]
+    pub steps: Option<usize>,
+    /// Run up to and including step ID
+    #[arg(long, value_name = "ID", conflicts_with = "all")]
+    pub to: Option<String>,
+    /// Run every step that can run (the default)
+    #[arg(long)]
+    pub all: bool,
+    /// Wait through soaks instead of exiting 4 while one runs
+    #[arg(long)]
+    pub wait: bool,
+    /// Approve the approval step ID (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub approve: Vec<String>,
+    /// Carry on even though live values differ from the state (drift)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Restore the values as they were after step ID, instead of the baselines
+    #[arg(long, value_name = "ID")]
+    pub to: Option<String>,
+    /// Roll back past irreversible steps
+    #[arg(long)]
+    pub force: bool,
+    /// Why, for the journal
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Refresh every second until interrupted
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Include every gate reading (by default only breaches are shown)
+    #[arg(long)]
+    pub gates: bool,
+    /// Show only the last N records
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Why, for the journal and for whoever looks at `status`
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Gates to evaluate (default: the current step's, or every gate)
+    pub gates: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Break the lock even though its holder is alive
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Rebuild state.json from the journal (after damage)
+    Rebuild,
 }
 
 #[derive(Debug, Args)]

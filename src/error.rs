@@ -59,9 +59,30 @@ impl Error {
 
 /// The exit code for an error that reached `main`.
 pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Error>())
-        .map_or(ExitCode::Runtime, Error::exit_code)
+    use crate::engine::EngineError;
+    use crate::state::StoreError;
+    let store_code = |e: &StoreError| match e {
+        StoreError::Locked(_) | StoreError::LockedUnknown => ExitCode::Locked,
+        StoreError::Corrupt { .. } | StoreError::Fenced { .. } | StoreError::Io(_) => {
+            ExitCode::Runtime
+        }
+    };
+    for e in err.chain() {
+        if let Some(e) = e.downcast_ref::<Error>() {
+            return e.exit_code();
+        }
+        if let Some(e) = e.downcast_ref::<EngineError>() {
+            return match e {
+                EngineError::Store(s) => store_code(s),
+                EngineError::PlanChanged(_) | EngineError::Refused(_) => ExitCode::Invalid,
+                EngineError::Drift(_) | EngineError::StepFailed { .. } => ExitCode::Runtime,
+            };
+        }
+        if let Some(e) = e.downcast_ref::<StoreError>() {
+            return store_code(e);
+        }
+    }
+    ExitCode::Runtime
 }
 
 impl fmt::Display for ExitCode {

@@ -5,9 +5,9 @@
 
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod error;
 pub mod fsutil;
-pub mod engine;
 pub mod output;
 pub mod plan;
 pub mod providers;

@@ -1,10 +1,22 @@
 //! One module per verb, each thin: load what it needs, call the library,
 //! hand the result to the printer.
 
+mod advance;
+mod check;
 pub mod completions;
+mod context;
+mod history;
+mod pause;
 mod plan;
+mod retry;
+mod rollback;
 mod schema;
+mod state;
+mod status;
+mod unlock;
 mod validate;
+
+pub use context::Ctx;
 
 use std::path::Path;
 
@@ -12,14 +24,41 @@ use crate::cli::{Cli, Command};
 use crate::error::{Error, ExitCode};
 use crate::output::{plural, Printer};
 use crate::plan::{self as planlib, Diagnostic, ProcessEnv, Validated};
+use crate::redact::SecretEnv;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let printer = Printer::new(&cli.global);
+    let g = &cli.global;
     match cli.command {
-        Command::Validate => validate::run(&cli.global, &printer),
-        Command::Plan(args) => plan::run(&cli.global, &args, &printer),
+        Command::Validate => validate::run(g, &printer),
+        Command::Plan(args) if args.offline => plan::run(g, &args, &printer),
         Command::Schema => schema::run(&printer),
         Command::Completions { shell } => completions::run(shell),
+        command => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Usage(format!("starting the runtime: {e}")))?;
+            runtime.block_on(async move {
+                match command {
+                    Command::Plan(args) => plan::run_live(g, &args, printer).await,
+                    Command::Advance(args) => advance::run(g, &args, printer).await,
+                    Command::Rollback(args) => rollback::run(g, &args, printer).await,
+                    Command::Status(args) => status::run(g, &args, printer).await,
+                    Command::History(args) => history::run(g, &args, printer).await,
+                    Command::Pause(args) => pause::pause(g, &args, printer).await,
+                    Command::Resume => pause::resume(g, printer).await,
+                    Command::Retry => retry::run(g, printer).await,
+                    Command::Check(args) => check::run(g, &args, printer).await,
+                    Command::Unlock(args) => unlock::run(g, &args, printer).await,
+                    Command::State(cmd) => state::run(g, &cmd, printer).await,
+                    Command::Validate | Command::Schema | Command::Completions { .. } => {
+                        Ok(ExitCode::Ok)
+                    }
+                }
+            })
+        }
     }
 }
 
@@ -48,7 +87,7 @@ pub fn read_plan_text(path: &Path) -> anyhow::Result<String> {
 pub fn load_plan(file: &Path, printer: &Printer) -> anyhow::Result<Validated> {
     let text = read_plan_text(file)?;
     let name = file.display().to_string();
-    match planlib::validate(&text, &ProcessEnv) {
+    match planlib::validate(&text, &SecretEnv::new(ProcessEnv)) {
         Ok(v) => {
             if !printer.json {
                 printer.diagnostics(&name, &text, &v.warnings);
@@ -100,4 +139,29 @@ fn report_invalid(file: &str, text: &str, diags: &[Diagnostic], printer: &Printe
         ));
     }
     printer.err(&summary);
+}
+
+/// An engine error, for `main` (which maps it to its exit code).
+pub fn engine_error(e: crate::engine::EngineError) -> anyhow::Error {
+    e.into()
+}
+
+/// The reconciler the engine uses for `reconcile` steps and parity gates.
+pub fn reconciler() -> Box<dyn crate::engine::Reconciler> {
+    Box::new(Unavailable)
+}
+
+struct Unavailable;
+
+#[async_trait::async_trait]
+impl crate::engine::Reconciler for Unavailable {
+    async fn reconcile(
+        &self,
+        _: &crate::plan::Plan,
+        name: &str,
+        _: bool,
+        _: &dyn crate::engine::Reporter,
+    ) -> anyhow::Result<crate::engine::ReconcileResult> {
+        anyhow::bail!("reconciliation {name}: no reconciler")
+    }
 }

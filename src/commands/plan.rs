@@ -130,3 +130,203 @@ pub fn plan_json(
         "warnings": warnings.iter().map(|d| d.to_json(file)).collect::<Vec<_>>(),
     })
 }
+
+/// `migrate plan` (live): the steps, where the migration stands, what the
+/// next `advance` would change (read from the live systems), and drift.
+pub async fn run_live(
+    global: &Global,
+    args: &PlanArgs,
+    printer: Printer,
+) -> anyhow::Result<ExitCode> {
+    let _ = args;
+    let ctx = super::Ctx::new(global, printer)?;
+    let engine = ctx.engine();
+    let state = current_state(&engine).await?;
+    let plan = &ctx.plan.plan;
+    let preview = engine.preview(&state).await;
+    let live = engine.live(&state).await;
+    if ctx.printer.json {
+        let mut v = plan_json(plan, &ctx.plan.warnings, &global.file.display().to_string());
+        v["state"] = json!({
+            "status": state.status,
+            "position": state.position,
+            "current": state.current().map(|c| c.id.clone()),
+            "serial": state.serial,
+        });
+        v["next"] = preview_json(&preview);
+        v["drift"] = drift_json(&live);
+        ctx.printer.json(&v);
+        return Ok(ExitCode::Ok);
+    }
+    let mut out = plan_text_with_state(plan, &state);
+    out.push('\n');
+    out.push_str(&preview_text(&preview, state.status));
+    let drift = drift_text(&live);
+    if !drift.is_empty() {
+        out.push('\n');
+        out.push_str(&drift);
+    }
+    ctx.printer.out(&out);
+    Ok(ExitCode::Ok)
+}
+
+/// `advance --dry-run`: what it would change, changing nothing.
+pub async fn preview(
+    ctx: &super::Ctx,
+    engine: &crate::engine::Engine<'_>,
+    limit: &crate::engine::advance::Limit,
+) -> anyhow::Result<ExitCode> {
+    use crate::engine::advance::Limit;
+    let state = current_state(engine).await?;
+    let mut p = engine.preview(&state).await;
+    match limit {
+        Limit::All => {}
+        Limit::Steps(n) => {
+            if p.changes.len() > *n {
+                p.changes.truncate(*n);
+                p.then = None;
+            }
+        }
+        Limit::To(id) => {
+            if let Some(i) = p.changes.iter().position(|c| &c.step == id) {
+                p.changes.truncate(i + 1);
+                p.then = None;
+            }
+        }
+    }
+    if let Some(o) = crate::engine::advance::blocked(&state) {
+        let (_, text) = super::advance::describe(&o);
+        if ctx.printer.json {
+            ctx.emit_json(json!({"type": "summary", "command": "advance", "dry_run": true, "message": text, "changes": []}));
+        } else {
+            ctx.printer
+                .out(&format!("Dry run: advance would not run a step. {text}"));
+        }
+        return Ok(ExitCode::Ok);
+    }
+    if ctx.printer.json {
+        ctx.emit_json(json!({"type": "summary", "command": "advance", "dry_run": true, "next": preview_json(&p)}));
+    } else {
+        ctx.printer.out(&format!(
+            "Dry run — nothing was changed.\n{}",
+            preview_text(&p, state.status)
+        ));
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// The state as stored, or a fresh one for a migration not started yet,
+/// with the plan's steps either way.
+pub async fn current_state(
+    engine: &crate::engine::Engine<'_>,
+) -> anyhow::Result<crate::state::State> {
+    let mut st = engine
+        .peek()
+        .await
+        .map_err(super::engine_error)?
+        .unwrap_or_else(|| crate::state::State::empty(&engine.plan.name));
+    let infos = crate::engine::digest::step_infos(engine.plan);
+    if st.steps.is_empty() {
+        st.adopt_steps(&infos);
+        st.status = crate::state::Status::New;
+    }
+    Ok(st)
+}
+
+fn plan_text_with_state(plan: &Plan, st: &crate::state::State) -> String {
+    use crate::state::StepStatus;
+    let mut t = table::new(&["", "Phase", "Step", "Action", "Soak", "Gates"]);
+    let mut index = 0usize;
+    for phase in &plan.phases {
+        for (i, step) in phase.steps.iter().enumerate() {
+            let rec = st.steps.get(index).filter(|r| r.id == step.id);
+            let mark = match rec.map(|r| r.status) {
+                Some(StepStatus::Done) => "✓",
+                Some(StepStatus::Failed) => "✗",
+                _ if index == st.position && st.status != crate::state::Status::New => "▶",
+                Some(StepStatus::Running) => "▶",
+                _ => "",
+            };
+            let (soak, gates) = match &step.kind {
+                StepKind::Soak { duration, gates } => (duration_words(*duration), gates.join(", ")),
+                StepKind::Check { gates, .. } => (String::new(), gates.join(", ")),
+                _ => (String::new(), String::new()),
+            };
+            t.add_row(vec![
+                mark.to_string(),
+                if i == 0 {
+                    phase.name.clone()
+                } else {
+                    String::new()
+                },
+                step.id.clone(),
+                describe::step(plan, step),
+                soak,
+                gates,
+            ]);
+            index += 1;
+        }
+    }
+    format!("Plan {} — {}\n{t}\n", plan.name, st.status.words())
+}
+
+fn preview_text(p: &crate::engine::inspect::Preview, status: crate::state::Status) -> String {
+    let mut out = String::new();
+    if status == crate::state::Status::Completed {
+        return "Every step is done.\n".to_string();
+    }
+    if p.changes.is_empty() {
+        out.push_str("The next advance changes no target");
+    } else {
+        out.push_str("The next advance would change:\n");
+        for c in &p.changes {
+            let from = c
+                .from
+                .as_ref()
+                .map_or_else(|e| format!("unreadable ({e})"), ToString::to_string);
+            out.push_str(&format!("  {}: {} {from} → {}\n", c.step, c.target, c.to));
+        }
+        out.push_str("and then");
+    }
+    match &p.then {
+        Some((id, action)) => out.push_str(&format!(" stop at {id}: {action}\n")),
+        None => out.push_str(" reach the end of the plan\n"),
+    }
+    out
+}
+
+fn preview_json(p: &crate::engine::inspect::Preview) -> serde_json::Value {
+    json!({
+        "changes": p.changes.iter().map(|c| json!({
+            "step": c.step,
+            "target": c.target,
+            "from": c.from.as_ref().ok(),
+            "error": c.from.as_ref().err(),
+            "to": c.to,
+        })).collect::<Vec<_>>(),
+        "then": p.then.as_ref().map(|(id, action)| json!({"step": id, "action": action})),
+    })
+}
+
+pub fn drift_text(live: &[crate::engine::inspect::Live]) -> String {
+    let mut out = String::new();
+    for l in live.iter().filter(|l| l.drifted()) {
+        out.push_str(&format!(
+            "DRIFT: {}: the migration set {}, it is {} now\n",
+            l.target,
+            l.expected,
+            l.live
+                .as_ref()
+                .map_or_else(|e| e.clone(), ToString::to_string)
+        ));
+    }
+    out
+}
+
+pub fn drift_json(live: &[crate::engine::inspect::Live]) -> serde_json::Value {
+    json!(live
+        .iter()
+        .filter(|l| l.drifted())
+        .map(|l| json!({"target": l.target, "expected": l.expected, "live": l.live.as_ref().ok()}))
+        .collect::<Vec<_>>())
+}

@@ -41,7 +41,9 @@ pub enum Outcome {
     /// Every step is done.
     Completed,
     /// The limit was reached; more steps remain.
-    Stopped { next: Option<String> },
+    Stopped {
+        next: Option<String>,
+    },
     /// A soak is running or an approval is needed.
     Waiting {
         step: String,
@@ -56,7 +58,9 @@ pub enum Outcome {
         breach: bool,
     },
     /// A rollback could not restore everything.
-    RollbackIncomplete { remaining: Vec<String> },
+    RollbackIncomplete {
+        remaining: Vec<String>,
+    },
     /// Progress is held.
     Paused {
         by: String,
@@ -64,7 +68,10 @@ pub enum Outcome {
         breach: bool,
     },
     /// Another run is executing the current step.
-    Busy { step: String, by: String },
+    Busy {
+        step: String,
+        by: String,
+    },
     Interrupted,
 }
 
@@ -401,7 +408,12 @@ impl Engine<'_> {
         }
     }
 
-    async fn record_failure(&self, s: &mut Session, step: &Step, err: &EngineError) -> Result<(), EngineError> {
+    async fn record_failure(
+        &self,
+        s: &mut Session,
+        step: &Step,
+        err: &EngineError,
+    ) -> Result<(), EngineError> {
         let error = match err {
             EngineError::StepFailed { error, .. } => error.clone(),
             other => other.to_string(),
@@ -423,7 +435,12 @@ impl Engine<'_> {
 
     /// Evaluate the gates that are due, trip the breaker on a breach,
     /// finish the soak when its time is up.
-    async fn soak_tick(&self, s: &mut Session, step: &Step, gates: &[String]) -> Result<Progress, EngineError> {
+    async fn soak_tick(
+        &self,
+        s: &mut Session,
+        step: &Step,
+        gates: &[String],
+    ) -> Result<Progress, EngineError> {
         let Some(soak) = s.state.soak.clone() else {
             return Ok(Progress::Wait {
                 until: self.now(),
@@ -438,7 +455,9 @@ impl Engine<'_> {
                 time_up
                     || match (s.state.gates.get(*g), self.plan.gate(g)) {
                         (Some(r), Some(gate)) => {
-                            r.at < soak.started || now.since(r.at) + Duration::from_millis(5) >= self.gate_interval(gate)
+                            r.at < soak.started
+                                || now.since(r.at) + Duration::from_millis(5)
+                                    >= self.gate_interval(gate)
                         }
                         _ => true,
                     }
@@ -459,7 +478,11 @@ impl Engine<'_> {
                     .and_then(|k| k.breaches.get(&r.gate))
                     .copied()
                     .unwrap_or(0);
-                !r.ok && self.plan.gate(&r.gate).is_some_and(|g| count > g.failure_limit)
+                !r.ok
+                    && self
+                        .plan
+                        .gate(&r.gate)
+                        .is_some_and(|g| count > g.failure_limit)
             });
             if let Some(r) = tripped {
                 let r = r.clone();
@@ -597,10 +620,15 @@ impl Engine<'_> {
             if let Some(k) = &s.state.soak {
                 let now = self.now();
                 if now.since(k.started) < limit {
-                    let next = now.plus(self.plan.settings.interval).min(k.started.plus(limit));
+                    let next = now
+                        .plus(self.plan.settings.interval)
+                        .min(k.started.plus(limit));
                     return Ok(Progress::Wait {
                         until: next,
-                        reason: format!("check: gate {} not passing yet; trying again", failed.gate),
+                        reason: format!(
+                            "check: gate {} not passing yet; trying again",
+                            failed.gate
+                        ),
                     });
                 }
             }
@@ -609,7 +637,12 @@ impl Engine<'_> {
     }
 
     /// A gate breached past its limit: the breaker.
-    async fn trip(&self, s: &mut Session, step: &Step, r: &Reading) -> Result<Outcome, EngineError> {
+    async fn trip(
+        &self,
+        s: &mut Session,
+        step: &Step,
+        r: &Reading,
+    ) -> Result<Outcome, EngineError> {
         let gate = self.plan.gate(&r.gate);
         let value = r
             .value
@@ -676,7 +709,11 @@ impl Engine<'_> {
                     })
                 } else {
                     Ok(Outcome::RollbackIncomplete {
-                        remaining: report.remaining.iter().map(|(t, e)| format!("{t}: {e}")).collect(),
+                        remaining: report
+                            .remaining
+                            .iter()
+                            .map(|(t, e)| format!("{t}: {e}"))
+                            .collect(),
                     })
                 }
             }
@@ -731,9 +768,11 @@ impl Engine<'_> {
                     again.state.status.words()
                 ),
             });
-            return Ok(Progress::End(blocked(&again.state).unwrap_or(Outcome::Stopped {
-                next: again.state.current().map(|c| c.id.clone()),
-            })));
+            return Ok(Progress::End(blocked(&again.state).unwrap_or(
+                Outcome::Stopped {
+                    next: again.state.current().map(|c| c.id.clone()),
+                },
+            )));
         }
         match result {
             Ok((note, extra)) => {

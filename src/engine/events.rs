@@ -13,8 +13,12 @@ pub const EVENT_SCHEMA: &str = "migrate.events/v1";
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// Something worth knowing that is not a change.
-    Note { message: String },
-    Warning { message: String },
+    Note {
+        message: String,
+    },
+    Warning {
+        message: String,
+    },
     StepStarted {
         step: String,
         phase: String,
@@ -23,7 +27,10 @@ pub enum Event {
         index: usize,
         total: usize,
     },
-    Baseline { target: Target, value: Value },
+    Baseline {
+        target: Target,
+        value: Value,
+    },
     /// A target changes (or, with `dry_run`, would change).
     Change {
         step: String,
@@ -37,8 +44,14 @@ pub enum Event {
         target: Target,
         value: Value,
     },
-    StepDone { step: String, note: Option<String> },
-    StepFailed { step: String, error: String },
+    StepDone {
+        step: String,
+        note: Option<String>,
+    },
+    StepFailed {
+        step: String,
+        error: String,
+    },
     SoakStarted {
         step: String,
         duration_ms: u64,
@@ -78,8 +91,14 @@ pub enum Event {
         live: Option<Value>,
         error: Option<String>,
     },
-    ApprovalNeeded { step: String, message: String },
-    Approved { step: String, by: String },
+    ApprovalNeeded {
+        step: String,
+        message: String,
+    },
+    Approved {
+        step: String,
+        by: String,
+    },
     RollbackStarted {
         reason: String,
         to: Option<String>,
@@ -97,19 +116,41 @@ pub enum Event {
         /// Whether it is still being retried.
         retrying: bool,
     },
-    RollbackFinished { remaining: Vec<String>, seconds: f64 },
-    ReconcileStarted { name: String },
-    ReconcileProgress { name: String, done: u64, total: Option<u64> },
+    RollbackFinished {
+        remaining: Vec<String>,
+        seconds: f64,
+    },
+    ReconcileStarted {
+        name: String,
+    },
+    ReconcileProgress {
+        name: String,
+        done: u64,
+        total: Option<u64>,
+    },
     ReconcileFinished {
         name: String,
         parity: f64,
         summary: serde_json::Value,
     },
-    HookOutput { step: String, text: String },
-    Paused { by: String, reason: String },
-    Resumed { by: String },
-    Retried { phase: String, step: String },
-    Completed { steps: usize },
+    HookOutput {
+        step: String,
+        text: String,
+    },
+    Paused {
+        by: String,
+        reason: String,
+    },
+    Resumed {
+        by: String,
+    },
+    Retried {
+        phase: String,
+        step: String,
+    },
+    Completed {
+        steps: usize,
+    },
 }
 
 /// Where events go.

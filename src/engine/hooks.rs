@@ -43,7 +43,11 @@ impl Engine<'_> {
         let Some((program, args)) = argv.split_first() else {
             return Err("the command is empty".to_string());
         };
-        let shown = argv.iter().map(Text::to_string).collect::<Vec<_>>().join(" ");
+        let shown = argv
+            .iter()
+            .map(Text::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut cmd = tokio::process::Command::new(program.expose());
         cmd.args(args.iter().map(Text::expose))
             .envs(env.iter().map(|(k, v)| (k, v.expose())))
@@ -94,9 +98,10 @@ impl Engine<'_> {
                 if status.success() {
                     Ok((!stdout.is_empty()).then_some(stdout))
                 } else {
-                    let code = status
-                        .code()
-                        .map_or_else(|| "was killed by a signal".to_string(), |c| format!("exited with {c}"));
+                    let code = status.code().map_or_else(
+                        || "was killed by a signal".to_string(),
+                        |c| format!("exited with {c}"),
+                    );
                     let detail = if stderr.is_empty() { stdout } else { stderr };
                     Err(if detail.is_empty() {
                         format!("`{shown}` {code}")
@@ -129,7 +134,10 @@ impl Engine<'_> {
             req = req.header(k.as_str(), v.expose());
         }
         if let Some(b) = body {
-            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
                 req = req.header("content-type", "application/json");
             }
             req = req.body(b.expose().to_string());
@@ -148,7 +156,10 @@ impl Engine<'_> {
             let t = web::quote(&text);
             Ok((!t.is_empty()).then_some(format!("{status}")))
         } else {
-            Err(format!("{method} {url} answered {status}: {}", web::quote(&text)))
+            Err(format!(
+                "{method} {url} answered {status}: {}",
+                web::quote(&text)
+            ))
         }
     }
 }

@@ -62,7 +62,12 @@ impl Engine<'_> {
 
     /// Refuse to go on over drift, unless forced (then it is reported).
     pub async fn refuse_drift(&self, st: &State, force: bool) -> Result<(), EngineError> {
-        let drifted: Vec<Live> = self.live(st).await.into_iter().filter(Live::drifted).collect();
+        let drifted: Vec<Live> = self
+            .live(st)
+            .await
+            .into_iter()
+            .filter(Live::drifted)
+            .collect();
         if drifted.is_empty() {
             return Ok(());
         }
@@ -84,7 +89,9 @@ impl Engine<'_> {
                     "  {}: expected {}, live {}",
                     d.target,
                     d.expected,
-                    d.live.as_ref().map_or_else(|e| e.clone(), ToString::to_string)
+                    d.live
+                        .as_ref()
+                        .map_or_else(|e| e.clone(), ToString::to_string)
                 )
             })
             .collect();
@@ -126,7 +133,10 @@ impl Engine<'_> {
                     });
                 }
                 _ => {
-                    out.then = Some((step.id.clone(), crate::plan::describe::step(self.plan, step)));
+                    out.then = Some((
+                        step.id.clone(),
+                        crate::plan::describe::step(self.plan, step),
+                    ));
                     break;
                 }
             }
@@ -147,7 +157,11 @@ impl Engine<'_> {
     pub fn default_gates(&self, st: Option<&State>) -> Vec<String> {
         let current = st.and_then(|s| self.step_at(s.position));
         match current.map(|s| &s.kind) {
-            Some(StepKind::Soak { gates, .. } | StepKind::Check { gates, .. }) if !gates.is_empty() => gates.clone(),
+            Some(StepKind::Soak { gates, .. } | StepKind::Check { gates, .. })
+                if !gates.is_empty() =>
+            {
+                gates.clone()
+            }
             _ => self.plan.gates.iter().map(|g| g.name.clone()).collect(),
         }
     }
@@ -156,7 +170,11 @@ impl Engine<'_> {
         let mut s = self.session(true).await?;
         match s.state.status {
             Status::New | Status::Active | Status::Failed => {}
-            Status::Paused => return Err(EngineError::Refused("the migration is already paused".into())),
+            Status::Paused => {
+                return Err(EngineError::Refused(
+                    "the migration is already paused".into(),
+                ))
+            }
             other => {
                 return Err(EngineError::Refused(format!(
                     "nothing to pause: the migration is {}",

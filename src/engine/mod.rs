@@ -29,7 +29,9 @@ pub use events::{Event, Reporter};
 
 use crate::plan::{Plan, Step};
 use crate::providers::Registry;
-use crate::state::{hostname, Entry, Holder, LockGuard, State, Status, Store, StoreError, Timestamp};
+use crate::state::{
+    hostname, Entry, Holder, LockGuard, State, Status, Store, StoreError, Timestamp,
+};
 
 /// Runs a reconciliation for the engine (`reconcile` steps, `parity` gates).
 #[async_trait]
@@ -177,7 +179,8 @@ impl Engine<'_> {
         let infos = digest::step_infos(self.plan);
         if s.state.steps.is_empty() && s.state.status == Status::New {
             if write {
-                self.commit(s, vec![Entry::Started { steps: infos }]).await?;
+                self.commit(s, vec![Entry::Started { steps: infos }])
+                    .await?;
             } else {
                 s.state.adopt_steps(&infos);
                 s.state.status = Status::New;
@@ -262,7 +265,6 @@ impl Engine<'_> {
         self.plan.steps().nth(index)
     }
 }
-
 
 #[cfg(test)]
 mod tests;

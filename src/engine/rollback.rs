@@ -90,7 +90,11 @@ impl Engine<'_> {
     }
 
     /// Index of the first step undone, and the step kept (for `--to`).
-    fn rollback_point(&self, st: &State, req: &RollbackRequest) -> Result<(usize, Option<String>), EngineError> {
+    fn rollback_point(
+        &self,
+        st: &State,
+        req: &RollbackRequest,
+    ) -> Result<(usize, Option<String>), EngineError> {
         let position = st.position.min(st.steps.len());
         let (keep, to) = match &req.to {
             Some(id) => {
@@ -141,10 +145,16 @@ impl Engine<'_> {
         req: &RollbackRequest,
     ) -> Result<RollbackReport, EngineError> {
         let started = self.now();
-        let redo = matches!(s.state.status, Status::RollingBack | Status::RollbackIncomplete) && req.to.is_none();
+        let redo = matches!(
+            s.state.status,
+            Status::RollingBack | Status::RollbackIncomplete
+        ) && req.to.is_none();
         let (keep, to) = if redo {
             let to = s.state.rollback.as_ref().and_then(|r| r.to.clone());
-            let keep = to.as_ref().and_then(|id| s.state.index_of(id)).map_or(0, |i| i + 1);
+            let keep = to
+                .as_ref()
+                .and_then(|id| s.state.index_of(id))
+                .map_or(0, |i| i + 1);
             (keep, to)
         } else {
             self.rollback_point(&s.state, req)?
@@ -179,11 +189,18 @@ impl Engine<'_> {
         // Traffic and mirroring first: users stop reaching the candidate.
         // Then flags.
         for flags in [false, true] {
-            let wave: Vec<&Restore> = restore.iter().filter(|r| r.target.is_flag() == flags).collect();
+            let wave: Vec<&Restore> = restore
+                .iter()
+                .filter(|r| r.target.is_flag() == flags)
+                .collect();
             if wave.is_empty() {
                 continue;
             }
-            let results = join_all(wave.iter().map(|r| self.restore_one(&r.target, &r.value, deadline))).await;
+            let results = join_all(
+                wave.iter()
+                    .map(|r| self.restore_one(&r.target, &r.value, deadline)),
+            )
+            .await;
             let mut entries = Vec::new();
             for (r, (before, result)) in wave.iter().zip(results) {
                 match result {
@@ -199,7 +216,9 @@ impl Engine<'_> {
                             to: r.value.clone(),
                             dry_run: false,
                         });
-                        report.restored.push((r.target.clone(), before, r.value.clone()));
+                        report
+                            .restored
+                            .push((r.target.clone(), before, r.value.clone()));
                     }
                     Err(error) => {
                         entries.push(Entry::RestoreFailed {
@@ -218,8 +237,13 @@ impl Engine<'_> {
             self.commit(s, entries).await?;
         }
         let remaining: Vec<String> = report.remaining.iter().map(|(t, _)| t.id()).collect();
-        self.commit(s, vec![Entry::RollbackFinished { remaining: remaining.clone() }])
-            .await?;
+        self.commit(
+            s,
+            vec![Entry::RollbackFinished {
+                remaining: remaining.clone(),
+            }],
+        )
+        .await?;
         report.seconds = self.now().since(started).as_secs_f64();
         self.events.event(&Event::RollbackFinished {
             remaining,
@@ -229,7 +253,12 @@ impl Engine<'_> {
     }
 
     /// Put one target back, retrying until the deadline.
-    async fn restore_one(&self, target: &Target, want: &Value, deadline: Timestamp) -> (Option<Value>, Result<Value, String>) {
+    async fn restore_one(
+        &self,
+        target: &Target,
+        want: &Value,
+        deadline: Timestamp,
+    ) -> (Option<Value>, Result<Value, String>) {
         let mut before = None;
         let mut attempt = 0u32;
         loop {
@@ -260,7 +289,9 @@ impl Engine<'_> {
                             retrying: true,
                         });
                     }
-                    let pause = backoff(attempt).min(deadline.since(now)).max(Duration::from_millis(10));
+                    let pause = backoff(attempt)
+                        .min(deadline.since(now))
+                        .max(Duration::from_millis(10));
                     self.clock.sleep(pause).await;
                     attempt += 1;
                 }
@@ -311,7 +342,9 @@ impl Engine<'_> {
             .and_then(|p| steps.iter().position(|s| &s.phase == p))
             .unwrap_or(0);
         let Some(first) = steps.get(idx) else {
-            return Err(EngineError::Refused("the plan has no steps to retry".into()));
+            return Err(EngineError::Refused(
+                "the plan has no steps to retry".into(),
+            ));
         };
         let mut wants: Vec<(Target, Value, String)> = Vec::new();
         for rec in st.targets.values() {
@@ -335,10 +368,13 @@ impl Engine<'_> {
             reapplied: Vec::new(),
         };
         for (target, want, by) in wants {
-            let live = self.read(&target).await.map_err(|e| EngineError::StepFailed {
-                step: by.clone(),
-                error: format!("{e:#}"),
-            })?;
+            let live = self
+                .read(&target)
+                .await
+                .map_err(|e| EngineError::StepFailed {
+                    step: by.clone(),
+                    error: format!("{e:#}"),
+                })?;
             if want.matches(&live) {
                 continue;
             }
@@ -349,7 +385,9 @@ impl Engine<'_> {
                 to: want.clone(),
                 dry_run,
             });
-            report.reapplied.push((target.clone(), Some(live.clone()), want.clone()));
+            report
+                .reapplied
+                .push((target.clone(), Some(live.clone()), want.clone()));
             let Some(session) = session.as_mut() else {
                 continue;
             };
@@ -367,7 +405,9 @@ impl Engine<'_> {
                 step: by.clone(),
                 error: crate::redact::clean(&format!("{e:#}")).into_owned(),
             };
-            self.write(&target, &Change::to(&want)).await.map_err(fail)?;
+            self.write(&target, &Change::to(&want))
+                .await
+                .map_err(fail)?;
             self.commit(
                 session,
                 vec![Entry::Applied {

@@ -77,12 +77,18 @@ impl Engine<'_> {
     /// The target's live value.
     pub async fn read(&self, target: &Target) -> anyhow::Result<Value> {
         Ok(match target {
-            Target::Traffic { provider } => {
-                Value::Percent(self.providers.router(provider)?.get(Channel::Traffic).await?)
-            }
-            Target::Mirror { provider } => {
-                Value::Percent(self.providers.router(provider)?.get(Channel::Mirror).await?)
-            }
+            Target::Traffic { provider } => Value::Percent(
+                self.providers
+                    .router(provider)?
+                    .get(Channel::Traffic)
+                    .await?,
+            ),
+            Target::Mirror { provider } => Value::Percent(
+                self.providers
+                    .router(provider)?
+                    .get(Channel::Mirror)
+                    .await?,
+            ),
             Target::Flag { provider, key } => {
                 Value::Flag(self.providers.flags(provider)?.get(key).await?)
             }

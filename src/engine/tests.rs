@@ -56,10 +56,16 @@ struct FakeFlags {
 #[async_trait]
 impl Flags for FakeFlags {
     async fn get(&self, key: &str) -> Result<FlagState, ProviderError> {
-        Ok(self.flags.lock().unwrap().get(key).cloned().unwrap_or(FlagState {
-            enabled: false,
-            percent: None,
-        }))
+        Ok(self
+            .flags
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .unwrap_or(FlagState {
+                enabled: false,
+                percent: None,
+            }))
     }
     async fn set(&self, key: &str, change: &FlagChange) -> Result<(), ProviderError> {
         let mut flags = self.flags.lock().unwrap();
@@ -92,7 +98,13 @@ struct NoReconciler;
 
 #[async_trait]
 impl Reconciler for NoReconciler {
-    async fn reconcile(&self, _: &Plan, name: &str, _: bool, _: &dyn Reporter) -> anyhow::Result<ReconcileResult> {
+    async fn reconcile(
+        &self,
+        _: &Plan,
+        name: &str,
+        _: bool,
+        _: &dyn Reporter,
+    ) -> anyhow::Result<ReconcileResult> {
         Ok(ReconcileResult {
             parity: if name == "good" { 1.0 } else { 0.5 },
             summary: serde_json::json!({}),
@@ -200,15 +212,32 @@ impl World {
     }
 
     fn traffic(&self) -> f64 {
-        *self.lb.values.lock().unwrap().get(&Channel::Traffic).unwrap_or(&0.0)
+        *self
+            .lb
+            .values
+            .lock()
+            .unwrap()
+            .get(&Channel::Traffic)
+            .unwrap_or(&0.0)
     }
 
     fn mirror(&self) -> f64 {
-        *self.edge.values.lock().unwrap().get(&Channel::Mirror).unwrap_or(&0.0)
+        *self
+            .edge
+            .values
+            .lock()
+            .unwrap()
+            .get(&Channel::Mirror)
+            .unwrap_or(&0.0)
     }
 
     fn dual(&self) -> bool {
-        self.flags.flags.lock().unwrap().get("dual").is_some_and(|f| f.enabled)
+        self.flags
+            .flags
+            .lock()
+            .unwrap()
+            .get("dual")
+            .is_some_and(|f| f.enabled)
     }
 }
 
@@ -216,13 +245,19 @@ impl World {
 async fn a_plan_runs_to_the_end_one_soak_at_a_time() {
     let w = World::new(PLAN);
     let o = w.advance(Limit::All).await;
-    assert!(matches!(o, Outcome::Waiting { ref step, .. } if step == "canary.2"), "{o:?}");
+    assert!(
+        matches!(o, Outcome::Waiting { ref step, .. } if step == "canary.2"),
+        "{o:?}"
+    );
     assert!(w.dual());
     assert_eq!(w.mirror(), 100.0);
     assert_eq!(w.traffic(), 10.0);
     // Polling inside the soak changes nothing.
     w.clock.advance(Duration::from_secs(600));
-    assert!(matches!(w.advance(Limit::All).await, Outcome::Waiting { .. }));
+    assert!(matches!(
+        w.advance(Limit::All).await,
+        Outcome::Waiting { .. }
+    ));
     assert_eq!(w.traffic(), 10.0);
     for expected in [50.0, 100.0] {
         w.clock.advance(Duration::from_secs(3600));
@@ -250,14 +285,20 @@ async fn a_breach_rolls_everything_back_except_what_is_kept() {
     *w.metric.value.lock().unwrap() = Some(0.2);
     w.clock.advance(Duration::from_secs(30));
     let o = w.advance(Limit::All).await;
-    assert!(matches!(o, Outcome::RolledBack { breach: true, .. }), "{o:?}");
+    assert!(
+        matches!(o, Outcome::RolledBack { breach: true, .. }),
+        "{o:?}"
+    );
     assert_eq!(w.traffic(), 0.0, "traffic back to the baseline");
     assert_eq!(w.mirror(), 0.0, "mirroring back to the baseline");
     assert!(w.dual(), "dual writes stay on: keep_on_rollback");
     let st = w.state().await;
     assert_eq!(st.status, Status::RolledBack);
     // A later advance reports the rollback again instead of moving on.
-    assert!(matches!(w.advance(Limit::All).await, Outcome::RolledBack { .. }));
+    assert!(matches!(
+        w.advance(Limit::All).await,
+        Outcome::RolledBack { .. }
+    ));
 
     // retry: the phases before canary are put back, canary starts over.
     *w.metric.value.lock().unwrap() = Some(0.0);
@@ -279,10 +320,16 @@ async fn failure_limit_tolerates_breaches_before_tripping() {
     *w.metric.value.lock().unwrap() = Some(0.5);
     w.clock.advance(Duration::from_secs(30));
     let o = w.advance(Limit::All).await;
-    assert!(matches!(o, Outcome::Waiting { .. }), "first breach tolerated: {o:?}");
+    assert!(
+        matches!(o, Outcome::Waiting { .. }),
+        "first breach tolerated: {o:?}"
+    );
     w.clock.advance(Duration::from_secs(30));
     let o = w.advance(Limit::All).await;
-    assert!(matches!(o, Outcome::RolledBack { .. }), "second breach trips: {o:?}");
+    assert!(
+        matches!(o, Outcome::RolledBack { .. }),
+        "second breach trips: {o:?}"
+    );
 }
 
 #[tokio::test]
@@ -326,7 +373,10 @@ async fn drift_stops_advance_unless_forced() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, EngineError::Drift(ref m) if m.contains("traffic via lb")), "{err}");
+    assert!(
+        matches!(err, EngineError::Drift(ref m) if m.contains("traffic via lb")),
+        "{err}"
+    );
     let forced = e
         .advance(&AdvanceOptions {
             limit: Limit::Steps(1),
@@ -338,7 +388,10 @@ async fn drift_stops_advance_unless_forced() {
         })
         .await
         .unwrap();
-    assert!(matches!(forced, Outcome::Waiting { ref step, .. } if step == "canary.2"), "{forced:?}");
+    assert!(
+        matches!(forced, Outcome::Waiting { ref step, .. } if step == "canary.2"),
+        "{forced:?}"
+    );
 }
 
 #[tokio::test]
@@ -347,20 +400,39 @@ async fn completed_steps_must_not_change_but_future_ones_may() {
     w.advance(Limit::Steps(2)).await;
     // A future step changes: taken in.
     let w2 = World {
-        plan: validate(&PLAN.replace("[10, 50, 100]", "[20, 50, 100]"), &HashMap::new()).unwrap().plan,
+        plan: validate(
+            &PLAN.replace("[10, 50, 100]", "[20, 50, 100]"),
+            &HashMap::new(),
+        )
+        .unwrap()
+        .plan,
         ..World::new(PLAN)
     };
     let store = LocalStore::new(w.dir.path(), "t");
-    let e = Engine { plan: &w2.plan, ..w.engine(&store) };
+    let e = Engine {
+        plan: &w2.plan,
+        ..w.engine(&store)
+    };
     let s = e.session(true).await.unwrap();
     assert_eq!(s.state.steps[2].action.contains("20%"), true);
     drop(s);
     // A done step changes: refused, with the difference.
-    let w3 = validate(&PLAN.replace("percent: 100 }", "percent: 50 }"), &HashMap::new()).unwrap().plan;
-    let e = Engine { plan: &w3, ..w.engine(&store) };
+    let w3 = validate(
+        &PLAN.replace("percent: 100 }", "percent: 50 }"),
+        &HashMap::new(),
+    )
+    .unwrap()
+    .plan;
+    let e = Engine {
+        plan: &w3,
+        ..w.engine(&store)
+    };
     let err = e.session(true).await.err().expect("refused");
     let msg = err.to_string();
-    assert!(msg.contains("shadow.1") && msg.contains("100%") && msg.contains("50%"), "{msg}");
+    assert!(
+        msg.contains("shadow.1") && msg.contains("100%") && msg.contains("50%"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -437,7 +509,10 @@ async fn a_target_that_cannot_be_restored_is_named_and_the_rest_restored() {
     assert_eq!(w.mirror(), 0.0, "the other targets are restored");
     let st = w.state().await;
     assert_eq!(st.status, Status::RollbackIncomplete);
-    assert!(matches!(w.advance(Limit::All).await, Outcome::RollbackIncomplete { .. }));
+    assert!(matches!(
+        w.advance(Limit::All).await,
+        Outcome::RollbackIncomplete { .. }
+    ));
     // Fixed: rolling back again finishes the job.
     w.lb.broken.store(false, Ordering::SeqCst);
     let report = w
@@ -463,7 +538,10 @@ async fn approvals_wait_for_a_person() {
     );
     let w = World::new(&text);
     let o = w.advance(Limit::All).await;
-    assert!(matches!(o, Outcome::Waiting { ref reason, .. } if reason.contains("--approve canary.1")), "{o:?}");
+    assert!(
+        matches!(o, Outcome::Waiting { ref reason, .. } if reason.contains("--approve canary.1")),
+        "{o:?}"
+    );
     let store = w.store();
     let o = w
         .engine(&store)
@@ -477,7 +555,10 @@ async fn approvals_wait_for_a_person() {
         })
         .await
         .unwrap();
-    assert!(matches!(o, Outcome::Waiting { ref step, .. } if step == "canary.3"), "{o:?}");
+    assert!(
+        matches!(o, Outcome::Waiting { ref step, .. } if step == "canary.3"),
+        "{o:?}"
+    );
     assert_eq!(w.traffic(), 10.0);
 }
 
@@ -511,6 +592,9 @@ async fn a_waiting_advance_sees_another_runs_rollback() {
     };
     let (o, _) = tokio::join!(waiting, other);
     let o = o.unwrap();
-    assert!(matches!(o, Outcome::RolledBack { breach: false, ref reason, .. } if reason == "operator"), "{o:?}");
+    assert!(
+        matches!(o, Outcome::RolledBack { breach: false, ref reason, .. } if reason == "operator"),
+        "{o:?}"
+    );
     assert_eq!(w.traffic(), 0.0);
 }

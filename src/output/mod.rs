@@ -1,6 +1,7 @@
 //! Rendering for people (tables, colored diagnostics on stderr) and for
 //! programs (JSON on stdout). Commands decide what to say; this decides how.
 
+pub mod events;
 pub mod table;
 
 use std::io::Write;

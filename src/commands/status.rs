@@ -1,0 +1,196 @@
+//! `migrate status [--watch]`: where the migration stands — position, soak
+//! time left, last gate values, every changed target live, and drift.
+
+use std::io::IsTerminal;
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+
+use crate::cli::{Global, StatusArgs};
+use crate::engine::Engine;
+use crate::error::ExitCode;
+use crate::output::{table, Printer};
+use crate::plan::describe::duration_words;
+use crate::providers::fmt_number;
+use crate::state::{State, Status, Timestamp};
+
+use super::plan::{current_state, drift_json, drift_text};
+use super::Ctx;
+
+pub async fn run(global: &Global, args: &StatusArgs, printer: Printer) -> anyhow::Result<ExitCode> {
+    let ctx = Ctx::new(global, printer)?;
+    let engine = ctx.engine();
+    if !args.watch {
+        once(&ctx, &engine, false).await?;
+        return Ok(ExitCode::Ok);
+    }
+    ctx.catch_interrupt();
+    let clear = std::io::stdout().is_terminal() && !ctx.printer.json;
+    while !ctx.interrupt.raised() {
+        once(&ctx, &engine, clear).await?;
+        for _ in 0..10 {
+            if ctx.interrupt.raised() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn once(ctx: &Ctx, engine: &Engine<'_>, clear: bool) -> anyhow::Result<()> {
+    let st = current_state(engine).await?;
+    let live = engine.live(&st).await;
+    let now = Timestamp::new(SystemTime::now());
+    if ctx.printer.json {
+        let soak = st.soak.as_ref().map(|k| {
+            let elapsed = now.since(k.started);
+            json!({
+                "step": k.step,
+                "started": k.started,
+                "duration_ms": k.duration.as_millis() as u64,
+                "elapsed_ms": elapsed.as_millis() as u64,
+                "remaining_ms": k.duration.saturating_sub(elapsed).as_millis() as u64,
+                "breaches": k.breaches,
+            })
+        });
+        ctx.emit_json(json!({
+            "type": "status",
+            "migration": st.migration,
+            "status": st.status,
+            "serial": st.serial,
+            "position": st.position,
+            "steps": st.steps.len(),
+            "current": st.current().map(|c| json!({"id": c.id, "phase": c.phase, "action": c.action, "status": c.status})),
+            "soak": soak,
+            "gates": st.gates,
+            "targets": live.iter().map(|l| json!({
+                "target": l.target,
+                "baseline": l.baseline,
+                "expected": l.expected,
+                "live": l.live.as_ref().ok(),
+                "error": l.live.as_ref().err(),
+                "drift": l.drifted(),
+            })).collect::<Vec<_>>(),
+            "drift": drift_json(&live),
+            "paused": st.paused,
+            "rollback": st.rollback,
+            "updated": st.updated,
+            "state": engine.store.location(),
+        }));
+        return Ok(());
+    }
+    let mut out = String::new();
+    if clear {
+        out.push_str("\x1b[2J\x1b[H");
+    }
+    out.push_str(&text(engine, &st, now));
+    if !st.targets.is_empty() {
+        let mut t = table::new(&["Target", "Baseline", "Set by migrate", "Live"]);
+        for l in &live {
+            let live_text = match &l.live {
+                Ok(v) if l.drifted() => format!("{v}  ← DRIFT"),
+                Ok(v) => v.to_string(),
+                Err(e) => format!("unreadable: {e}"),
+            };
+            t.add_row(vec![
+                l.target.to_string(),
+                l.baseline.to_string(),
+                l.expected.to_string(),
+                live_text,
+            ]);
+        }
+        out.push_str(&format!("{t}\n"));
+    }
+    if !st.gates.is_empty() {
+        let mut t = table::new(&["Gate", "Last value", "Threshold", "Result", "When"]);
+        for (name, r) in &st.gates {
+            let gate = engine.plan.gate(name);
+            t.add_row(vec![
+                name.clone(),
+                r.value.map_or_else(|| "no data".to_string(), fmt_number),
+                gate.map(|g| g.threshold_label()).unwrap_or_default(),
+                if r.ok { "pass".into() } else { "FAIL".into() },
+                format!(
+                    "{} ago",
+                    duration_words(Duration::from_secs(now.since(r.at).as_secs()))
+                ),
+            ]);
+        }
+        out.push_str(&format!("{t}\n"));
+    }
+    out.push_str(&drift_text(&live));
+    ctx.printer.out(&out);
+    Ok(())
+}
+
+fn text(engine: &Engine<'_>, st: &State, now: Timestamp) -> String {
+    let mut out = format!("Migration {}: {}", st.migration, st.status.words());
+    if st.status == Status::New {
+        out.push_str(&format!(
+            "\n{} steps; `migrate advance` starts it.\n",
+            st.steps.len()
+        ));
+        return out;
+    }
+    out.push_str(&format!(
+        "   (state {}, serial {})\n",
+        engine.store.location(),
+        st.serial
+    ));
+    if let Some(c) = st.current() {
+        out.push_str(&format!(
+            "Step {}/{}: {} — {} (phase {})\n",
+            st.position + 1,
+            st.steps.len(),
+            c.id,
+            c.action,
+            c.phase
+        ));
+        if let Some(e) = &c.error {
+            out.push_str(&format!("  last attempt failed: {e}\n"));
+        }
+    }
+    if let Some(k) = &st.soak {
+        let elapsed = now.since(k.started);
+        let left = k.duration.saturating_sub(elapsed);
+        out.push_str(&format!(
+            "Soak: {} of {} elapsed, {} left (ends {})\n",
+            duration_words(Duration::from_secs(elapsed.as_secs())),
+            duration_words(k.duration),
+            duration_words(Duration::from_secs(left.as_secs())),
+            k.started.plus(k.duration)
+        ));
+    }
+    if let Some(p) = &st.paused {
+        out.push_str(&format!(
+            "Paused by {} at {}: {}\n",
+            p.actor, p.at, p.reason
+        ));
+    }
+    if let Some(rb) = &st.rollback {
+        out.push_str(&format!(
+            "Rolled back by {} at {}: {}\n",
+            rb.actor, rb.at, rb.reason
+        ));
+        if !rb.remaining.is_empty() {
+            out.push_str(&format!("  STILL WRONG: {}\n", rb.remaining.join(", ")));
+        }
+        if st.status == Status::RolledBack {
+            if let Some(phase) = &rb.phase {
+                out.push_str(&format!(
+                    "  `migrate retry` starts again at phase {phase}\n"
+                ));
+            }
+        }
+    }
+    if let Some(u) = &st.updated {
+        out.push_str(&format!(
+            "Last change: {} by {} ({})\n",
+            u.at,
+            u.actor,
+            u.reason.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}

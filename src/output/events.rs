@@ -1,0 +1,481 @@
+//! Renderers of engine events: lines and progress bars for people (on
+//! stderr), JSON lines for programs (on stdout).
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use anstyle::{AnsiColor, Style};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::engine::events::EVENT_SCHEMA;
+use crate::engine::{Event, Reporter};
+use crate::plan::describe::duration_words;
+use crate::providers::fmt_number;
+use crate::redact;
+
+const GREEN: Style = AnsiColor::Green.on_default();
+const RED: Style = AnsiColor::Red.on_default().bold();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const DIM: Style = Style::new().dimmed();
+const BOLD: Style = Style::new().bold();
+
+fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// Events as lines for people, on stderr; a progress bar for soaks and
+/// reconciliations when stderr is a terminal.
+pub struct HumanReporter {
+    quiet: bool,
+    verbose: bool,
+    bars: bool,
+    state: Mutex<HumanState>,
+}
+
+#[derive(Default)]
+struct HumanState {
+    phase: Option<String>,
+    bar: Option<(String, ProgressBar)>,
+    gates: Vec<(String, String)>,
+}
+
+impl HumanReporter {
+    pub fn new(quiet: bool, verbose: bool) -> Self {
+        Self {
+            quiet,
+            verbose,
+            bars: std::io::stderr().is_terminal() && !quiet,
+            state: Mutex::new(HumanState::default()),
+        }
+    }
+
+    fn line(&self, st: &HumanState, text: &str) {
+        let text = redact::clean(text);
+        match &st.bar {
+            Some((_, bar)) => bar.println(text.as_ref()),
+            None => {
+                let mut err = anstream::stderr().lock();
+                let _ = writeln!(err, "{text}");
+            }
+        }
+    }
+
+    fn bar(&self, st: &mut HumanState, key: &str, len: u64, template: &str) {
+        if !self.bars {
+            return;
+        }
+        if st.bar.as_ref().is_some_and(|(k, _)| k == key) {
+            return;
+        }
+        if let Some((_, old)) = st.bar.take() {
+            old.finish_and_clear();
+        }
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+        st.bar = Some((key.to_string(), bar));
+    }
+
+    fn finish_bar(&self, st: &mut HumanState, key: &str) {
+        if st.bar.as_ref().is_some_and(|(k, _)| k == key) {
+            if let Some((_, bar)) = st.bar.take() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+fn value_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "no data".to_string(), fmt_number)
+}
+
+impl Reporter for HumanReporter {
+    fn event(&self, event: &Event) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let st = &mut *st;
+        if self.quiet {
+            // Only what went wrong.
+            match event {
+                Event::Breach { reason, .. } => {
+                    self.line(st, &format!("{} {reason}", paint(RED, "✗ breach:")))
+                }
+                Event::StepFailed { step, error } => self.line(
+                    st,
+                    &format!("{} step {step}: {error}", paint(RED, "✗ failed:")),
+                ),
+                Event::RestoreFailed {
+                    target,
+                    error,
+                    retrying: false,
+                } => self.line(
+                    st,
+                    &format!("{} {target}: {error}", paint(RED, "✗ not restored:")),
+                ),
+                _ => {}
+            }
+            return;
+        }
+        match event {
+            Event::Note { message } => self.line(st, &paint(DIM, message)),
+            Event::Warning { message } => {
+                self.line(st, &format!("{} {message}", paint(YELLOW, "warning:")))
+            }
+            Event::StepStarted {
+                step,
+                phase,
+                action,
+                index,
+                total,
+            } => {
+                if st.phase.as_deref() != Some(phase) {
+                    st.phase = Some(phase.clone());
+                    self.line(st, &paint(BOLD, &format!("── {phase} ──")));
+                }
+                self.line(
+                    st,
+                    &format!(
+                        "▶ {step} {} {action}",
+                        paint(DIM, &format!("[{index}/{total}]"))
+                    ),
+                );
+            }
+            Event::Baseline { target, value } => {
+                self.line(st, &paint(DIM, &format!("  baseline of {target}: {value}")))
+            }
+            Event::Change {
+                target,
+                from,
+                to,
+                dry_run,
+                step,
+            } => {
+                let from = from.as_ref().map_or("?".to_string(), ToString::to_string);
+                if *dry_run {
+                    self.line(
+                        st,
+                        &format!(
+                            "  {} {step}: {target}: {from} → {to}",
+                            paint(YELLOW, "would set")
+                        ),
+                    )
+                } else {
+                    self.line(st, &format!("  {target}: {from} → {to}"))
+                }
+            }
+            Event::Verified { value, .. } => {
+                self.line(st, &format!("  {} reads back {value}", paint(GREEN, "✓")))
+            }
+            Event::StepDone { step, note } => {
+                self.finish_bar(st, step);
+                if let Some(n) = note {
+                    self.line(st, &format!("  {} {step} done: {n}", paint(GREEN, "✓")));
+                } else if self.verbose {
+                    self.line(st, &format!("  {} {step} done", paint(GREEN, "✓")));
+                }
+            }
+            Event::StepFailed { step, error } => self.line(
+                st,
+                &format!("{} step {step}: {error}", paint(RED, "✗ failed:")),
+            ),
+            Event::SoakStarted {
+                step,
+                duration_ms,
+                ends_at,
+            } => {
+                st.gates.clear();
+                self.line(
+                    st,
+                    &format!(
+                        "  soaking {} (until {ends_at})",
+                        duration_words(Duration::from_millis(*duration_ms))
+                    ),
+                );
+                self.bar(st, step, *duration_ms, "  {spinner} soak [{bar:30}] {msg}");
+            }
+            Event::SoakProgress {
+                step,
+                elapsed_ms,
+                duration_ms,
+            } => {
+                self.bar(st, step, *duration_ms, "  {spinner} soak [{bar:30}] {msg}");
+                if let Some((_, bar)) = &st.bar {
+                    bar.set_length(*duration_ms);
+                    bar.set_position((*elapsed_ms).min(*duration_ms));
+                    let left = Duration::from_millis(duration_ms.saturating_sub(*elapsed_ms));
+                    let gates: Vec<String> =
+                        st.gates.iter().map(|(g, v)| format!("{g}={v}")).collect();
+                    bar.set_message(format!(
+                        "{} left  {}",
+                        duration_words(Duration::from_secs(left.as_secs())),
+                        gates.join("  ")
+                    ));
+                }
+            }
+            Event::Gate {
+                gate,
+                value,
+                ok,
+                threshold,
+                breaches,
+                failure_limit,
+                note,
+                ..
+            } => {
+                let shown = value_opt(*value);
+                st.gates.retain(|(g, _)| g != gate);
+                st.gates.push((gate.clone(), shown.clone()));
+                let mark = if *ok {
+                    paint(GREEN, "✓")
+                } else {
+                    paint(RED, "✗")
+                };
+                let mut text = format!("  {mark} gate {gate} = {shown}");
+                if !threshold.is_empty() {
+                    text.push_str(&paint(DIM, &format!(" ({threshold})")));
+                }
+                if !ok {
+                    text.push_str(&format!(" breach {breaches}/{}", failure_limit + 1));
+                }
+                if let Some(n) = note {
+                    text.push_str(&paint(DIM, &format!(" — {n}")));
+                }
+                // Passing readings during a soak are the bar's business.
+                if !ok || self.verbose || st.bar.is_none() {
+                    self.line(st, &text);
+                }
+            }
+            Event::Breach { reason, .. } => {
+                self.line(st, &format!("{} {reason}", paint(RED, "✗ BREACH:")))
+            }
+            Event::Waiting { step, reason, .. } => {
+                if let Some((_, bar)) = st.bar.take() {
+                    bar.abandon();
+                }
+                self.line(st, &format!("⏸ {step}: {reason}"));
+            }
+            Event::Drift {
+                target,
+                expected,
+                live,
+                error,
+            } => {
+                let live = live
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .or_else(|| error.clone())
+                    .unwrap_or_default();
+                self.line(
+                    st,
+                    &format!(
+                        "{} {target}: expected {expected}, live {live}",
+                        paint(YELLOW, "drift:")
+                    ),
+                )
+            }
+            Event::ApprovalNeeded { step, message } => {
+                self.line(st, &format!("? {step} needs approval: {message}"))
+            }
+            Event::Approved { step, by } => self.line(
+                st,
+                &format!("  {} {step} approved by {by}", paint(GREEN, "✓")),
+            ),
+            Event::RollbackStarted {
+                reason,
+                to,
+                targets,
+            } => {
+                if let Some((_, bar)) = st.bar.take() {
+                    bar.finish_and_clear();
+                }
+                let dest = to.as_ref().map_or("the baselines".to_string(), |t| {
+                    format!("the values after step {t}")
+                });
+                self.line(
+                    st,
+                    &format!(
+                        "{} to {dest} ({targets} target{}): {reason}",
+                        paint(RED, "↩ ROLLING BACK"),
+                        if *targets == 1 { "" } else { "s" }
+                    ),
+                );
+            }
+            Event::Restored {
+                target,
+                from,
+                to,
+                dry_run,
+            } => {
+                let from = from.as_ref().map_or("?".to_string(), ToString::to_string);
+                if *dry_run {
+                    self.line(
+                        st,
+                        &format!(
+                            "  {} {target}: {from} → {to}",
+                            paint(YELLOW, "would restore")
+                        ),
+                    );
+                } else {
+                    self.line(
+                        st,
+                        &format!("  {} {target}: {from} → {to}", paint(GREEN, "↩ restored")),
+                    );
+                }
+            }
+            Event::RestoreFailed {
+                target,
+                error,
+                retrying,
+            } => {
+                let tail = if *retrying { " (retrying)" } else { "" };
+                self.line(
+                    st,
+                    &format!("  {} {target}: {error}{tail}", paint(RED, "✗ not restored")),
+                );
+            }
+            Event::RollbackFinished { remaining, seconds } => {
+                if remaining.is_empty() {
+                    self.line(
+                        st,
+                        &format!(
+                            "{} in {}",
+                            paint(GREEN, "↩ rollback complete"),
+                            secs(*seconds)
+                        ),
+                    );
+                } else {
+                    self.line(
+                        st,
+                        &format!(
+                            "{} still wrong: {}",
+                            paint(RED, "ROLLBACK INCOMPLETE:"),
+                            remaining.join(", ")
+                        ),
+                    );
+                }
+            }
+            Event::ReconcileStarted { name } => {
+                self.line(st, &format!("  reconciling {name}…"));
+                self.bar(
+                    st,
+                    &format!("reconcile:{name}"),
+                    1,
+                    "  {spinner} {msg} [{bar:30}] {pos}/{len} rows (eta {eta})",
+                );
+            }
+            Event::ReconcileProgress { name, done, total } => {
+                let key = format!("reconcile:{name}");
+                self.bar(
+                    st,
+                    &key,
+                    total.unwrap_or(0),
+                    "  {spinner} {msg} [{bar:30}] {pos}/{len} rows (eta {eta})",
+                );
+                if let Some((_, bar)) = &st.bar {
+                    if let Some(t) = total {
+                        bar.set_length(*t);
+                    }
+                    bar.set_position(*done);
+                    bar.set_message(name.clone());
+                }
+            }
+            Event::ReconcileFinished { name, parity, .. } => {
+                self.finish_bar(st, &format!("reconcile:{name}"));
+                self.line(
+                    st,
+                    &format!("  reconciliation {name}: parity {}", fmt_number(*parity)),
+                );
+            }
+            Event::HookOutput { step, text } => {
+                if self.verbose {
+                    for l in text.lines() {
+                        self.line(st, &paint(DIM, &format!("  {step} │ {l}")));
+                    }
+                }
+            }
+            Event::Paused { by, reason } => self.line(
+                st,
+                &format!("{} by {by}: {reason}", paint(YELLOW, "⏸ paused")),
+            ),
+            Event::Resumed { by } => self.line(st, &format!("▶ resumed by {by}")),
+            Event::Retried { phase, step } => self.line(
+                st,
+                &format!("↻ starting again at phase {phase} (step {step})"),
+            ),
+            Event::Completed { steps } => {
+                if let Some((_, bar)) = st.bar.take() {
+                    bar.finish_and_clear();
+                }
+                self.line(
+                    st,
+                    &paint(GREEN, &format!("✓ migration complete ({steps} steps)")),
+                );
+            }
+        }
+    }
+}
+
+fn secs(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1000.0)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// Events as JSON lines on stdout: `{"schema": "migrate.events/v1",
+/// "type": ..., "at": ..., ...}`.
+pub struct JsonReporter {
+    out: Mutex<()>,
+}
+
+impl JsonReporter {
+    pub fn new() -> Self {
+        Self {
+            out: Mutex::new(()),
+        }
+    }
+
+    /// Print one object with the schema and time stamped in.
+    pub fn emit(&self, mut value: serde_json::Value) {
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("schema".into(), EVENT_SCHEMA.into());
+            obj.insert(
+                "at".into(),
+                humantime::format_rfc3339_millis(SystemTime::now())
+                    .to_string()
+                    .into(),
+            );
+        }
+        let line = redact::clean(&value.to_string()).into_owned();
+        let _guard = self.out.lock();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+impl Default for JsonReporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reporter for JsonReporter {
+    fn event(&self, event: &Event) {
+        // Progress ticks are for bars; the stream keeps what happened.
+        if matches!(
+            event,
+            Event::SoakProgress { .. } | Event::ReconcileProgress { .. }
+        ) {
+            return;
+        }
+        if let Ok(v) = serde_json::to_value(event) {
+            self.emit(v);
+        }
+    }
+}
