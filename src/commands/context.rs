@@ -89,6 +89,7 @@ impl Ctx {
             actor: actor(),
             command: self.command.clone(),
             lock_wait: LOCK_WAIT,
+            takeover: false,
             interrupt: self.interrupt.clone(),
         }
     }

@@ -17,7 +17,8 @@ pub async fn run(
     printer: Printer,
 ) -> anyhow::Result<ExitCode> {
     let ctx = Ctx::new(global, printer)?;
-    let engine = ctx.engine();
+    let mut engine = ctx.engine();
+    engine.takeover = true;
     let req = RollbackRequest {
         to: args.to.clone(),
         reason: args

@@ -41,7 +41,7 @@ pub async fn run(
             }
             let guard = ctx
                 .store
-                .lock(&holder, Duration::from_secs(10))
+                .lock(&holder, Duration::from_secs(10), false)
                 .await
                 .map_err(|e| engine_error(e.into()))?;
             let st = ctx

@@ -110,6 +110,9 @@ pub struct Engine<'a> {
     pub command: String,
     /// How long to wait for another run's lock before giving up (exit 5).
     pub lock_wait: Duration,
+    /// Take the lock from a live holder where the backend allows it
+    /// (`rollback` must always be possible).
+    pub takeover: bool,
     pub interrupt: Interrupt,
 }
 
@@ -147,7 +150,10 @@ impl Engine<'_> {
     /// completed steps must be unchanged; changes to steps not yet run are
     /// taken in (and journaled) when `write` is set.
     pub async fn session(&self, write: bool) -> Result<Session, EngineError> {
-        let guard = self.store.lock(&self.holder(), self.lock_wait).await?;
+        let guard = self
+            .store
+            .lock(&self.holder(), self.lock_wait, self.takeover)
+            .await?;
         if let Some(h) = guard.stale_previous() {
             self.events.event(&Event::Note {
                 message: format!(

@@ -188,6 +188,7 @@ impl World {
             actor: "ana@test".into(),
             command: "test".into(),
             lock_wait: Duration::from_millis(100),
+            takeover: false,
             interrupt: Interrupt::default(),
         }
     }

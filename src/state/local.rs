@@ -216,6 +216,7 @@ impl Store for LocalStore {
         &self,
         holder: &Holder,
         wait: Duration,
+        _takeover: bool,
     ) -> Result<Box<dyn LockGuard>, StoreError> {
         self.ensure_dir()?;
         let path = self.lock_path();
@@ -361,7 +362,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let store = LocalStore::new(&root.path().join(".migrate"), "m");
         assert!(store.load().await.unwrap().is_none());
-        let g = store.lock(&holder(), Duration::ZERO).await.unwrap();
+        let g = store.lock(&holder(), Duration::ZERO, false).await.unwrap();
         let mut st = State::empty("m");
         store
             .commit(g.as_ref(), &mut st, "t@h", now(), vec![started()])
@@ -395,7 +396,7 @@ mod tests {
     async fn a_torn_last_journal_line_is_ignored_and_repaired() {
         let root = tempfile::tempdir().unwrap();
         let store = LocalStore::new(root.path(), "m");
-        let g = store.lock(&holder(), Duration::ZERO).await.unwrap();
+        let g = store.lock(&holder(), Duration::ZERO, false).await.unwrap();
         let mut st = State::empty("m");
         store
             .commit(g.as_ref(), &mut st, "a", now(), vec![started()])
@@ -411,7 +412,7 @@ mod tests {
         let store = LocalStore::new(root.path(), "m");
         let mut st = store.load().await.unwrap().unwrap();
         assert_eq!(st.journal_seq, 1);
-        let g = store.lock(&holder(), Duration::ZERO).await.unwrap();
+        let g = store.lock(&holder(), Duration::ZERO, false).await.unwrap();
         store
             .commit(
                 g.as_ref(),
@@ -436,7 +437,7 @@ mod tests {
     async fn a_checkpoint_behind_the_journal_catches_up() {
         let root = tempfile::tempdir().unwrap();
         let store = LocalStore::new(root.path(), "m");
-        let g = store.lock(&holder(), Duration::ZERO).await.unwrap();
+        let g = store.lock(&holder(), Duration::ZERO, false).await.unwrap();
         let mut st = State::empty("m");
         store
             .commit(g.as_ref(), &mut st, "a", now(), vec![started()])
@@ -468,7 +469,7 @@ mod tests {
     async fn a_damaged_state_file_is_a_clear_error_and_rebuilds_from_the_journal() {
         let root = tempfile::tempdir().unwrap();
         let store = LocalStore::new(root.path(), "m");
-        let g = store.lock(&holder(), Duration::ZERO).await.unwrap();
+        let g = store.lock(&holder(), Duration::ZERO, false).await.unwrap();
         let mut st = State::empty("m");
         store
             .commit(g.as_ref(), &mut st, "a", now(), vec![started()])
@@ -489,7 +490,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let a = LocalStore::new(root.path(), "m");
         let b = LocalStore::new(root.path(), "m");
-        let g = a.lock(&holder(), Duration::ZERO).await.unwrap();
+        let g = a.lock(&holder(), Duration::ZERO, false).await.unwrap();
         let mut st = State::empty("m");
         a.commit(g.as_ref(), &mut st, "a", now(), vec![started()])
             .await

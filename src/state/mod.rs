@@ -59,11 +59,15 @@ pub trait Store: Send + Sync {
     /// Where, in words ("/srv/plans/.migrate/payments-v2").
     fn location(&self) -> String;
 
-    /// Take the lock, waiting up to `wait` for another holder.
+    /// Take the lock, waiting up to `wait` for another holder. With
+    /// `takeover` (a rollback), a backend that leases its lock may take it
+    /// from a live holder, whose later writes are then refused; the local
+    /// backend's lock is only ever held briefly, so it just waits.
     async fn lock(
         &self,
         holder: &Holder,
         wait: std::time::Duration,
+        takeover: bool,
     ) -> Result<Box<dyn LockGuard>, StoreError>;
 
     /// The current holder of the lock, if any, and whether it is alive.
