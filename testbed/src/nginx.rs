@@ -105,6 +105,27 @@ http {{
         std::fs::read_to_string(self.path("logs/error.log")).unwrap_or_default()
     }
 
+    /// The master's worker processes now.
+    pub fn workers(&self) -> Vec<u32> {
+        let Some(pid) = self.master_pid() else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// Wait until every worker in `before` has been replaced: a reload
+    /// has taken effect.
+    pub fn wait_reloaded(&self, before: &[u32]) -> Result<()> {
+        wait_until("nginx reload", Duration::from_secs(10), || {
+            let now = self.workers();
+            !now.is_empty() && now.iter().all(|p| !before.contains(p))
+        })
+    }
+
     pub fn master_pid(&self) -> Option<u32> {
         self.guard.as_ref().map(Guard::pid)
     }
