@@ -249,7 +249,7 @@ fn server_of(words: &[String]) -> Result<Server, String> {
     })
 }
 
-fn find_block<'a>(stmts: &'a [Stmt], pred: impl Fn(&[String]) -> bool) -> Option<&'a Stmt> {
+fn find_block(stmts: &[Stmt], pred: impl Fn(&[String]) -> bool) -> Option<&Stmt> {
     stmts.iter().find(|s| s.block.is_some() && pred(&s.words))
 }
 
