@@ -553,7 +553,10 @@ impl NginxRouter {
         } else if p >= 100.0 {
             "    *       \"1\";\n".to_string()
         } else {
-            format!("    {}%  \"1\";\n    *       \"\";\n", fmt_number(p))
+            format!(
+                "    {:<7} \"1\";\n    *       \"\";\n",
+                format!("{}%", fmt_number(p))
+            )
         };
         format!(
             "split_clients \"${{request_id}}\" {} {{\n{entries}}}",
