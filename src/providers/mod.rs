@@ -12,6 +12,13 @@
 //! and absolute sets — adapters never increment) are retried with backoff on
 //! transient failures. Errors name the provider and what was being done.
 
+pub mod envoy;
+pub mod haproxy;
+pub mod launchdarkly;
+pub mod nginx;
+pub mod split;
+pub mod traefik;
+pub mod unleash;
 pub mod web;
 
 use std::collections::HashMap;
@@ -323,6 +330,10 @@ impl Registry {
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
         let r: Arc<dyn Router> = match &p.kind {
+            ProviderKind::Haproxy(c) => Arc::new(haproxy::HaproxyRouter::new(ctx, c.clone())),
+            ProviderKind::Nginx(c) => Arc::new(nginx::NginxRouter::new(ctx, c.clone())),
+            ProviderKind::Envoy(c) => Arc::new(envoy::EnvoyRouter::new(ctx, c.clone())?),
+            ProviderKind::Traefik(c) => Arc::new(traefik::TraefikRouter::new(ctx, c.clone())),
             other => anyhow::bail!(
                 "provider '{name}' ({}) cannot shift traffic",
                 other.type_name()
@@ -339,6 +350,10 @@ impl Registry {
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
         let f: Arc<dyn Flags> = match &p.kind {
+            ProviderKind::Unleash(c) => Arc::new(unleash::UnleashFlags::new(ctx, c.clone())?),
+            ProviderKind::LaunchDarkly(c) => {
+                Arc::new(launchdarkly::LaunchDarklyFlags::new(ctx, c.clone())?)
+            }
             other => anyhow::bail!(
                 "provider '{name}' ({}) cannot set feature flags",
                 other.type_name()

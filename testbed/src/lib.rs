@@ -4,7 +4,11 @@
 //! Each component lives in its own module; this file holds what they share:
 //! free ports, readiness polling, and the child-process guard.
 
+pub mod backend;
+pub mod haproxy;
+pub mod nginx;
 pub mod postgres;
+pub mod unleash;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -139,4 +143,39 @@ pub fn run(what: &str, cmd: &mut Command) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Quote a word for `sh`.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Run `commands` (argv lists) once this process has exited: for
+/// components shared by a whole test binary through a static, which Rust
+/// never drops. A detached `sh` polls for this process and then cleans up.
+pub fn reap_after(commands: &[Vec<String>]) -> Result<()> {
+    let me = std::process::id();
+    let script: Vec<String> = commands
+        .iter()
+        .map(|argv| {
+            argv.iter()
+                .map(|a| sh_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+                + " >/dev/null 2>&1"
+        })
+        .collect();
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null && ! grep -q '^State:.*Z' /proc/{me}/status 2>/dev/null; do sleep 0.5; done; {}",
+        script.join("; ")
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the clean-up watcher")?;
+    Ok(())
 }

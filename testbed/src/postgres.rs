@@ -117,6 +117,20 @@ impl Postgres {
         .map(|_| ())
     }
 
+    /// The command line that stops this server (fast), for a clean-up
+    /// that runs after the test process is gone (see `crate::reap_after`).
+    pub fn stop_argv(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.as_postgres {
+            v.extend(["runuser", "-u", "postgres", "--"].map(String::from));
+        }
+        v.push(bin("pg_ctl").display().to_string());
+        v.push("-D".to_string());
+        v.push(self.dir.path().join("data").display().to_string());
+        v.extend(["-m", "fast", "-w", "stop"].map(String::from));
+        v
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/DB`.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)

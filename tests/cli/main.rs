@@ -1,11 +1,18 @@
-//! The integration tests: one binary driving the real `migrate`, a module per
-//! concern. Shared helpers live in `support`.
+//! The integration tests: one binary driving the real `migrate` and the real
+//! components (started by the tests themselves), a module per concern.
+//! Shared helpers live in `support` (and in the `testbed` crate).
 
 mod completions;
 mod design;
 mod docs;
+mod flags_launchdarkly;
+mod flags_unleash;
 mod plans;
 mod properties;
+mod proxies_envoy;
+mod proxies_haproxy;
+mod proxies_nginx;
+mod proxies_traefik;
 mod schema;
 mod support;
 mod validate;

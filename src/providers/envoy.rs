@@ -1,0 +1,348 @@
+//! Envoy through its admin API's runtime.
+//!
+//! Traffic: the route's `weighted_clusters` has `runtime_key_prefix:
+//! <prefix>`, so the runtime keys `<prefix>.<legacy>` and
+//! `<prefix>.<candidate>` hold the clusters' weights. migrate sets both in
+//! one `POST /runtime_modify?<prefix>.<legacy>=L&<prefix>.<candidate>=C`,
+//! in basis points (L + C = 10000, so 0.01% steps), and reads them back
+//! from `GET /runtime`.
+//!
+//! Mirror: the route's `request_mirror_policies` entry has a
+//! `runtime_fraction` whose `runtime_key` is `mirror_key` and whose
+//! `default_value` has the denominator HUNDRED (the default). Envoy reads
+//! an integer runtime value as that numerator, so the mirror share is set
+//! in whole percents: `POST /runtime_modify?<mirror_key>=P`.
+//!
+//! Before migrate has set a key, Envoy uses the route's configured value,
+//! which `/runtime` does not show; `get` then reads it from
+//! `GET /config_dump`.
+
+use async_trait::async_trait;
+use reqwest::Client;
+use serde_json::Value;
+
+use super::web::{self, Answer};
+use super::{fmt_number, same_percent, CallCtx, Channel, Failure, ProviderError, Router};
+use crate::plan::{Envoy, Text};
+
+/// Traffic weights are basis points: legacy + candidate = this.
+pub const TOTAL_WEIGHT: u32 = 10_000;
+
+pub struct EnvoyRouter {
+    ctx: CallCtx,
+    cfg: Envoy,
+    client: Client,
+}
+
+impl EnvoyRouter {
+    pub fn new(ctx: CallCtx, cfg: Envoy) -> Result<Self, ProviderError> {
+        let client = web::client(&ctx, &cfg.tls)?;
+        Ok(Self { ctx, cfg, client })
+    }
+
+    fn key(&self, cluster: &str) -> String {
+        format!("{}.{cluster}", self.cfg.runtime_key_prefix)
+    }
+
+    fn url(&self, path: &str) -> (String, Text) {
+        let url = web::join(self.cfg.admin.expose(), path);
+        let shown = Text::literal(web::join(&self.cfg.admin.to_string(), path));
+        (url, shown)
+    }
+
+    fn mirror_key(&self, doing: &str) -> Result<&str, ProviderError> {
+        self.cfg.mirror_key.as_deref().ok_or_else(|| {
+            self.ctx.error(
+                Failure::Rejected,
+                doing,
+                "no mirror_key is configured for this provider (the runtime key of the route's request mirror runtime_fraction)",
+            )
+        })
+    }
+
+    async fn get_json(&self, doing: &str, path: &str) -> Result<Value, ProviderError> {
+        let (url, shown) = self.url(path);
+        let a = self
+            .ctx
+            .call(doing, true, || {
+                let req = web::with_headers(self.client.get(&url), &self.cfg.headers);
+                web::send_ok(&self.ctx, doing, &shown, req)
+            })
+            .await?;
+        json(&self.ctx, doing, &shown, &a)
+    }
+
+    /// `POST /runtime_modify` with the given keys; Envoy answers `OK`.
+    async fn modify(&self, doing: &str, pairs: &[(String, String)]) -> Result<(), ProviderError> {
+        let (url, shown) = self.url("/runtime_modify");
+        self.ctx
+            .call(doing, true, || {
+                let req = web::with_headers(self.client.post(&url).query(pairs), &self.cfg.headers);
+                web::send_ok(&self.ctx, doing, &shown, req)
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Runtime values by key (`entries.<key>.final_value`), absent or empty
+    /// ones as `None`.
+    async fn runtime(&self, doing: &str, keys: &[&str]) -> Result<Vec<Option<f64>>, ProviderError> {
+        let v = self.get_json(doing, "/runtime").await?;
+        let entries = v.get("entries").and_then(Value::as_object).ok_or_else(|| {
+            self.ctx.error(
+                Failure::Garbage,
+                doing,
+                "GET /runtime answered JSON without an 'entries' object",
+            )
+        })?;
+        keys.iter()
+            .map(|k| {
+                let Some(final_value) = entries.get(*k).and_then(|e| e.get("final_value")) else {
+                    return Ok(None);
+                };
+                let text = match final_value {
+                    Value::String(s) => s.trim().to_string(),
+                    other => other.to_string(),
+                };
+                if text.is_empty() {
+                    return Ok(None);
+                }
+                text.parse::<f64>().map(Some).map_err(|_| {
+                    self.ctx.error(
+                        Failure::Rejected,
+                        doing,
+                        format!(
+                            "runtime key '{k}' holds '{}', not a number",
+                            web::quote(&text)
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The route's configured weights of the two clusters, from the
+    /// `weighted_clusters` whose `runtime_key_prefix` is ours.
+    async fn configured_weights(
+        &self,
+        doing: &str,
+    ) -> Result<(Option<f64>, Option<f64>), ProviderError> {
+        let dump = self.get_json(doing, "/config_dump").await?;
+        let mut found = None;
+        walk(&dump, &mut |v| {
+            if found.is_none()
+                && v.get("runtime_key_prefix").and_then(Value::as_str)
+                    == Some(self.cfg.runtime_key_prefix.as_str())
+            {
+                found = v.get("clusters").and_then(Value::as_array).cloned();
+            }
+        });
+        let clusters = found.ok_or_else(|| {
+            self.ctx.error(
+                Failure::Rejected,
+                doing,
+                format!(
+                    "the runtime keys {} and {} are not set, and no route in /config_dump has weighted_clusters with runtime_key_prefix '{}'",
+                    self.key(&self.cfg.legacy),
+                    self.key(&self.cfg.candidate),
+                    self.cfg.runtime_key_prefix
+                ),
+            )
+        })?;
+        let weight = |name: &str| {
+            clusters
+                .iter()
+                .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+                .map(|c| c.get("weight").and_then(number).unwrap_or(0.0))
+        };
+        Ok((weight(&self.cfg.legacy), weight(&self.cfg.candidate)))
+    }
+
+    async fn configured_mirror(&self, doing: &str, key: &str) -> Result<f64, ProviderError> {
+        let dump = self.get_json(doing, "/config_dump").await?;
+        let mut found = None;
+        walk(&dump, &mut |v| {
+            if found.is_none() && v.get("runtime_key").and_then(Value::as_str) == Some(key) {
+                found = Some(v.get("default_value").cloned().unwrap_or(Value::Null));
+            }
+        });
+        let Some(default) = found else {
+            return Err(self.ctx.error(
+                Failure::Rejected,
+                doing,
+                format!("the runtime key '{key}' is not set, and no runtime_fraction in /config_dump uses it"),
+            ));
+        };
+        let numerator = default.get("numerator").and_then(number).unwrap_or(0.0);
+        let denominator = match default.get("denominator").and_then(Value::as_str) {
+            None | Some("HUNDRED") => 100.0,
+            Some("TEN_THOUSAND") => 10_000.0,
+            Some("MILLION") => 1_000_000.0,
+            Some(other) => {
+                return Err(self.ctx.error(
+                    Failure::Garbage,
+                    doing,
+                    format!("runtime_fraction for '{key}' has an unknown denominator {other}"),
+                ))
+            }
+        };
+        Ok((numerator / denominator * 100.0).min(100.0))
+    }
+
+    async fn traffic(&self, doing: &str) -> Result<f64, ProviderError> {
+        let (lk, ck) = (self.key(&self.cfg.legacy), self.key(&self.cfg.candidate));
+        let live = self.runtime(doing, &[&lk, &ck]).await?;
+        let (mut legacy, mut candidate) = (
+            live.first().copied().flatten(),
+            live.get(1).copied().flatten(),
+        );
+        if legacy.is_none() || candidate.is_none() {
+            let (cl, cc) = self.configured_weights(doing).await?;
+            legacy = legacy.or(cl);
+            candidate = candidate.or(cc);
+        }
+        let (l, c) = (legacy.unwrap_or(0.0), candidate.unwrap_or(0.0));
+        super::split::percent_of(l, c).ok_or_else(|| {
+            self.ctx.error(
+                Failure::Rejected,
+                doing,
+                format!("both {lk} and {ck} are 0: the route sends no traffic to either"),
+            )
+        })
+    }
+
+    async fn mirror(&self, doing: &str) -> Result<f64, ProviderError> {
+        let key = self.mirror_key(doing)?;
+        match self
+            .runtime(doing, &[key])
+            .await?
+            .first()
+            .copied()
+            .flatten()
+        {
+            // Envoy treats an integer above 100 as 100%.
+            Some(n) => Ok(n.clamp(0.0, 100.0)),
+            None => self.configured_mirror(doing, key).await,
+        }
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Visit every object in a JSON tree.
+fn walk(v: &Value, f: &mut dyn FnMut(&Value)) {
+    match v {
+        Value::Object(m) => {
+            f(v);
+            for x in m.values() {
+                walk(x, f);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                walk(x, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn json(ctx: &CallCtx, doing: &str, url: &Text, a: &Answer) -> Result<Value, ProviderError> {
+    serde_json::from_str(&a.body).map_err(|e| {
+        ctx.error(
+            Failure::Garbage,
+            doing,
+            format!(
+                "{url} answered something that is not JSON ({e}): {}",
+                a.quote()
+            ),
+        )
+    })
+}
+
+#[async_trait]
+impl Router for EnvoyRouter {
+    async fn set(&self, channel: Channel, percent: f64) -> Result<(), ProviderError> {
+        let doing = format!(
+            "setting {channel} to {}% through {}",
+            fmt_number(percent),
+            self.cfg.admin
+        );
+        let pairs = match channel {
+            Channel::Traffic => {
+                let c =
+                    (percent.clamp(0.0, 100.0) * f64::from(TOTAL_WEIGHT) / 100.0).round() as u32;
+                vec![
+                    (self.key(&self.cfg.legacy), (TOTAL_WEIGHT - c).to_string()),
+                    (self.key(&self.cfg.candidate), c.to_string()),
+                ]
+            }
+            Channel::Mirror => {
+                let key = self.mirror_key(&doing)?;
+                if percent.fract() != 0.0 {
+                    return Err(self.ctx.error(
+                        Failure::Rejected,
+                        &doing,
+                        format!(
+                            "Envoy mirrors whole percents (runtime_fraction with denominator HUNDRED); {}% cannot be set",
+                            fmt_number(percent)
+                        ),
+                    ));
+                }
+                vec![(
+                    key.to_string(),
+                    format!("{}", percent.clamp(0.0, 100.0) as u32),
+                )]
+            }
+        };
+        self.modify(&doing, &pairs).await?;
+        let verify = format!("{doing}: reading back");
+        let live = self.get(channel).await.map_err(|mut e| {
+            e.doing = verify.clone();
+            e
+        })?;
+        if !same_percent(live, percent) {
+            return Err(self.ctx.error(
+                Failure::Transient,
+                &verify,
+                format!(
+                    "the runtime says {}% after {}% was set",
+                    fmt_number(live),
+                    fmt_number(percent)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
+        let doing = format!("reading {channel} through {}", self.cfg.admin);
+        match channel {
+            Channel::Traffic => self.traffic(&doing).await,
+            Channel::Mirror => self.mirror(&doing).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_nested_json() {
+        let v: Value = serde_json::json!({"a": [{"b": {"runtime_key_prefix": "x"}}]});
+        let mut n = 0;
+        walk(&v, &mut |o| {
+            if o.get("runtime_key_prefix").is_some() {
+                n += 1
+            }
+        });
+        assert_eq!(n, 1);
+    }
+}

@@ -1,0 +1,439 @@
+//! HAProxy through its Runtime API (the admin socket, unix or TCP).
+//!
+//! The split is held in server weights: `set server <backend>/<server>
+//! weight N` for every legacy and candidate server, the share spread evenly
+//! over the servers of each side (see [`super::split`]). Read back with
+//! `show servers state <backend>` (the user weight column). A server that
+//! would get traffic while an operator holds it in maintenance or drain is
+//! an error naming it: migrate never changes a server's admin state. With
+//! `state_file`, the whole `show servers state` is saved there after each
+//! change (HAProxy's `server-state-file`), so a reload keeps the weights.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::split::{percent_of, weights_for};
+use super::{CallCtx, Channel, Failure, ProviderError, Router};
+use crate::plan::{Endpoint, Haproxy};
+
+/// HAProxy accepts absolute weights from 0 to 256.
+pub const MAX_WEIGHT: u32 = 256;
+
+/// Largest reply read from the socket; `show servers state` of a big
+/// configuration is well below this.
+const REPLY_LIMIT: u64 = 16 << 20;
+
+pub struct HaproxyRouter {
+    ctx: CallCtx,
+    cfg: Haproxy,
+    /// One change at a time: the weights of a backend are one setting.
+    lock: tokio::sync::Mutex<()>,
+}
+
+/// One server's line of `show servers state`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerState {
+    pub name: String,
+    pub weight: u32,
+    pub admin_state: u32,
+}
+
+impl ServerState {
+    /// Maintenance (forced, inherited, from configuration or from DNS),
+    /// or drain, in words; `None` when the server is ready.
+    pub fn held(&self) -> Option<&'static str> {
+        // SRV_ADMF_FMAINT 0x01, IMAINT 0x02, CMAINT 0x04, RMAINT 0x20,
+        // HMAINT 0x40; FDRAIN 0x08, IDRAIN 0x10.
+        if self.admin_state & (0x01 | 0x02 | 0x04 | 0x20 | 0x40) != 0 {
+            Some("in maintenance (maint)")
+        } else if self.admin_state & (0x08 | 0x10) != 0 {
+            Some("draining (drain)")
+        } else {
+            None
+        }
+    }
+}
+
+impl HaproxyRouter {
+    pub fn new(ctx: CallCtx, cfg: Haproxy) -> Self {
+        Self {
+            ctx,
+            cfg,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn endpoint_label(&self) -> String {
+        match &self.cfg.endpoint {
+            Endpoint::Socket(p) => format!("admin socket {p}"),
+            Endpoint::Address(a) => format!("runtime API at {a}"),
+        }
+    }
+
+    /// Send one command and read the reply to EOF. Connection problems
+    /// are transient (HAProxy may be reloading); the reply is returned as
+    /// is, for the caller to judge.
+    async fn command(&self, doing: &str, cmd: &str) -> Result<String, ProviderError> {
+        let io_err = |what: &str, e: std::io::Error| {
+            self.ctx.error(
+                Failure::Transient,
+                doing,
+                format!("{what} the {}: {e}", self.endpoint_label()),
+            )
+        };
+        match &self.cfg.endpoint {
+            Endpoint::Socket(path) => {
+                let s = tokio::net::UnixStream::connect(Path::new(path.expose()))
+                    .await
+                    .map_err(|e| io_err("cannot connect to", e))?;
+                exchange(s, cmd).await.map_err(|e| io_err("talking to", e))
+            }
+            Endpoint::Address(addr) => {
+                let s = tokio::net::TcpStream::connect(addr.expose())
+                    .await
+                    .map_err(|e| io_err("cannot connect to", e))?;
+                exchange(s, cmd).await.map_err(|e| io_err("talking to", e))
+            }
+        }
+    }
+
+    /// The backend's servers, by name.
+    async fn servers(&self, doing: &str) -> Result<HashMap<String, ServerState>, ProviderError> {
+        let cmd = format!("show servers state {}", self.cfg.backend);
+        let reply = self
+            .ctx
+            .call(doing, true, || self.command(doing, &cmd))
+            .await?;
+        parse_servers_state(&reply, &self.cfg.backend).map_err(|(failure, msg)| {
+            self.ctx.error(
+                failure,
+                doing,
+                format!("'{cmd}' on the {}: {msg}", self.endpoint_label()),
+            )
+        })
+    }
+
+    fn find<'a>(
+        &self,
+        doing: &str,
+        servers: &'a HashMap<String, ServerState>,
+        name: &str,
+    ) -> Result<&'a ServerState, ProviderError> {
+        servers.get(name).ok_or_else(|| {
+            self.ctx.error(
+                Failure::Rejected,
+                doing,
+                format!(
+                    "backend '{}' has no server '{name}' (it has: {})",
+                    self.cfg.backend,
+                    sorted_names(servers)
+                ),
+            )
+        })
+    }
+
+    fn percent_from(
+        &self,
+        doing: &str,
+        servers: &HashMap<String, ServerState>,
+    ) -> Result<f64, ProviderError> {
+        let mut legacy = 0.0;
+        for s in &self.cfg.legacy {
+            legacy += f64::from(self.find(doing, servers, s)?.weight);
+        }
+        let mut candidate = 0.0;
+        for s in &self.cfg.candidate {
+            candidate += f64::from(self.find(doing, servers, s)?.weight);
+        }
+        percent_of(legacy, candidate).ok_or_else(|| {
+            self.ctx.error(
+                Failure::Rejected,
+                doing,
+                format!(
+                    "every legacy and candidate server of backend '{}' has weight 0: no traffic goes to either",
+                    self.cfg.backend
+                ),
+            )
+        })
+    }
+
+    async fn save_state(&self) -> Result<(), ProviderError> {
+        let Some(file) = &self.cfg.state_file else {
+            return Ok(());
+        };
+        let doing = format!("saving server state to {file}");
+        let reply = self
+            .ctx
+            .call(&doing, true, || self.command(&doing, "show servers state"))
+            .await?;
+        if !reply.starts_with('1') {
+            return Err(self.ctx.error(
+                Failure::Garbage,
+                &doing,
+                format!(
+                    "'show servers state' answered {}",
+                    super::web::quote(&reply)
+                ),
+            ));
+        }
+        crate::fsutil::write_atomic(Path::new(file.expose()), reply.as_bytes(), None).map_err(|e| {
+            self.ctx.error(
+                Failure::Rejected,
+                &doing,
+                format!("cannot write {file}: {e}"),
+            )
+        })
+    }
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    cmd: &str,
+) -> std::io::Result<String> {
+    s.write_all(format!("{cmd}\n").as_bytes()).await?;
+    s.flush().await?;
+    let mut buf = Vec::new();
+    (&mut s).take(REPLY_LIMIT).read_to_end(&mut buf).await?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn sorted_names(servers: &HashMap<String, ServerState>) -> String {
+    let mut names: Vec<&str> = servers.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    if names.is_empty() {
+        "no servers".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Parse `show servers state <backend>`: a version line (`1`), a `#`
+/// header naming the columns, then one line per server.
+pub fn parse_servers_state(
+    reply: &str,
+    backend: &str,
+) -> Result<HashMap<String, ServerState>, (Failure, String)> {
+    let mut lines = reply.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    if first != "1" {
+        // Not the state format: an error message such as "Can't find backend."
+        let failure = if first.is_empty() {
+            Failure::Garbage
+        } else {
+            Failure::Rejected
+        };
+        let text = if first.is_empty() {
+            "an empty reply".to_string()
+        } else {
+            super::web::quote(reply)
+        };
+        return Err((failure, format!("HAProxy answered: {text}")));
+    }
+    let header = lines.next().and_then(|h| h.strip_prefix('#')).ok_or((
+        Failure::Garbage,
+        "no column header in the reply".to_string(),
+    ))?;
+    let cols: Vec<&str> = header.split_whitespace().collect();
+    let col = |name: &str| {
+        cols.iter().position(|c| *c == name).ok_or((
+            Failure::Garbage,
+            format!("the reply has no '{name}' column"),
+        ))
+    };
+    let (be, name, admin, weight) = (
+        col("be_name")?,
+        col("srv_name")?,
+        col("srv_admin_state")?,
+        col("srv_uweight")?,
+    );
+    let mut out = HashMap::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let get = |i: usize| {
+            fields
+                .get(i)
+                .copied()
+                .ok_or((Failure::Garbage, format!("short line in the reply: {line}")))
+        };
+        if get(be)? != backend {
+            continue;
+        }
+        let number = |i: usize| -> Result<u32, (Failure, String)> {
+            let v = get(i)?;
+            v.parse().map_err(|_| {
+                (
+                    Failure::Garbage,
+                    format!("'{v}' is not a number in: {line}"),
+                )
+            })
+        };
+        let s = ServerState {
+            name: get(name)?.to_string(),
+            weight: number(weight)?,
+            admin_state: number(admin)?,
+        };
+        out.insert(s.name.clone(), s);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Router for HaproxyRouter {
+    async fn set(&self, channel: Channel, percent: f64) -> Result<(), ProviderError> {
+        let doing = format!(
+            "setting {channel} of backend '{}' to {}%",
+            self.cfg.backend,
+            super::fmt_number(percent)
+        );
+        if channel == Channel::Mirror {
+            return Err(no_mirroring(&self.ctx, &doing));
+        }
+        let _held = self.lock.lock().await;
+        let servers = self.servers(&doing).await?;
+        let w = weights_for(
+            percent,
+            self.cfg.legacy.len(),
+            self.cfg.candidate.len(),
+            MAX_WEIGHT,
+        );
+        let reached = w.percent(self.cfg.legacy.len(), self.cfg.candidate.len());
+        if !super::same_percent(reached, percent) {
+            return Err(self.ctx.error(
+                Failure::Rejected,
+                doing.as_str(),
+                format!(
+                    "HAProxy weights (0 to 256) spread evenly over {} legacy and {} candidate servers cannot hold {}%; the closest is {}%",
+                    self.cfg.legacy.len(),
+                    self.cfg.candidate.len(),
+                    super::fmt_number(percent),
+                    super::fmt_number((reached * 100.0).round() / 100.0)
+                ),
+            ));
+        }
+        let mut changes: Vec<(&str, u32, u32)> = Vec::new();
+        for (names, weight) in [
+            (&self.cfg.legacy, w.legacy),
+            (&self.cfg.candidate, w.candidate),
+        ] {
+            for name in names {
+                let s = self.find(&doing, &servers, name)?;
+                if weight > 0 {
+                    if let Some(held) = s.held() {
+                        return Err(self.ctx.error(
+                            Failure::Rejected,
+                            &doing,
+                            format!(
+                                "server {}/{name} is {held}; migrate does not change admin states: make it ready (set server {}/{name} state ready) or take it out of the plan",
+                                self.cfg.backend, self.cfg.backend
+                            ),
+                        ));
+                    }
+                }
+                changes.push((name.as_str(), s.weight, weight));
+            }
+        }
+        // Raise weights before lowering others, so the total never drops to
+        // zero half-way.
+        changes.sort_by_key(|(_, old, new)| new < old);
+        for (name, _, weight) in &changes {
+            let target = format!("{}/{name}", self.cfg.backend);
+            let cmd = format!("set server {target} weight {weight}");
+            let step = format!("setting weight of {target} to {weight}");
+            self.ctx
+                .call(&step, true, || async {
+                    let reply = self.command(&step, &cmd).await?;
+                    let reply = reply.trim();
+                    if reply.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(self.ctx.error(
+                            Failure::Rejected,
+                            &step,
+                            format!("HAProxy answered: {}", super::web::quote(reply)),
+                        ))
+                    }
+                })
+                .await?;
+        }
+        // Verify: every weight as set.
+        let verify = format!("{doing}: reading back");
+        let after = self.servers(&verify).await?;
+        for (name, _, weight) in &changes {
+            let live = self.find(&verify, &after, name)?.weight;
+            if live != *weight {
+                return Err(self.ctx.error(
+                    Failure::Transient,
+                    &verify,
+                    format!(
+                        "server {}/{name} has weight {live} after it was set to {weight} (someone else changing it?)",
+                        self.cfg.backend
+                    ),
+                ));
+            }
+        }
+        self.save_state().await
+    }
+
+    async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
+        let doing = format!("reading {channel} of backend '{}'", self.cfg.backend);
+        if channel == Channel::Mirror {
+            return Err(no_mirroring(&self.ctx, &doing));
+        }
+        let servers = self.servers(&doing).await?;
+        self.percent_from(&doing, &servers)
+    }
+}
+
+fn no_mirroring(ctx: &CallCtx, doing: &str) -> ProviderError {
+    ctx.error(
+        Failure::Rejected,
+        doing,
+        "HAProxy has no request mirroring; mirror with an nginx, envoy or traefik provider",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATE: &str = "1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+3 web 1 old 127.0.0.1 2 0 9 1 12 1 0 0 0 0 0 0 - 8080 - 0 0 - - 0
+3 web 2 new 127.0.0.1 2 1 1 1 12 1 0 0 0 0 0 0 - 8081 - 0 0 - - 0
+4 other 1 x 127.0.0.1 2 0 1 1 12 1 0 0 0 0 0 0 - 8082 - 0 0 - - 0
+";
+
+    #[test]
+    fn parses_weights_and_admin_state_of_one_backend() {
+        let s = parse_servers_state(STATE, "web").unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s["old"].weight, 9);
+        assert_eq!(s["old"].held(), None);
+        assert_eq!(s["new"].weight, 1);
+        assert_eq!(s["new"].held(), Some("in maintenance (maint)"));
+    }
+
+    #[test]
+    fn error_text_is_rejected_and_quoted() {
+        let (f, msg) = parse_servers_state("Can't find backend.\n", "web").unwrap_err();
+        assert_eq!(f, Failure::Rejected);
+        assert!(msg.contains("Can't find backend."), "{msg}");
+        let (f, _) = parse_servers_state("", "web").unwrap_err();
+        assert_eq!(f, Failure::Garbage);
+        let (f, _) = parse_servers_state("1\n# be_name srv_name\n", "web").unwrap_err();
+        assert_eq!(f, Failure::Garbage);
+    }
+
+    #[test]
+    fn drain_is_reported() {
+        let s = ServerState {
+            name: "a".into(),
+            weight: 1,
+            admin_state: 0x08,
+        };
+        assert_eq!(s.held(), Some("draining (drain)"));
+    }
+}

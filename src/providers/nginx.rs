@@ -1,0 +1,896 @@
+//! NGINX through a configuration file migrate owns, then a reload.
+//!
+//! The file (included in `http {}`) holds the operator's `upstream <name>`
+//! block. migrate takes it over: the legacy and candidate servers get
+//! weights for the split (a side at 0% is written `down`, since nginx has
+//! no weight 0), every other directive and server parameter is kept. The
+//! mirrored share is a `split_clients` block setting `$<mirror_variable>`
+//! to "1" for that share of requests, which the operator's mirror location
+//! checks. A `map` sets `$migrate_<upstream>_split` to the split the file
+//! holds, so the live configuration can be seen from outside (e.g. in a
+//! response header).
+//!
+//! A change writes the file atomically, runs `test` (if given) and
+//! `reload`; if either fails, the previous file is put back and the error
+//! quotes nginx. Then the file is read back.
+
+use std::ops::Range;
+use std::path::Path;
+use std::process::Stdio;
+
+use async_trait::async_trait;
+
+use super::split::{percent_of, weights_for};
+use super::{fmt_number, same_percent, CallCtx, Channel, Failure, ProviderError, Router};
+use crate::plan::{Nginx, Text};
+
+/// nginx takes any positive weight; this bound keeps the numbers readable
+/// while holding the common percents exactly.
+pub const MAX_WEIGHT: u32 = 100;
+
+pub struct NginxRouter {
+    ctx: CallCtx,
+    cfg: Nginx,
+    /// Traffic and mirror live in the same file: one change at a time.
+    lock: tokio::sync::Mutex<()>,
+}
+
+// ---------------------------------------------------------------------------
+// A small reader of nginx configuration syntax: words, quoted strings,
+// `;`, `{`, `}` and comments, with byte positions.
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Word(String),
+    Semi,
+    Open,
+    Close,
+}
+
+#[derive(Clone, Debug)]
+struct Token {
+    tok: Tok,
+    span: Range<usize>,
+}
+
+fn line_of(src: &str, at: usize) -> usize {
+    src[..at.min(src.len())].matches('\n').count() + 1
+}
+
+fn tokenize(src: &str) -> Result<Vec<Token>, String> {
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b';' | b'{' | b'}' => {
+                let tok = match c {
+                    b';' => Tok::Semi,
+                    b'{' => Tok::Open,
+                    _ => Tok::Close,
+                };
+                out.push(Token {
+                    tok,
+                    span: i..i + 1,
+                });
+                i += 1;
+            }
+            b'"' | b'\'' => {
+                let start = i;
+                let mut value = Vec::new();
+                i += 1;
+                loop {
+                    match b.get(i) {
+                        None => {
+                            return Err(format!(
+                                "line {}: a quoted string is not closed",
+                                line_of(src, start)
+                            ))
+                        }
+                        Some(&q) if q == c => {
+                            i += 1;
+                            break;
+                        }
+                        Some(b'\\') if i + 1 < b.len() => {
+                            value.push(b[i + 1]);
+                            i += 2;
+                        }
+                        Some(&x) => {
+                            value.push(x);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push(Token {
+                    tok: Tok::Word(String::from_utf8_lossy(&value).into_owned()),
+                    span: start..i,
+                });
+            }
+            _ => {
+                let start = i;
+                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{') {
+                    // `}` ends a word unless it closes a `${...}`.
+                    if b[i] == b'}' && !src[start..i].contains("${") {
+                        break;
+                    }
+                    i += 1;
+                }
+                out.push(Token {
+                    tok: Tok::Word(src[start..i].to_string()),
+                    span: start..i,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A statement: its words, its source span (through `;` or the closing
+/// `}`), and for a block, the statements inside.
+#[derive(Clone, Debug)]
+struct Stmt {
+    words: Vec<String>,
+    span: Range<usize>,
+    block: Option<Vec<Stmt>>,
+}
+
+fn parse_stmts(
+    src: &str,
+    toks: &[Token],
+    pos: &mut usize,
+    nested: bool,
+) -> Result<Vec<Stmt>, String> {
+    let mut out = Vec::new();
+    let mut words = Vec::new();
+    let mut start = None;
+    while let Some(t) = toks.get(*pos) {
+        *pos += 1;
+        match &t.tok {
+            Tok::Word(w) => {
+                start.get_or_insert(t.span.start);
+                words.push(w.clone());
+            }
+            Tok::Semi => {
+                let s = start.take().unwrap_or(t.span.start);
+                out.push(Stmt {
+                    words: std::mem::take(&mut words),
+                    span: s..t.span.end,
+                    block: None,
+                });
+            }
+            Tok::Open => {
+                let s = start.take().unwrap_or(t.span.start);
+                let inner = parse_stmts(src, toks, pos, true)?;
+                let end = toks.get(*pos - 1).map_or(src.len(), |c| c.span.end);
+                out.push(Stmt {
+                    words: std::mem::take(&mut words),
+                    span: s..end,
+                    block: Some(inner),
+                });
+            }
+            Tok::Close => {
+                if !nested {
+                    return Err(format!(
+                        "line {}: unexpected '}}'",
+                        line_of(src, t.span.start)
+                    ));
+                }
+                if !words.is_empty() {
+                    return Err(format!(
+                        "line {}: '{}' is not ended by ';'",
+                        line_of(src, t.span.start),
+                        words.join(" ")
+                    ));
+                }
+                return Ok(out);
+            }
+        }
+    }
+    if nested {
+        return Err("a '{' is not closed by '}' before the end of the file".to_string());
+    }
+    if !words.is_empty() {
+        return Err(format!(
+            "'{}' is not ended by ';' at the end of the file",
+            words.join(" ")
+        ));
+    }
+    Ok(out)
+}
+
+fn parse(src: &str) -> Result<Vec<Stmt>, String> {
+    let toks = tokenize(src)?;
+    let mut pos = 0;
+    parse_stmts(src, &toks, &mut pos, false)
+}
+
+// ---------------------------------------------------------------------------
+// The blocks migrate manages.
+
+/// A `server` line of the upstream: address, weight (0 when `down`), and
+/// the other parameters, kept as written.
+#[derive(Clone, Debug, PartialEq)]
+struct Server {
+    address: String,
+    weight: u32,
+    rest: Vec<String>,
+}
+
+fn server_of(words: &[String]) -> Result<Server, String> {
+    let address = words
+        .get(1)
+        .cloned()
+        .ok_or("a 'server' line without an address")?;
+    let mut weight = 1;
+    let mut down = false;
+    let mut rest = Vec::new();
+    for w in words.iter().skip(2) {
+        if let Some(v) = w.strip_prefix("weight=") {
+            weight = v
+                .parse()
+                .map_err(|_| format!("server {address}: '{w}' is not a weight"))?;
+        } else if w == "down" {
+            down = true;
+        } else {
+            rest.push(w.clone());
+        }
+    }
+    Ok(Server {
+        address,
+        weight: if down { 0 } else { weight },
+        rest,
+    })
+}
+
+fn find_block(stmts: &[Stmt], pred: impl Fn(&[String]) -> bool) -> Option<&Stmt> {
+    stmts.iter().find(|s| s.block.is_some() && pred(&s.words))
+}
+
+/// Render a word for the file, quoting it when nginx would not read it
+/// back as one word.
+fn word(w: &str) -> String {
+    if !w.is_empty()
+        && !w
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, ';' | '{' | '}' | '"' | '\'' | '#' | '\\'))
+    {
+        w.to_string()
+    } else {
+        format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// What the file holds for this provider.
+#[derive(Debug)]
+struct Parsed {
+    stmts: Vec<Stmt>,
+}
+
+impl NginxRouter {
+    pub fn new(ctx: CallCtx, cfg: Nginx) -> Self {
+        Self {
+            ctx,
+            cfg,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn file(&self) -> &Text {
+        &self.cfg.file
+    }
+
+    fn err(&self, failure: Failure, doing: &str, msg: impl Into<String>) -> ProviderError {
+        self.ctx.error(failure, doing, msg)
+    }
+
+    fn read(&self, doing: &str) -> Result<(String, Parsed), ProviderError> {
+        let file = self.file();
+        let text = std::fs::read_to_string(file.expose()).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    " (write the 'upstream {} {{ ... }}' block there and include the file in http {{}} first)",
+                    self.cfg.upstream
+                )
+            } else {
+                String::new()
+            };
+            self.err(Failure::Rejected, doing, format!("cannot read {file}: {e}{hint}"))
+        })?;
+        let stmts =
+            parse(&text).map_err(|e| self.err(Failure::Rejected, doing, format!("{file}: {e}")))?;
+        Ok((text, Parsed { stmts }))
+    }
+
+    fn is_upstream(&self, w: &[String]) -> bool {
+        w.len() == 2 && w[0] == "upstream" && w[1] == self.cfg.upstream
+    }
+
+    fn mirror_var(&self) -> String {
+        format!("${}", self.cfg.mirror_variable)
+    }
+
+    fn is_split(&self, w: &[String]) -> bool {
+        w.len() == 3 && w[0] == "split_clients" && w[2] == self.mirror_var()
+    }
+
+    fn marker_var(&self) -> String {
+        let name: String = self
+            .cfg
+            .upstream
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("$migrate_{name}_split")
+    }
+
+    fn is_marker(&self, w: &[String]) -> bool {
+        w.len() == 3 && w[0] == "map" && w[2] == self.marker_var()
+    }
+
+    fn upstream<'a>(&self, doing: &str, p: &'a Parsed) -> Result<&'a Stmt, ProviderError> {
+        find_block(&p.stmts, |w| self.is_upstream(w)).ok_or_else(|| {
+            self.err(
+                Failure::Rejected,
+                doing,
+                format!(
+                    "{} has no 'upstream {} {{ ... }}' block",
+                    self.file(),
+                    self.cfg.upstream
+                ),
+            )
+        })
+    }
+
+    /// The upstream's servers, each checked to be in the plan.
+    fn servers(&self, doing: &str, up: &Stmt) -> Result<Vec<Server>, ProviderError> {
+        let mut out = Vec::new();
+        for s in up.block.iter().flatten() {
+            if s.words.first().map(String::as_str) != Some("server") {
+                continue;
+            }
+            let srv = server_of(&s.words).map_err(|e| {
+                self.err(
+                    Failure::Rejected,
+                    doing,
+                    format!("{}: upstream {}: {e}", self.file(), self.cfg.upstream),
+                )
+            })?;
+            if !self.cfg.legacy.contains(&srv.address) && !self.cfg.candidate.contains(&srv.address)
+            {
+                return Err(self.err(
+                    Failure::Rejected,
+                    doing,
+                    format!(
+                        "{}: upstream {} has server {}, which is neither legacy nor candidate in the plan (it would take a share migrate cannot account for)",
+                        self.file(),
+                        self.cfg.upstream,
+                        srv.address
+                    ),
+                ));
+            }
+            out.push(srv);
+        }
+        Ok(out)
+    }
+
+    fn traffic_of(&self, doing: &str, p: &Parsed) -> Result<f64, ProviderError> {
+        let up = self.upstream(doing, p)?;
+        let servers = self.servers(doing, up)?;
+        let side = |names: &[String]| -> f64 {
+            servers
+                .iter()
+                .filter(|s| names.contains(&s.address))
+                .map(|s| f64::from(s.weight))
+                .sum()
+        };
+        percent_of(side(&self.cfg.legacy), side(&self.cfg.candidate)).ok_or_else(|| {
+            self.err(
+                Failure::Rejected,
+                doing,
+                format!(
+                    "{}: every server of upstream {} is down or missing",
+                    self.file(),
+                    self.cfg.upstream
+                ),
+            )
+        })
+    }
+
+    fn mirror_of(&self, doing: &str, p: &Parsed) -> Result<f64, ProviderError> {
+        let Some(block) = find_block(&p.stmts, |w| self.is_split(w)) else {
+            return Ok(0.0);
+        };
+        let bad = |what: String| {
+            self.err(
+                Failure::Rejected,
+                doing,
+                format!(
+                    "{}: split_clients for {}: {what}",
+                    self.file(),
+                    self.mirror_var()
+                ),
+            )
+        };
+        let mut listed = 0.0;
+        let mut on = 0.0;
+        let mut star_on = None;
+        for s in block.block.iter().flatten() {
+            let (Some(share), Some(value)) = (s.words.first(), s.words.get(1)) else {
+                return Err(bad(format!("'{}' is not 'N% value;'", s.words.join(" "))));
+            };
+            if share == "*" {
+                star_on = Some(!value.is_empty());
+                continue;
+            }
+            let pct: f64 = share
+                .strip_suffix('%')
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad(format!("'{share}' is not a percentage")))?;
+            listed += pct;
+            if !value.is_empty() {
+                on += pct;
+            }
+        }
+        if star_on == Some(true) {
+            on += (100.0 - listed).max(0.0);
+        }
+        Ok(on)
+    }
+
+    fn render_upstream(
+        &self,
+        up: &Stmt,
+        src: &str,
+        percent: f64,
+        doing: &str,
+    ) -> Result<String, ProviderError> {
+        let w = weights_for(
+            percent,
+            self.cfg.legacy.len(),
+            self.cfg.candidate.len(),
+            MAX_WEIGHT,
+        );
+        let reached = w.percent(self.cfg.legacy.len(), self.cfg.candidate.len());
+        if !super::same_percent(reached, percent) {
+            return Err(self.ctx.error(
+                Failure::Rejected,
+                doing,
+                format!(
+                    "nginx weights (1 to 100, or down) spread evenly over {} legacy and {} candidate servers cannot hold {}%; the closest is {}%",
+                    self.cfg.legacy.len(),
+                    self.cfg.candidate.len(),
+                    super::fmt_number(percent),
+                    super::fmt_number((reached * 100.0).round() / 100.0)
+                ),
+            ));
+        }
+        let weight_of = |addr: &str| {
+            if self.cfg.candidate.iter().any(|c| c == addr) {
+                w.candidate
+            } else {
+                w.legacy
+            }
+        };
+        let line = |s: &Server| {
+            let weight = weight_of(&s.address);
+            let mut parts = vec!["server".to_string(), word(&s.address)];
+            if weight == 0 {
+                parts.push("down".to_string());
+            } else {
+                parts.push(format!("weight={weight}"));
+            }
+            parts.extend(s.rest.iter().map(|r| word(r)));
+            format!("    {};\n", parts.join(" "))
+        };
+        let servers = self.servers(doing, up)?;
+        let mut seen: Vec<String> = Vec::new();
+        let mut body = String::new();
+        let stmts = up.block.as_deref().unwrap_or(&[]);
+        let last_server = stmts
+            .iter()
+            .rposition(|s| s.words.first().map(String::as_str) == Some("server"));
+        let missing = || {
+            self.cfg
+                .legacy
+                .iter()
+                .chain(&self.cfg.candidate)
+                .filter(|a| !servers.iter().any(|s| &s.address == *a))
+                .map(|a| {
+                    line(&Server {
+                        address: a.clone(),
+                        weight: 1,
+                        rest: Vec::new(),
+                    })
+                })
+                .collect::<String>()
+        };
+        for (i, s) in stmts.iter().enumerate() {
+            if s.words.first().map(String::as_str) == Some("server") {
+                let srv = server_of(&s.words).map_err(|e| self.err(Failure::Rejected, doing, e))?;
+                if seen.contains(&srv.address) {
+                    return Err(self.err(
+                        Failure::Rejected,
+                        doing,
+                        format!(
+                            "{}: upstream {} lists server {} twice",
+                            self.file(),
+                            self.cfg.upstream,
+                            srv.address
+                        ),
+                    ));
+                }
+                seen.push(srv.address.clone());
+                body.push_str(&line(&srv));
+            } else {
+                body.push_str("    ");
+                body.push_str(src.get(s.span.clone()).unwrap_or_default());
+                body.push('\n');
+            }
+            if Some(i) == last_server {
+                body.push_str(&missing());
+            }
+        }
+        if last_server.is_none() {
+            body.push_str(&missing());
+        }
+        Ok(format!(
+            "upstream {} {{\n{body}}}",
+            word(&self.cfg.upstream)
+        ))
+    }
+
+    fn render_split(&self, percent: f64) -> String {
+        let p = (percent * 100.0).round() / 100.0;
+        let entries = if p <= 0.0 {
+            "    *       \"\";\n".to_string()
+        } else if p >= 100.0 {
+            "    *       \"1\";\n".to_string()
+        } else {
+            format!(
+                "    {:<7} \"1\";\n    *       \"\";\n",
+                format!("{}%", fmt_number(p))
+            )
+        };
+        format!(
+            "split_clients \"${{request_id}}\" {} {{\n{entries}}}",
+            self.mirror_var()
+        )
+    }
+
+    fn render_marker(&self, traffic: Option<f64>, mirror: f64) -> String {
+        let t = traffic.map_or("-".to_string(), fmt_number);
+        format!(
+            "map \"\" {} {{\n    default \"traffic={t} mirror={}\";\n}}",
+            self.marker_var(),
+            fmt_number(mirror)
+        )
+    }
+
+    /// The file with `channel` set to `percent`, everything else kept.
+    fn rewrite(
+        &self,
+        doing: &str,
+        src: &str,
+        p: &Parsed,
+        channel: Channel,
+        percent: f64,
+    ) -> Result<String, ProviderError> {
+        let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+        let mut appended = Vec::new();
+        let (traffic, mirror) = match channel {
+            Channel::Traffic => {
+                let up = self.upstream(doing, p)?;
+                edits.push((
+                    up.span.clone(),
+                    self.render_upstream(up, src, percent, doing)?,
+                ));
+                (Some(percent), self.mirror_of(doing, p)?)
+            }
+            Channel::Mirror => {
+                let traffic = match find_block(&p.stmts, |w| self.is_upstream(w)) {
+                    Some(_) => Some(self.traffic_of(doing, p)?),
+                    None => None,
+                };
+                let split = self.render_split(percent);
+                match find_block(&p.stmts, |w| self.is_split(w)) {
+                    Some(b) => edits.push((b.span.clone(), split)),
+                    None => appended.push(split),
+                }
+                (traffic, percent)
+            }
+        };
+        // The mirror variable is always defined, so the operator's mirror
+        // location can refer to it before the first mirror step.
+        if channel == Channel::Traffic && find_block(&p.stmts, |w| self.is_split(w)).is_none() {
+            appended.push(self.render_split(0.0));
+        }
+        let marker = self.render_marker(traffic, mirror);
+        match find_block(&p.stmts, |w| self.is_marker(w)) {
+            Some(b) => edits.push((b.span.clone(), marker)),
+            None => appended.push(marker),
+        }
+        edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+        let mut out = src.to_string();
+        for (r, text) in edits {
+            out.replace_range(r, &text);
+        }
+        if !appended.is_empty() {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            for a in appended {
+                out.push('\n');
+                out.push_str(&a);
+                out.push('\n');
+            }
+        }
+        if !out.contains(HEADER_MARK) {
+            out.insert_str(0, HEADER);
+        }
+        Ok(out)
+    }
+
+    fn write(&self, doing: &str, text: &str) -> Result<(), ProviderError> {
+        crate::fsutil::write_atomic(Path::new(self.file().expose()), text.as_bytes(), None).map_err(
+            |e| {
+                self.err(
+                    Failure::Rejected,
+                    doing,
+                    format!("cannot write {}: {e}", self.file()),
+                )
+            },
+        )
+    }
+
+    /// Run the test or reload command; its failure quotes nginx.
+    async fn run(&self, doing: &str, what: &str, argv: &[Text]) -> Result<(), ProviderError> {
+        let shown: Vec<String> = argv.iter().map(|a| a.shown().to_string()).collect();
+        let shown = shown.join(" ");
+        let Some((program, args)) = argv.split_first() else {
+            return Err(self.err(
+                Failure::Rejected,
+                doing,
+                format!("the {what} command is empty"),
+            ));
+        };
+        self.ctx
+            .call(doing, true, || async {
+                let out = tokio::process::Command::new(program.expose())
+                    .args(args.iter().map(Text::expose))
+                    .stdin(Stdio::null())
+                    .kill_on_drop(true)
+                    .output()
+                    .await
+                    .map_err(|e| {
+                        self.err(
+                            Failure::Rejected,
+                            doing,
+                            format!("cannot run the {what} command '{shown}': {e}"),
+                        )
+                    })?;
+                if out.status.success() {
+                    return Ok(());
+                }
+                let mut said = String::from_utf8_lossy(&out.stderr).into_owned();
+                said.push_str(&String::from_utf8_lossy(&out.stdout));
+                let said = super::web::quote(&said);
+                Err(self.err(
+                    Failure::Rejected,
+                    doing,
+                    format!(
+                        "the {what} command '{shown}' failed ({}){}",
+                        out.status,
+                        if said.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {said}")
+                        }
+                    ),
+                ))
+            })
+            .await
+    }
+}
+
+const HEADER_MARK: &str = "Managed by migrate";
+const HEADER: &str = "# Managed by migrate: the upstream, split_clients and map blocks it\n# names are rewritten on every traffic or mirror change.\n";
+
+#[async_trait]
+impl Router for NginxRouter {
+    async fn set(&self, channel: Channel, percent: f64) -> Result<(), ProviderError> {
+        let doing = format!(
+            "setting {channel} of upstream '{}' to {}% in {}",
+            self.cfg.upstream,
+            fmt_number(percent),
+            self.file()
+        );
+        let _held = self.lock.lock().await;
+        let (old, parsed) = self.read(&doing)?;
+        let new = self.rewrite(&doing, &old, &parsed, channel, percent)?;
+        self.write(&doing, &new)?;
+        let mut result = Ok(());
+        if let Some(test) = &self.cfg.test {
+            result = self.run(&doing, "test", test).await;
+        }
+        if result.is_ok() {
+            result = self.run(&doing, "reload", &self.cfg.reload).await;
+        }
+        if let Err(mut e) = result {
+            match self.write(&doing, &old) {
+                Ok(()) => e.message.push_str("; the previous file was put back"),
+                Err(w) => e.message.push_str(&format!(
+                    "; AND the previous file could not be put back: {}",
+                    w.message
+                )),
+            }
+            return Err(e);
+        }
+        // Read back what nginx was told to load.
+        let verify = format!("{doing}: reading back");
+        let (_, parsed) = self.read(&verify)?;
+        let live = match channel {
+            Channel::Traffic => self.traffic_of(&verify, &parsed)?,
+            Channel::Mirror => self.mirror_of(&verify, &parsed)?,
+        };
+        if !same_percent(live, percent) {
+            return Err(self.err(
+                Failure::Transient,
+                &verify,
+                format!(
+                    "{} holds {}% after {}% was written (changed by someone else?)",
+                    self.file(),
+                    fmt_number(live),
+                    fmt_number(percent)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
+        let doing = format!(
+            "reading {channel} of upstream '{}' from {}",
+            self.cfg.upstream,
+            self.file()
+        );
+        let (_, parsed) = self.read(&doing)?;
+        match channel {
+            Channel::Traffic => self.traffic_of(&doing, &parsed),
+            Channel::Mirror => self.mirror_of(&doing, &parsed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Text;
+
+    fn router(file: &str) -> NginxRouter {
+        let ctx = CallCtx {
+            provider: "edge".into(),
+            kind: "nginx",
+            timeout: std::time::Duration::from_secs(5),
+            retries: 0,
+        };
+        NginxRouter::new(
+            ctx,
+            Nginx {
+                file: Text::literal(file),
+                reload: vec![Text::literal("true")],
+                test: None,
+                upstream: "payments".into(),
+                legacy: vec!["10.0.0.1:8080".into(), "10.0.0.2:8080".into()],
+                candidate: vec!["10.0.1.1:8080".into()],
+                mirror_variable: "migrate_mirror".into(),
+            },
+        )
+    }
+
+    const OPERATOR: &str = "# the operator's upstream
+upstream payments {
+    zone payments 64k;
+    server 10.0.0.1:8080 max_fails=3 fail_timeout=10s;
+    server 10.0.0.2:8080 weight=1;
+    keepalive 16;
+}
+";
+
+    #[test]
+    fn tokenizes_quotes_variables_and_comments() {
+        let t = tokenize("split_clients \"${request_id}\" $v { 5% \"1\"; * \"\"; } # c\n").unwrap();
+        let words: Vec<_> = t
+            .iter()
+            .filter_map(|t| match &t.tok {
+                Tok::Word(w) => Some(w.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            words,
+            ["split_clients", "${request_id}", "$v", "5%", "1", "*", ""]
+        );
+        assert!(parse("upstream a { server x; ").is_err());
+        assert!(parse("server x }").is_err());
+    }
+
+    #[test]
+    fn takes_over_the_operators_upstream() {
+        let r = router("unused");
+        let p = Parsed {
+            stmts: parse(OPERATOR).unwrap(),
+        };
+        assert_eq!(r.traffic_of("t", &p).unwrap(), 0.0);
+        assert_eq!(r.mirror_of("t", &p).unwrap(), 0.0);
+        let out = r
+            .rewrite("t", OPERATOR, &p, Channel::Traffic, 10.0)
+            .unwrap();
+        assert!(
+            out.contains("server 10.0.0.1:8080 weight=9 max_fails=3 fail_timeout=10s;"),
+            "{out}"
+        );
+        assert!(out.contains("server 10.0.1.1:8080 weight=2;"), "{out}");
+        assert!(out.contains("zone payments 64k;"), "{out}");
+        assert!(out.contains("keepalive 16;"), "{out}");
+        assert!(out.contains("$migrate_payments_split"), "{out}");
+        let p2 = Parsed {
+            stmts: parse(&out).unwrap(),
+        };
+        assert!(same_percent(r.traffic_of("t", &p2).unwrap(), 10.0));
+        // Idempotent: the same change again gives the same file.
+        let again = r.rewrite("t", &out, &p2, Channel::Traffic, 10.0).unwrap();
+        assert_eq!(again, out);
+        // 0% and 100% use `down`, never weight=0.
+        let zero = r.rewrite("t", &out, &p2, Channel::Traffic, 0.0).unwrap();
+        assert!(zero.contains("server 10.0.1.1:8080 down;"), "{zero}");
+        assert!(!zero.contains("weight=0"));
+        let full = r.rewrite("t", &out, &p2, Channel::Traffic, 100.0).unwrap();
+        assert!(
+            full.contains("server 10.0.0.1:8080 down max_fails=3"),
+            "{full}"
+        );
+    }
+
+    #[test]
+    fn mirror_share_is_a_split_clients_block() {
+        let r = router("unused");
+        let p = Parsed {
+            stmts: parse(OPERATOR).unwrap(),
+        };
+        let out = r.rewrite("t", OPERATOR, &p, Channel::Mirror, 25.0).unwrap();
+        assert!(
+            out.contains("split_clients \"${request_id}\" $migrate_mirror {"),
+            "{out}"
+        );
+        let p2 = Parsed {
+            stmts: parse(&out).unwrap(),
+        };
+        assert_eq!(r.mirror_of("t", &p2).unwrap(), 25.0);
+        assert_eq!(r.traffic_of("t", &p2).unwrap(), 0.0);
+        for pct in [0.0, 100.0, 0.5] {
+            let o = r.rewrite("t", &out, &p2, Channel::Mirror, pct).unwrap();
+            let p3 = Parsed {
+                stmts: parse(&o).unwrap(),
+            };
+            assert_eq!(r.mirror_of("t", &p3).unwrap(), pct, "{o}");
+        }
+    }
+
+    #[test]
+    fn unknown_servers_are_refused() {
+        let r = router("unused");
+        let src = "upstream payments { server 10.9.9.9:80; }";
+        let p = Parsed {
+            stmts: parse(src).unwrap(),
+        };
+        let e = r.traffic_of("t", &p).unwrap_err();
+        assert!(e.message.contains("10.9.9.9:80"), "{e}");
+    }
+}

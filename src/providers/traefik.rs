@@ -1,0 +1,341 @@
+//! Traefik through a dynamic-configuration file (the file provider, with
+//! `watch: true`, reloads it on change).
+//!
+//! Traffic: `http.services.<service>.weighted.services` lists the legacy
+//! and candidate services with weights `100-p` and `p` (basis points,
+//! `10000-bp` and `bp`, when the percent is not whole). Mirror:
+//! `http.services.<mirror_service>.mirroring` sends `percent` of the
+//! requests to the candidate, the legacy service answering. The rest of
+//! the file is kept (its comments are not: YAML is rewritten from its
+//! data), and the file is replaced atomically, then read back.
+//!
+//! The file is YAML (Traefik's TOML form is not supported).
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use yaml_rust2::yaml::Hash;
+use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
+
+use super::split::percent_of;
+use super::{fmt_number, same_percent, CallCtx, Channel, Failure, ProviderError, Router};
+use crate::plan::Traefik;
+
+pub struct TraefikRouter {
+    ctx: CallCtx,
+    cfg: Traefik,
+    /// Traffic and mirror live in the same file: one change at a time.
+    lock: tokio::sync::Mutex<()>,
+}
+
+fn key(s: &str) -> Yaml {
+    Yaml::String(s.to_string())
+}
+
+/// `map[name]`, created as an empty mapping when missing; `None` when it
+/// exists but is not a mapping.
+fn child<'a>(map: &'a mut Hash, name: &str) -> Option<&'a mut Hash> {
+    let slot = map.entry(key(name)).or_insert(Yaml::Hash(Hash::new()));
+    if slot.is_null() {
+        *slot = Yaml::Hash(Hash::new());
+    }
+    match slot {
+        Yaml::Hash(h) => Some(h),
+        _ => None,
+    }
+}
+
+fn lookup<'a>(doc: &'a Yaml, path: &[&str]) -> &'a Yaml {
+    path.iter().fold(doc, |v, p| &v[*p])
+}
+
+fn as_number(v: &Yaml) -> Option<f64> {
+    match v {
+        Yaml::Integer(i) => Some(*i as f64),
+        Yaml::Real(_) => v.as_f64(),
+        Yaml::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl TraefikRouter {
+    pub fn new(ctx: CallCtx, cfg: Traefik) -> Self {
+        Self {
+            ctx,
+            cfg,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn err(&self, failure: Failure, doing: &str, msg: impl Into<String>) -> ProviderError {
+        self.ctx.error(failure, doing, msg)
+    }
+
+    /// The file's document; a missing or empty file is an empty mapping.
+    fn load(&self, doing: &str) -> Result<Yaml, ProviderError> {
+        let file = &self.cfg.file;
+        let text = match std::fs::read_to_string(file.expose()) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(self.err(Failure::Rejected, doing, format!("cannot read {file}: {e}")))
+            }
+        };
+        let docs = YamlLoader::load_from_str(&text).map_err(|e| {
+            self.err(
+                Failure::Rejected,
+                doing,
+                format!("{file} is not valid YAML: {e}"),
+            )
+        })?;
+        match docs.len() {
+            0 => Ok(Yaml::Hash(Hash::new())),
+            1 => match docs.into_iter().next() {
+                Some(Yaml::Null) | None => Ok(Yaml::Hash(Hash::new())),
+                Some(d @ Yaml::Hash(_)) => Ok(d),
+                Some(_) => Err(self.err(
+                    Failure::Rejected,
+                    doing,
+                    format!("{file} does not hold a mapping at the top"),
+                )),
+            },
+            n => Err(self.err(
+                Failure::Rejected,
+                doing,
+                format!("{file} holds {n} YAML documents; Traefik reads one"),
+            )),
+        }
+    }
+
+    fn traffic_of(&self, doing: &str, doc: &Yaml) -> Result<f64, ProviderError> {
+        let services = lookup(
+            doc,
+            &[
+                "http",
+                "services",
+                &self.cfg.service,
+                "weighted",
+                "services",
+            ],
+        );
+        let list = match services {
+            Yaml::BadValue | Yaml::Null => return Ok(0.0),
+            Yaml::Array(a) => a,
+            _ => {
+                return Err(self.err(
+                    Failure::Rejected,
+                    doing,
+                    format!(
+                        "{}: http.services.{}.weighted.services is not a list",
+                        self.cfg.file, self.cfg.service
+                    ),
+                ))
+            }
+        };
+        let (mut legacy, mut candidate) = (0.0, 0.0);
+        for entry in list {
+            let name = entry["name"].as_str().unwrap_or_default();
+            // Traefik's default weight is 1.
+            let weight = match &entry["weight"] {
+                Yaml::BadValue | Yaml::Null => 1.0,
+                w => as_number(w).ok_or_else(|| {
+                    self.err(
+                        Failure::Rejected,
+                        doing,
+                        format!(
+                            "{}: weight of '{name}' in service {} is not a number",
+                            self.cfg.file, self.cfg.service
+                        ),
+                    )
+                })?,
+            };
+            if name == self.cfg.legacy {
+                legacy += weight;
+            } else if name == self.cfg.candidate {
+                candidate += weight;
+            } else {
+                return Err(self.err(
+                    Failure::Rejected,
+                    doing,
+                    format!(
+                        "{}: service {} also sends traffic to '{name}', which is neither legacy nor candidate in the plan",
+                        self.cfg.file, self.cfg.service
+                    ),
+                ));
+            }
+        }
+        percent_of(legacy, candidate).ok_or_else(|| {
+            self.err(
+                Failure::Rejected,
+                doing,
+                format!(
+                    "{}: service {} gives every service weight 0",
+                    self.cfg.file, self.cfg.service
+                ),
+            )
+        })
+    }
+
+    fn mirror_of(&self, doing: &str, doc: &Yaml) -> Result<f64, ProviderError> {
+        let Some(ms) = &self.cfg.mirror_service else {
+            return Err(no_mirror(&self.ctx, doing));
+        };
+        let mirrors = lookup(doc, &["http", "services", ms, "mirroring", "mirrors"]);
+        let Yaml::Array(list) = mirrors else {
+            return Ok(0.0);
+        };
+        Ok(list
+            .iter()
+            .filter(|m| m["name"].as_str() == Some(self.cfg.candidate.as_str()))
+            .filter_map(|m| as_number(&m["percent"]))
+            .sum())
+    }
+
+    fn edit(
+        &self,
+        doing: &str,
+        doc: &mut Yaml,
+        channel: Channel,
+        percent: f64,
+    ) -> Result<(), ProviderError> {
+        let file = &self.cfg.file;
+        let not_map = |what: &str| {
+            self.err(
+                Failure::Rejected,
+                doing,
+                format!("{file}: {what} is not a mapping"),
+            )
+        };
+        let Yaml::Hash(root) = doc else {
+            return Err(not_map("the document"));
+        };
+        let http = child(root, "http").ok_or_else(|| not_map("http"))?;
+        let services = child(http, "services").ok_or_else(|| not_map("http.services"))?;
+        match channel {
+            Channel::Traffic => {
+                let (l, c) = if percent.fract() == 0.0 {
+                    (100 - percent as i64, percent as i64)
+                } else {
+                    let bp = (percent * 100.0).round() as i64;
+                    (10_000 - bp, bp)
+                };
+                let svc = child(services, &self.cfg.service)
+                    .ok_or_else(|| not_map(&format!("http.services.{}", self.cfg.service)))?;
+                let weighted = child(svc, "weighted").ok_or_else(|| {
+                    not_map(&format!("http.services.{}.weighted", self.cfg.service))
+                })?;
+                let entry = |name: &str, w: i64| {
+                    let mut h = Hash::new();
+                    h.insert(key("name"), key(name));
+                    h.insert(key("weight"), Yaml::Integer(w));
+                    Yaml::Hash(h)
+                };
+                weighted.insert(
+                    key("services"),
+                    Yaml::Array(vec![
+                        entry(&self.cfg.legacy, l),
+                        entry(&self.cfg.candidate, c),
+                    ]),
+                );
+            }
+            Channel::Mirror => {
+                let Some(ms) = &self.cfg.mirror_service else {
+                    return Err(no_mirror(&self.ctx, doing));
+                };
+                if percent.fract() != 0.0 {
+                    return Err(self.err(
+                        Failure::Rejected,
+                        doing,
+                        format!(
+                            "Traefik mirrors whole percents; {}% cannot be set",
+                            fmt_number(percent)
+                        ),
+                    ));
+                }
+                let svc =
+                    child(services, ms).ok_or_else(|| not_map(&format!("http.services.{ms}")))?;
+                let mirroring = child(svc, "mirroring")
+                    .ok_or_else(|| not_map(&format!("http.services.{ms}.mirroring")))?;
+                mirroring.insert(key("service"), key(&self.cfg.legacy));
+                let mut m = Hash::new();
+                m.insert(key("name"), key(&self.cfg.candidate));
+                m.insert(key("percent"), Yaml::Integer(percent as i64));
+                mirroring.insert(key("mirrors"), Yaml::Array(vec![Yaml::Hash(m)]));
+            }
+        }
+        Ok(())
+    }
+
+    fn render(&self, doing: &str, doc: &Yaml) -> Result<String, ProviderError> {
+        let mut out = String::new();
+        YamlEmitter::new(&mut out)
+            .dump(doc)
+            .map_err(|e| self.err(Failure::Rejected, doing, format!("cannot write YAML: {e}")))?;
+        let mut out = out
+            .strip_prefix("---\n")
+            .or_else(|| out.strip_prefix("---"))
+            .unwrap_or(&out)
+            .to_string();
+        out.push('\n');
+        Ok(out)
+    }
+}
+
+fn no_mirror(ctx: &CallCtx, doing: &str) -> ProviderError {
+    ctx.error(
+        Failure::Rejected,
+        doing,
+        "no mirror_service is configured for this provider (the name of the mirroring service to write)",
+    )
+}
+
+#[async_trait]
+impl Router for TraefikRouter {
+    async fn set(&self, channel: Channel, percent: f64) -> Result<(), ProviderError> {
+        let doing = format!(
+            "setting {channel} to {}% in {}",
+            fmt_number(percent),
+            self.cfg.file
+        );
+        let _held = self.lock.lock().await;
+        let mut doc = self.load(&doing)?;
+        self.edit(&doing, &mut doc, channel, percent)?;
+        let text = self.render(&doing, &doc)?;
+        crate::fsutil::write_atomic(Path::new(self.cfg.file.expose()), text.as_bytes(), None)
+            .map_err(|e| {
+                self.err(
+                    Failure::Rejected,
+                    &doing,
+                    format!("cannot write {}: {e}", self.cfg.file),
+                )
+            })?;
+        let verify = format!("{doing}: reading back");
+        let doc = self.load(&verify)?;
+        let live = match channel {
+            Channel::Traffic => self.traffic_of(&verify, &doc)?,
+            Channel::Mirror => self.mirror_of(&verify, &doc)?,
+        };
+        if !same_percent(live, percent) {
+            return Err(self.err(
+                Failure::Transient,
+                &verify,
+                format!(
+                    "{} holds {}% after {}% was written (changed by someone else?)",
+                    self.cfg.file,
+                    fmt_number(live),
+                    fmt_number(percent)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
+        let doing = format!("reading {channel} from {}", self.cfg.file);
+        let doc = self.load(&doing)?;
+        match channel {
+            Channel::Traffic => self.traffic_of(&doing, &doc),
+            Channel::Mirror => self.mirror_of(&doing, &doc),
+        }
+    }
+}
