@@ -22,6 +22,10 @@ impl LockGuard for FileLock {
     fn stale_previous(&self) -> Option<&Holder> {
         self.stale.as_ref()
     }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 impl Drop for FileLock {

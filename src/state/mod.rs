@@ -1,10 +1,13 @@
 //! Where a migration's state lives: the journal (the audit trail and the
 //! truth), the checkpoint of its fold (`state.json`), and the lock that
-//! serialises changes. [`local`] keeps them in a directory.
+//! serialises changes. [`local`] keeps them in a directory, for one
+//! operator; [`postgres`] in PostgreSQL tables, for a team and its CI
+//! runners, with a leased lock and a fencing token.
 
 pub mod local;
 pub mod lock;
 pub mod model;
+pub mod postgres;
 
 use std::fmt;
 
@@ -41,8 +44,10 @@ pub enum StoreError {
     LockedUnknown,
     #[error("{what} is damaged: {detail}\n  The journal is the source of truth: `migrate state rebuild` rebuilds the state from it.")]
     Corrupt { what: String, detail: String },
-    #[error("the journal changed under this run ({expected} bytes were read, {found} are there now): another run wrote it; nothing was written")]
-    Fenced { expected: u64, found: u64 },
+    /// Another run wrote since this one read (or took its lock): the write
+    /// was refused, and nothing was written.
+    #[error("{0}")]
+    Fenced(String),
     #[error("{0}")]
     Io(String),
 }
@@ -51,6 +56,9 @@ pub enum StoreError {
 pub trait LockGuard: Send + Sync {
     /// Whoever held the lock before and died without releasing it.
     fn stale_previous(&self) -> Option<&Holder>;
+
+    /// For the store that issued it, to check the guard is its own.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// A place to keep a migration's state.
@@ -96,6 +104,45 @@ pub trait Store: Send + Sync {
 
     /// Rebuild the checkpoint from the journal. Must hold the lock.
     async fn rebuild(&self, guard: &dyn LockGuard) -> Result<State, StoreError>;
+
+    /// Replace the migration's journal and checkpoint with `records` and
+    /// `state` (their fold), copied from another store (`migrate state
+    /// push` / `pull`). Must hold the lock.
+    async fn import(
+        &self,
+        guard: &dyn LockGuard,
+        records: &[Record],
+        state: &State,
+    ) -> Result<(), StoreError>;
+}
+
+/// Check that `records` are one migration's whole journal (numbered from
+/// 1, no gaps) and that `state` is where they lead, before they are copied
+/// into another store.
+pub fn check_import(migration: &str, records: &[Record], state: &State) -> Result<(), StoreError> {
+    let bad = |detail: String| StoreError::Corrupt {
+        what: format!("the journal of {migration} being copied"),
+        detail,
+    };
+    for (i, r) in records.iter().enumerate() {
+        if r.seq != i as u64 + 1 {
+            return Err(bad(format!("record {} has number {}", i + 1, r.seq)));
+        }
+        if r.migration != migration {
+            return Err(bad(format!(
+                "record {} belongs to migration '{}'",
+                r.seq, r.migration
+            )));
+        }
+    }
+    let last = records.last().map_or(0, |r| r.seq);
+    if state.migration != migration || state.journal_seq != last {
+        return Err(bad(format!(
+            "the state has seen record {} of '{}', the journal ends at {last}",
+            state.journal_seq, state.migration
+        )));
+    }
+    Ok(())
 }
 
 /// `user@host`, or `$MIGRATE_ACTOR` (e.g. `ci@runner-7` in CI).

@@ -104,6 +104,12 @@ impl Postgres {
         self.start_server()
     }
 
+    /// Start the server again after [`stop`](Self::stop), on the same port
+    /// with the same data.
+    pub fn start_again(&self) -> Result<()> {
+        self.start_server()
+    }
+
     /// Stop the server (fast shutdown), keeping the data.
     pub fn stop(&self) -> Result<()> {
         let data = self.dir.path().join("data");

@@ -14,5 +14,6 @@ mod proxies_haproxy;
 mod proxies_nginx;
 mod proxies_traefik;
 mod schema;
+mod state_postgres;
 mod support;
 mod validate;

@@ -1,0 +1,548 @@
+//! The PostgreSQL state backend against a real PostgreSQL: the store
+//! itself (commits, replay, schema creation, the lease, fencing, takeover),
+//! and the `migrate` binary racing, stalling, rolling back and riding out a
+//! database restart on it.
+
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use migrate::state::postgres::PgStore;
+use migrate::state::{Entry, Holder, State, StepInfo, Store, StoreError, Timestamp};
+use testbed::postgres::Postgres;
+
+/// One server for the store tests (a database each); tests that restart
+/// the server start their own.
+fn server() -> &'static Postgres {
+    static PG: OnceLock<Result<Postgres, String>> = OnceLock::new();
+    PG.get_or_init(|| {
+        let pg = Postgres::start().map_err(|e| format!("{e:#}"))?;
+        testbed::reap_after(&[
+            pg.stop_argv(),
+            vec![
+                "rm".to_string(),
+                "-rf".to_string(),
+                pg.dir().display().to_string(),
+            ],
+        ])
+        .map_err(|e| format!("{e:#}"))?;
+        Ok(pg)
+    })
+    .as_ref()
+    .unwrap_or_else(|e| panic!("starting PostgreSQL: {e}"))
+}
+
+/// A fresh database on the shared server; its URL.
+fn database(name: &str) -> String {
+    let pg = server();
+    pg.create_database(name).unwrap();
+    pg.url(name)
+}
+
+fn now() -> Timestamp {
+    Timestamp::new(SystemTime::now())
+}
+
+fn holder(actor: &str) -> Holder {
+    Holder {
+        actor: actor.into(),
+        host: migrate::state::hostname(),
+        pid: std::process::id(),
+        command: format!("test {actor}"),
+        since: now(),
+    }
+}
+
+fn store(url: &str, lease_ms: u64) -> PgStore {
+    PgStore::with_lease(url, url, "m", Duration::from_millis(lease_ms)).unwrap()
+}
+
+fn started() -> Entry {
+    Entry::Started {
+        steps: (1..=3)
+            .map(|i| StepInfo {
+                id: format!("p.{i}"),
+                phase: "p".into(),
+                kind: "approve".into(),
+                action: "wait".into(),
+                digest: format!("d{i}"),
+                keep_on_rollback: false,
+                irreversible: false,
+            })
+            .collect(),
+    }
+}
+
+fn done(step: &str) -> Entry {
+    Entry::StepDone {
+        step: step.into(),
+        note: None,
+    }
+}
+
+async fn state_of(s: &PgStore) -> State {
+    s.load().await.unwrap().unwrap_or_else(|| State::empty("m"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_are_journaled_checkpointed_and_replayed() {
+    let url = database("commits");
+    let s = store(&url, 30_000);
+    assert!(s.load().await.unwrap().is_none());
+    assert!(s.journal().await.unwrap().is_empty());
+    let g = s
+        .lock(&holder("ana@box"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    let mut st = State::empty("m");
+    s.commit(g.as_ref(), &mut st, "ana@box", now(), vec![started()])
+        .await
+        .unwrap();
+    s.commit(
+        g.as_ref(),
+        &mut st,
+        "ci@runner-7",
+        now(),
+        vec![done("p.1"), done("p.2")],
+    )
+    .await
+    .unwrap();
+    assert_eq!((st.serial, st.journal_seq, st.position), (3, 3, 2));
+    // Another process sees the same state.
+    let other = store(&url, 30_000);
+    assert_eq!(other.load().await.unwrap().unwrap(), st);
+    let records = other.journal().await.unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.seq, r.actor.as_str(), r.entry.name()))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, "ana@box", "started"),
+            (2, "ci@runner-7", "step_done"),
+            (3, "ci@runner-7", "step_done")
+        ]
+    );
+    assert_eq!(State::replay("m", &records), st);
+    // The tables hold what an operator would query.
+    let rows = server()
+        .psql(
+            "commits",
+            "SELECT seq, actor, event FROM migrate_journal WHERE migration = 'm' ORDER BY seq",
+        )
+        .unwrap();
+    assert_eq!(
+        rows.trim(),
+        "1|ana@box|started\n2|ci@runner-7|step_done\n3|ci@runner-7|step_done"
+    );
+    // A damaged checkpoint is reported, and rebuilt from the journal.
+    server()
+        .psql(
+            "commits",
+            "UPDATE migrate_state SET state = '{\"schema\": 1}' WHERE migration = 'm'",
+        )
+        .unwrap();
+    let err = s.load().await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("migrate state rebuild"), "{err}");
+    assert_eq!(s.rebuild(g.as_ref()).await.unwrap(), st);
+    assert_eq!(s.load().await.unwrap().unwrap(), st);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_is_created_once_by_concurrent_first_runs() {
+    let url = database("schema");
+    let stores: Vec<PgStore> = (0..8).map(|_| store(&url, 30_000)).collect();
+    let loads = futures_util::future::join_all(stores.iter().map(|s| s.load())).await;
+    for l in loads {
+        assert!(l.unwrap().is_none());
+    }
+    // And again, from new processes: nothing more to do.
+    store(&url, 30_000).load().await.unwrap();
+    let versions = server()
+        .psql(
+            "schema",
+            "SELECT version FROM migrate_schema ORDER BY version",
+        )
+        .unwrap();
+    assert_eq!(versions.trim(), "1");
+    let tables = server()
+        .psql(
+            "schema",
+            "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'migrate_%'",
+        )
+        .unwrap();
+    assert_eq!(
+        tables.trim(),
+        "migrate_journal,migrate_lock,migrate_schema,migrate_state"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused() {
+    let url = database("newer");
+    store(&url, 30_000).load().await.unwrap();
+    server()
+        .psql("newer", "INSERT INTO migrate_schema (version) VALUES (99)")
+        .unwrap();
+    let err = store(&url, 30_000).load().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("schema version 99, newer than this migrate knows"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_makes_others_wait_then_names_its_holder() {
+    let url = database("held");
+    let a = store(&url, 30_000);
+    let b = store(&url, 30_000);
+    let g = a
+        .lock(&holder("ana@box"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    match b
+        .lock(&holder("bo@box"), Duration::from_millis(300), false)
+        .await
+    {
+        Err(StoreError::Locked(h)) => assert_eq!(h.actor, "ana@box"),
+        other => panic!("expected Locked, got {:?}", other.map(|_| ())),
+    }
+    let (h, alive) = b.holder().await.unwrap().unwrap();
+    assert_eq!((h.actor.as_str(), alive), ("ana@box", true));
+    // Dropping the guard releases the lock at once, cleanly.
+    drop(g);
+    assert!(b.holder().await.unwrap().is_none());
+    let g = b
+        .lock(&holder("bo@box"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    assert!(g.stale_previous().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_is_renewed_while_the_lock_is_held() {
+    let url = database("renewed");
+    let a = store(&url, 300);
+    let b = store(&url, 300);
+    let _g = a
+        .lock(&holder("ana@box"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    // Many leases later the holder is still alive, and still holds it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(matches!(
+        b.lock(&holder("bo@box"), Duration::from_millis(100), false)
+            .await
+            .map(|_| ()),
+        Err(StoreError::Locked(_))
+    ));
+    assert!(b.holder().await.unwrap().unwrap().1);
+}
+
+/// Hold the lock from a runtime of its own, on a thread that then stalls
+/// (its runtime runs nothing, lease renewal included) until told to go on
+/// and commit. Returns what the commit returned.
+fn stalled_writer(
+    url: String,
+    lease_ms: u64,
+    locked: mpsc::Sender<()>,
+    go: mpsc::Receiver<()>,
+) -> std::thread::JoinHandle<Result<(), StoreError>> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let a = store(&url, lease_ms);
+            let g = a
+                .lock(&holder("stalled@box"), Duration::ZERO, false)
+                .await
+                .unwrap();
+            let mut st = state_of(&a).await;
+            locked.send(()).unwrap();
+            // The stall: nothing on this runtime runs while it waits.
+            go.recv().unwrap();
+            a.commit(g.as_ref(), &mut st, "stalled@box", now(), vec![done("p.1")])
+                .await
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_stalled_past_its_lease_is_fenced() {
+    let url = database("stalled");
+    let setup = store(&url, 300);
+    {
+        let g = setup
+            .lock(&holder("ana@box"), Duration::ZERO, false)
+            .await
+            .unwrap();
+        let mut st = State::empty("m");
+        setup
+            .commit(g.as_ref(), &mut st, "ana@box", now(), vec![started()])
+            .await
+            .unwrap();
+    }
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let writer = stalled_writer(url.clone(), 300, locked_tx, go_rx);
+    locked_rx.recv().unwrap();
+    // Another runner waits for the lease to run out, takes the lock (the
+    // stalled holder shows as stale) and moves on.
+    let b = store(&url, 300);
+    let g = b
+        .lock(&holder("bo@box"), Duration::from_secs(20), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        g.stale_previous().map(|h| h.actor.as_str()),
+        Some("stalled@box")
+    );
+    let mut st = state_of(&b).await;
+    b.commit(g.as_ref(), &mut st, "bo@box", now(), vec![done("p.1")])
+        .await
+        .unwrap();
+    drop(g);
+    // The stalled writer wakes up: refused, and nothing of it was written.
+    go_tx.send(()).unwrap();
+    let err = writer.join().unwrap().unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err}");
+    assert!(
+        err.to_string().contains("no longer holds the lock"),
+        "{err}"
+    );
+    let records = b.journal().await.unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.actor.as_str(), r.entry.name()))
+            .collect::<Vec<_>>(),
+        vec![("ana@box", "started"), ("bo@box", "step_done")]
+    );
+    assert_eq!(state_of(&b).await.position, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lock_shows_as_stale_and_unlock_breaks_it() {
+    let url = database("expired");
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let writer = stalled_writer(url.clone(), 300, locked_tx, go_rx);
+    locked_rx.recv().unwrap();
+    let b = store(&url, 300);
+    let (h, _) = b.holder().await.unwrap().unwrap();
+    assert_eq!(h.actor, "stalled@box");
+    let waited = std::time::Instant::now();
+    while b.holder().await.unwrap().is_some_and(|(_, alive)| alive) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the lease never ran out"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // `unlock` removes it; the holder's writes are refused from then on.
+    let broken = b.break_lock().await.unwrap();
+    assert_eq!(broken.map(|h| h.actor), Some("stalled@box".to_string()));
+    assert!(b.holder().await.unwrap().is_none());
+    go_tx.send(()).unwrap();
+    let err = writer.join().unwrap().unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err}");
+    assert!(b.journal().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_takes_a_live_lock_and_journals_whom_from() {
+    let url = database("takeover");
+    let a = store(&url, 30_000);
+    let b = store(&url, 30_000);
+    let ga = a
+        .lock(&holder("ana@box"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    let mut sa = State::empty("m");
+    a.commit(ga.as_ref(), &mut sa, "ana@box", now(), vec![started()])
+        .await
+        .unwrap();
+    // No grace asked for: taken at once, from a live holder.
+    let gb = b
+        .lock(&holder("rollback@box"), Duration::ZERO, true)
+        .await
+        .unwrap();
+    let records = b.journal().await.unwrap();
+    let last = records.last().unwrap();
+    assert_eq!(last.actor, "rollback@box");
+    match &last.entry {
+        Entry::LockBroken { holder } => assert!(holder.contains("ana@box"), "{holder}"),
+        other => panic!("expected lock_broken, got {other:?}"),
+    }
+    let mut sb = state_of(&b).await;
+    assert_eq!(sb.journal_seq, 2);
+    b.commit(
+        gb.as_ref(),
+        &mut sb,
+        "rollback@box",
+        now(),
+        vec![done("p.1")],
+    )
+    .await
+    .unwrap();
+    // The displaced holder's next write is refused.
+    let err = a
+        .commit(ga.as_ref(), &mut sa, "ana@box", now(), vec![done("p.1")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err}");
+    assert!(err.to_string().contains("rollback@box"), "{err}");
+    assert_eq!(b.journal().await.unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_first_lets_a_live_holder_finish() {
+    let url = database("grace");
+    let a = store(&url, 30_000);
+    let b = store(&url, 30_000);
+    let ga = a
+        .lock(&holder("ana@box"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(ga);
+    });
+    let _gb = b
+        .lock(&holder("rollback@box"), Duration::from_secs(10), true)
+        .await
+        .unwrap();
+    release.await.unwrap();
+    // Released in time: nothing was broken.
+    assert!(b.journal().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_missed_records_is_fenced_even_with_the_lock() {
+    let url = database("missed");
+    let a = store(&url, 30_000);
+    let g = a
+        .lock(&holder("ana@box"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    let mut st = State::empty("m");
+    a.commit(g.as_ref(), &mut st, "ana@box", now(), vec![started()])
+        .await
+        .unwrap();
+    let mut stale = st.clone();
+    a.commit(g.as_ref(), &mut st, "ana@box", now(), vec![done("p.1")])
+        .await
+        .unwrap();
+    let err = a
+        .commit(g.as_ref(), &mut stale, "ana@box", now(), vec![done("p.1")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err}");
+    assert!(
+        err.to_string().contains("it read 1 records, 2 are there"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_whose_process_died_here_is_stale_at_once() {
+    let url = database("died");
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let dead = Holder {
+        pid: child.id(),
+        ..holder("gone@box")
+    };
+    let a = store(&url, 30_000);
+    let g = a.lock(&dead, Duration::ZERO, false).await.unwrap();
+    // The process dies without releasing (its guard is never dropped).
+    std::mem::forget(g);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (h, alive) = a.holder().await.unwrap().unwrap();
+    assert_eq!((h.actor.as_str(), alive), ("gone@box", false));
+    let b = store(&url, 30_000);
+    let g = b
+        .lock(&holder("bo@box"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        g.stale_previous().map(|h| h.actor.as_str()),
+        Some("gone@box")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_racing_writers_append_each_record_once_in_order() {
+    let url = database("race");
+    let rounds = 12usize;
+    let writers = 8usize;
+    let tasks = (0..writers).map(|w| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            // A store (and pool) of its own: as a separate process would.
+            let s = store(&url, 2_000);
+            let me = format!("w{w}@box");
+            for _ in 0..rounds {
+                let g = s
+                    .lock(&holder(&me), Duration::from_secs(60), false)
+                    .await
+                    .unwrap();
+                let mut st = state_of(&s).await;
+                // The next number is the number of records there.
+                let n = st.journal_seq;
+                s.commit(
+                    g.as_ref(),
+                    &mut st,
+                    &me,
+                    now(),
+                    vec![Entry::Approved {
+                        step: format!("n{n}"),
+                    }],
+                )
+                .await
+                .unwrap();
+            }
+        })
+    });
+    for t in futures_util::future::join_all(tasks).await {
+        t.unwrap();
+    }
+    let records = store(&url, 2_000).journal().await.unwrap();
+    assert_eq!(records.len(), rounds * writers);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 1);
+        match &r.entry {
+            Entry::Approved { step } => assert_eq!(step, &format!("n{i}")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_name_the_database_never_its_password() {
+    let url = database("secret");
+    let with_password = url.replace("postgres@", "postgres:pw-Zq81x@");
+    let s =
+        PgStore::with_lease(&with_password, &with_password, "m", Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        s.location(),
+        with_password.replace("pw-Zq81x", "***"),
+        "the location masks the password"
+    );
+    // A database that does not exist: the server refuses at once.
+    let missing = with_password.replace("/secret", "/no_such_db");
+    let s = PgStore::with_lease(&missing, &missing, "m", Duration::from_secs(30)).unwrap();
+    let err = s.load().await.unwrap_err().to_string();
+    assert!(
+        err.contains("PostgreSQL state at postgres://postgres:***@127.0.0.1:"),
+        "{err}"
+    );
+    assert!(err.contains("no_such_db"), "{err}");
+    assert!(!err.contains("pw-Zq81x"), "{err}");
+}
