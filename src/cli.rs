@@ -42,6 +42,17 @@ pub struct Global {
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// Keep the state in PostgreSQL at this postgres:// URL (overrides settings.state)
+    #[arg(
+        long,
+        global = true,
+        env = "MIGRATE_STATE_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        conflicts_with = "state_dir"
+    )]
+    pub state_url: Option<String>,
+
     /// Output format: human (tables, on stderr what is not data) or json
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
@@ -185,6 +196,20 @@ pub struct UnlockArgs {
 pub enum StateCommand {
     /// Rebuild state.json from the journal (after damage)
     Rebuild,
+    /// Copy the migration's local state (journal and checkpoint) into PostgreSQL
+    Push(TransferArgs),
+    /// Copy the migration's state from PostgreSQL into the local state directory
+    Pull(TransferArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The local state directory (default: settings.state.dir, else .migrate next to the plan)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Replace the migration if it already exists at the destination
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ use crate::output::Printer;
 use crate::plan::{StateConfig, Validated};
 use crate::providers::Registry;
 use crate::state::local::LocalStore;
+use crate::state::postgres::PgStore;
 use crate::state::{actor, Store};
 
 use super::load_plan;
@@ -118,28 +119,60 @@ impl Ctx {
     }
 }
 
-/// Where the migration's state lives: `--state-dir`, else `settings.state`,
-/// else `.migrate` next to the plan.
-fn store_for(global: &Global, plan: &Validated) -> anyhow::Result<Box<dyn Store>> {
+/// Where the migration's state lives: `--state-dir` or `--state-url`,
+/// else `settings.state`, else `.migrate` next to the plan.
+pub fn store_for(global: &Global, plan: &Validated) -> anyhow::Result<Box<dyn Store>> {
+    if global.state_dir.is_none() {
+        if let Some(store) = postgres_store(global, plan)? {
+            return Ok(Box::new(store));
+        }
+    }
+    Ok(Box::new(local_store(global, plan, None)))
+}
+
+/// The local state: `dir` (push/pull's `--dir`), else `--state-dir`, else
+/// `settings.state.dir` when the plan keeps its state locally, else
+/// `.migrate` next to the plan.
+pub fn local_store(global: &Global, plan: &Validated, dir: Option<&Path>) -> LocalStore {
     let plan_dir = global
         .file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let name = &plan.plan.name;
-    if let Some(dir) = &global.state_dir {
-        return Ok(Box::new(LocalStore::new(dir, name)));
+    if let Some(dir) = dir.or(global.state_dir.as_deref()) {
+        return LocalStore::new(dir, name);
     }
     match &plan.plan.settings.state {
-        StateConfig::Local { dir: Some(d) } => {
-            Ok(Box::new(LocalStore::new(&plan_dir.join(d.expose()), name)))
+        StateConfig::Local { dir: Some(d) } => LocalStore::new(&plan_dir.join(d.expose()), name),
+        StateConfig::Local { dir: None } | StateConfig::Postgres { .. } => {
+            LocalStore::new(&plan_dir.join(".migrate"), name)
         }
-        StateConfig::Local { dir: None } => Ok(Box::new(LocalStore::new(&plan_dir.join(".migrate"), name))),
-        StateConfig::Postgres { .. } => Err(Error::Usage(
-            "settings.state.backend: postgres is not supported by this build of migrate; use the local backend (remove settings.state, or --state-dir DIR)".into(),
-        )
-        .into()),
     }
+}
+
+/// The PostgreSQL state, when `--state-url` (or `MIGRATE_STATE_URL`) or
+/// `settings.state` names one.
+pub fn postgres_store(global: &Global, plan: &Validated) -> anyhow::Result<Option<PgStore>> {
+    let name = &plan.plan.name;
+    let (url, shown) = match (&global.state_url, &plan.plan.settings.state) {
+        (Some(url), _) => {
+            crate::redact::register(url);
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(Error::Usage(format!(
+                    "--state-url {}: not a postgres:// URL",
+                    crate::redact::clean(&crate::state::postgres::shown_url(url))
+                ))
+                .into());
+            }
+            (url.clone(), url.clone())
+        }
+        (None, StateConfig::Postgres { url }) => (url.expose().to_string(), url.to_string()),
+        (None, StateConfig::Local { .. }) => return Ok(None),
+    };
+    PgStore::new(&url, &shown, name)
+        .map(Some)
+        .map_err(|e| Error::Usage(e.to_string()).into())
 }
 
 pub struct TerminalPrompter;

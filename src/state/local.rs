@@ -319,7 +319,7 @@ impl Store for LocalStore {
             lines.push('\n');
         }
         // What was here is kept beside the copy, not overwritten.
-        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now());
         for path in [self.journal_path(), self.state_path()] {
             if path.exists() {
                 let mut aside = path.clone().into_os_string();

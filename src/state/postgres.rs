@@ -269,7 +269,7 @@ impl Inner {
     async fn upgrade_schema(&self, pool: &PgPool) -> Result<(), StoreError> {
         let doing = "preparing the state tables";
         let e = |e: sqlx::Error| self.err(doing, &e);
-        let mut tx = pool.begin().await.map_err(e)?;
+        let mut tx = pool.begin().await.map_err(|e| self.err("connecting", &e))?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(SCHEMA_LOCK)
             .execute(&mut *tx)
