@@ -12,6 +12,12 @@
 //! and absolute sets — adapters never increment) are retried with backoff on
 //! transient failures. Errors name the provider and what was being done.
 
+pub mod exec;
+pub mod flagd;
+pub mod http;
+pub mod prometheus;
+pub mod scrape;
+pub mod template;
 pub mod web;
 
 use std::collections::HashMap;
@@ -169,7 +175,7 @@ impl CallCtx {
         ProviderError {
             provider: self.provider.clone(),
             kind: self.kind,
-            doing: doing.into(),
+            doing: crate::redact::clean(&doing.into()).into_owned(),
             message: crate::redact::clean(&message.into()).into_owned(),
             failure,
         }
@@ -227,6 +233,17 @@ impl CallCtx {
 /// 100 ms, 200 ms, 400 ms, ... capped at 2 s.
 pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(5)).min(2000))
+}
+
+/// `querying "rate(x[1m])"`: what a metrics call is doing, the query
+/// shortened.
+pub fn querying(query: &str) -> String {
+    let q: String = query.chars().take(120).collect();
+    if q.len() < query.len() {
+        format!("querying \"{q}…\"")
+    } else {
+        format!("querying \"{q}\"")
+    }
 }
 
 /// `5`, `2.5`, `33.33`: a percent or metric without float noise.
@@ -309,6 +326,8 @@ impl Registry {
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
         let r: Arc<dyn Router> = match &p.kind {
+            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
+            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
             other => anyhow::bail!(
                 "provider '{name}' ({}) cannot shift traffic",
                 other.type_name()
@@ -325,6 +344,9 @@ impl Registry {
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
         let f: Arc<dyn Flags> = match &p.kind {
+            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
+            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
+            ProviderKind::Flagd(f) => Arc::new(flagd::Flagd::new(f, ctx)),
             other => anyhow::bail!(
                 "provider '{name}' ({}) cannot set feature flags",
                 other.type_name()
@@ -341,6 +363,10 @@ impl Registry {
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
         let m: Arc<dyn Metrics> = match &p.kind {
+            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
+            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
+            ProviderKind::Prometheus(cfg) => Arc::new(prometheus::Prometheus::new(cfg, ctx)?),
+            ProviderKind::Scrape(cfg) => Arc::new(scrape::Scrape::new(cfg, ctx)?),
             other => anyhow::bail!(
                 "provider '{name}' ({}) cannot read metrics",
                 other.type_name()
