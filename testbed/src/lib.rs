@@ -4,7 +4,9 @@
 //! Each component lives in its own module; this file holds what they share:
 //! free ports, readiness polling, and the child-process guard.
 
+pub mod http;
 pub mod postgres;
+pub mod prometheus;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
