@@ -37,6 +37,16 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand --version 'Print version'
             cand validate 'Check the plan: every problem, with its line and column (exit 0 or 2)'
             cand plan 'Show the steps of the plan, what each does, and how long it takes at least'
+            cand advance 'Run steps: until the end, a soak, an approval, or the limit given'
+            cand rollback 'Put every changed target back (or to its value after a step)'
+            cand status 'Where the migration stands: position, soak time left, gates, drift'
+            cand history 'The journal: every change, who made it, before and after'
+            cand pause 'Hold automatic progress (a running `advance --wait` stops)'
+            cand resume 'Release a pause'
+            cand retry 'After a rollback, start again at the phase that failed'
+            cand check 'Evaluate gates now and change nothing (exit 7 when one fails)'
+            cand unlock 'Show who holds the migration''s lock; clear a stale one'
+            cand state 'Look after the state itself'
             cand schema 'Print the JSON Schema of the plan, for editors'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -76,6 +86,217 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'migrate;advance'= {
+            cand --steps 'Run at most N steps'
+            cand --to 'Run up to and including step ID'
+            cand --approve 'Approve the approval step ID (repeatable)'
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --all 'Run every step that can run (the default)'
+            cand --wait 'Wait through soaks instead of exiting 4 while one runs'
+            cand --force 'Carry on even though live values differ from the state (drift)'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'migrate;rollback'= {
+            cand --to 'Restore the values as they were after step ID, instead of the baselines'
+            cand --reason 'Why, for the journal'
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --force 'Roll back past irreversible steps'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'migrate;status'= {
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --watch 'Refresh every second until interrupted'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'migrate;history'= {
+            cand --last 'Show only the last N records'
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --gates 'Include every gate reading (by default only breaches are shown)'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'migrate;pause'= {
+            cand --reason 'Why, for the journal and for whoever looks at `status`'
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'migrate;resume'= {
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'migrate;retry'= {
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'migrate;check'= {
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'migrate;unlock'= {
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --force 'Break the lock even though its holder is alive'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'migrate;state'= {
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand rebuild 'Rebuild state.json from the journal (after damage)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'migrate;state;rebuild'= {
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'migrate;state;help'= {
+            cand rebuild 'Rebuild state.json from the journal (after damage)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'migrate;state;help;rebuild'= {
+        }
+        &'migrate;state;help;help'= {
+        }
         &'migrate;schema'= {
             cand -f 'The plan file'
             cand --file 'The plan file'
@@ -113,6 +334,16 @@ set edit:completion:arg-completer[migrate] = {|@words|
         &'migrate;help'= {
             cand validate 'Check the plan: every problem, with its line and column (exit 0 or 2)'
             cand plan 'Show the steps of the plan, what each does, and how long it takes at least'
+            cand advance 'Run steps: until the end, a soak, an approval, or the limit given'
+            cand rollback 'Put every changed target back (or to its value after a step)'
+            cand status 'Where the migration stands: position, soak time left, gates, drift'
+            cand history 'The journal: every change, who made it, before and after'
+            cand pause 'Hold automatic progress (a running `advance --wait` stops)'
+            cand resume 'Release a pause'
+            cand retry 'After a rollback, start again at the phase that failed'
+            cand check 'Evaluate gates now and change nothing (exit 7 when one fails)'
+            cand unlock 'Show who holds the migration''s lock; clear a stale one'
+            cand state 'Look after the state itself'
             cand schema 'Print the JSON Schema of the plan, for editors'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -120,6 +351,29 @@ set edit:completion:arg-completer[migrate] = {|@words|
         &'migrate;help;validate'= {
         }
         &'migrate;help;plan'= {
+        }
+        &'migrate;help;advance'= {
+        }
+        &'migrate;help;rollback'= {
+        }
+        &'migrate;help;status'= {
+        }
+        &'migrate;help;history'= {
+        }
+        &'migrate;help;pause'= {
+        }
+        &'migrate;help;resume'= {
+        }
+        &'migrate;help;retry'= {
+        }
+        &'migrate;help;check'= {
+        }
+        &'migrate;help;unlock'= {
+        }
+        &'migrate;help;state'= {
+            cand rebuild 'Rebuild state.json from the journal (after damage)'
+        }
+        &'migrate;help;state;rebuild'= {
         }
         &'migrate;help;schema'= {
         }

@@ -37,6 +37,16 @@ complete -c migrate -n "__fish_migrate_needs_command" -s h -l help -d 'Print hel
 complete -c migrate -n "__fish_migrate_needs_command" -s V -l version -d 'Print version'
 complete -c migrate -n "__fish_migrate_needs_command" -f -a "validate" -d 'Check the plan: every problem, with its line and column (exit 0 or 2)'
 complete -c migrate -n "__fish_migrate_needs_command" -f -a "plan" -d 'Show the steps of the plan, what each does, and how long it takes at least'
+complete -c migrate -n "__fish_migrate_needs_command" -f -a "advance" -d 'Run steps: until the end, a soak, an approval, or the limit given'
+complete -c migrate -n "__fish_migrate_needs_command" -f -a "rollback" -d 'Put every changed target back (or to its value after a step)'
+complete -c migrate -n "__fish_migrate_needs_command" -f -a "status" -d 'Where the migration stands: position, soak time left, gates, drift'
+complete -c migrate -n "__fish_migrate_needs_command" -f -a "history" -d 'The journal: every change, who made it, before and after'
+complete -c migrate -n "__fish_migrate_needs_command" -f -a "pause" -d 'Hold automatic progress (a running `advance --wait` stops)'
+complete -c migrate -n "__fish_migrate_needs_command" -f -a "resume" -d 'Release a pause'
+complete -c migrate -n "__fish_migrate_needs_command" -f -a "retry" -d 'After a rollback, start again at the phase that failed'
+complete -c migrate -n "__fish_migrate_needs_command" -f -a "check" -d 'Evaluate gates now and change nothing (exit 7 when one fails)'
+complete -c migrate -n "__fish_migrate_needs_command" -f -a "unlock" -d 'Show who holds the migration\'s lock; clear a stale one'
+complete -c migrate -n "__fish_migrate_needs_command" -f -a "state" -d 'Look after the state itself'
 complete -c migrate -n "__fish_migrate_needs_command" -f -a "schema" -d 'Print the JSON Schema of the plan, for editors'
 complete -c migrate -n "__fish_migrate_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c migrate -n "__fish_migrate_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -61,6 +71,134 @@ complete -c migrate -n "__fish_migrate_using_subcommand plan" -s q -l quiet -d '
 complete -c migrate -n "__fish_migrate_using_subcommand plan" -s v -l verbose -d 'Print more detail (repeat for more)'
 complete -c migrate -n "__fish_migrate_using_subcommand plan" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
 complete -c migrate -n "__fish_migrate_using_subcommand plan" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l steps -d 'Run at most N steps' -r
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l to -d 'Run up to and including step ID' -r
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l approve -d 'Approve the approval step ID (repeatable)' -r
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l all -d 'Run every step that can run (the default)'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l wait -d 'Wait through soaks instead of exiting 4 while one runs'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l force -d 'Carry on even though live values differ from the state (drift)'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l to -d 'Restore the values as they were after step ID, instead of the baselines' -r
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l reason -d 'Why, for the journal' -r
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l force -d 'Roll back past irreversible steps'
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand status" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand status" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand status" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand status" -l watch -d 'Refresh every second until interrupted'
+complete -c migrate -n "__fish_migrate_using_subcommand status" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand status" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand status" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand status" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand status" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand status" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand history" -l last -d 'Show only the last N records' -r
+complete -c migrate -n "__fish_migrate_using_subcommand history" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand history" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand history" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand history" -l gates -d 'Include every gate reading (by default only breaches are shown)'
+complete -c migrate -n "__fish_migrate_using_subcommand history" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand history" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand history" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand history" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand history" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand history" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand pause" -l reason -d 'Why, for the journal and for whoever looks at `status`' -r
+complete -c migrate -n "__fish_migrate_using_subcommand pause" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand pause" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand pause" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand pause" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand pause" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand pause" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand pause" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand pause" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand pause" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand resume" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand resume" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand resume" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand resume" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand resume" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand resume" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand resume" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand resume" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand resume" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand retry" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand retry" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand retry" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand retry" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand retry" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand retry" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand retry" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand retry" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand retry" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand check" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand check" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand check" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand check" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand check" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand check" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand check" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand check" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand check" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand unlock" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand unlock" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand unlock" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand unlock" -l force -d 'Break the lock even though its holder is alive'
+complete -c migrate -n "__fish_migrate_using_subcommand unlock" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand unlock" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand unlock" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand unlock" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand unlock" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand unlock" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -f -a "rebuild" -d 'Rebuild state.json from the journal (after damage)'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and not __fish_seen_subcommand_from rebuild help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from rebuild" -s f -l file -d 'The plan file' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from rebuild" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from rebuild" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
+json\t''"
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from rebuild" -l dry-run -d 'Show what would change, change nothing'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from rebuild" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from rebuild" -s q -l quiet -d 'Print only errors'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from rebuild" -s v -l verbose -d 'Print more detail (repeat for more)'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from rebuild" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Rebuild state.json from the journal (after damage)'
+complete -c migrate -n "__fish_migrate_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c migrate -n "__fish_migrate_using_subcommand schema" -s f -l file -d 'The plan file' -r -F
 complete -c migrate -n "__fish_migrate_using_subcommand schema" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
 complete -c migrate -n "__fish_migrate_using_subcommand schema" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
@@ -81,8 +219,19 @@ complete -c migrate -n "__fish_migrate_using_subcommand completions" -s q -l qui
 complete -c migrate -n "__fish_migrate_using_subcommand completions" -s v -l verbose -d 'Print more detail (repeat for more)'
 complete -c migrate -n "__fish_migrate_using_subcommand completions" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
 complete -c migrate -n "__fish_migrate_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan schema completions help" -f -a "validate" -d 'Check the plan: every problem, with its line and column (exit 0 or 2)'
-complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan schema completions help" -f -a "plan" -d 'Show the steps of the plan, what each does, and how long it takes at least'
-complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan schema completions help" -f -a "schema" -d 'Print the JSON Schema of the plan, for editors'
-complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan schema completions help" -f -a "completions" -d 'Print shell completions'
-complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan schema completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "validate" -d 'Check the plan: every problem, with its line and column (exit 0 or 2)'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "plan" -d 'Show the steps of the plan, what each does, and how long it takes at least'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "advance" -d 'Run steps: until the end, a soak, an approval, or the limit given'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "rollback" -d 'Put every changed target back (or to its value after a step)'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "status" -d 'Where the migration stands: position, soak time left, gates, drift'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "history" -d 'The journal: every change, who made it, before and after'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "pause" -d 'Hold automatic progress (a running `advance --wait` stops)'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "resume" -d 'Release a pause'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "retry" -d 'After a rollback, start again at the phase that failed'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "check" -d 'Evaluate gates now and change nothing (exit 7 when one fails)'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "unlock" -d 'Show who holds the migration\'s lock; clear a stale one'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "state" -d 'Look after the state itself'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "schema" -d 'Print the JSON Schema of the plan, for editors'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "completions" -d 'Print shell completions'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and not __fish_seen_subcommand_from validate plan advance rollback status history pause resume retry check unlock state schema completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c migrate -n "__fish_migrate_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "rebuild" -d 'Rebuild state.json from the journal (after damage)'
