@@ -46,7 +46,7 @@ pub async fn run(
         "message": text,
         "exit_code": code.code(),
     }));
-    if !ctx.printer.json && !(ctx.printer.quiet && code == ExitCode::Ok) {
+    if !(ctx.printer.json || ctx.printer.quiet && code == ExitCode::Ok) {
         ctx.printer.out(&text);
     }
     Ok(code)

@@ -121,7 +121,7 @@ impl Engine<'_> {
             .skip(keep)
             .filter(|(_, s)| s.irreversible && s.status == StepStatus::Done)
             .map(|(i, s)| (i, s.id.clone()))
-            .last();
+            .next_back();
         match irreversible {
             Some(_) if req.force => Ok((keep, to)),
             Some((i, id)) if req.breach => {

@@ -415,7 +415,7 @@ async fn completed_steps_must_not_change_but_future_ones_may() {
         ..w.engine(&store)
     };
     let s = e.session(true).await.unwrap();
-    assert_eq!(s.state.steps[2].action.contains("20%"), true);
+    assert!(s.state.steps[2].action.contains("20%"));
     drop(s);
     // A done step changes: refused, with the difference.
     let w3 = validate(

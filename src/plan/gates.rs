@@ -4,8 +4,12 @@
 use std::time::Duration;
 
 use super::decode::Cx;
-use super::model::{Capability, Gate, GateSource, NoData, Provider, Reconciliation, TableRef};
+use super::diag::{Pos, Span};
+use super::model::{
+    Capability, Gate, GateSource, NoData, Provider, ProviderKind, Reconciliation, TableRef,
+};
 use super::refs::{resolve_provider, resolve_reconciliation};
+use super::text::Text;
 use super::yaml::{Node, NodeKind};
 
 pub const GATE_KEYS: &[&str] = &[
@@ -216,9 +220,18 @@ fn gate(
     let source = match (map.opt("provider"), map.opt("reconcile")) {
         (Some((pn, pp)), None) => {
             let provider = resolve_provider(cx, pn, &pp, providers, Capability::Metrics, "a gate");
-            let query = map
-                .req(cx, "query", &what)
-                .and_then(|(n, p)| cx.text(n, &p));
+            let query = map.req(cx, "query", &what).and_then(|(n, p)| {
+                let q = cx.text(n, &p)?;
+                let is_scrape = provider.as_ref().is_some_and(|name| {
+                    providers
+                        .iter()
+                        .any(|pr| &pr.name == name && matches!(pr.kind, ProviderKind::Scrape(_)))
+                });
+                if is_scrape {
+                    check_scrape_query(cx, n, &p, &q)?;
+                }
+                Some(q)
+            });
             provider
                 .zip(query)
                 .map(|(provider, query)| GateSource::Metric { provider, query })
@@ -320,4 +333,120 @@ fn gate(
         no_data: no_data?,
         interval: interval?,
     })
+}
+
+/// A `scrape` gate's query must parse; the error points at the column of
+/// the query where it went wrong when the query sits on one line of the
+/// plan. A query taken from the environment is not checked (its text is a
+/// secret, and is checked when first run).
+fn check_scrape_query(cx: &mut Cx<'_>, node: &Node, path: &str, query: &Text) -> Option<()> {
+    if query.is_secret() {
+        return Some(());
+    }
+    let Err(e) = crate::providers::scrape::query::parse(query.expose()) else {
+        return Some(());
+    };
+    let (span, message) = match query_span(node, query.expose(), e.offset) {
+        Some(span) => (span, format!("invalid scrape query: {}", e.message)),
+        None => (
+            node.span,
+            format!(
+                "invalid scrape query at column {} of the query: {}",
+                e.offset + 1,
+                e.message
+            ),
+        ),
+    };
+    cx.error_hint(
+        span,
+        path,
+        message,
+        "a scrape query is a metric selector (name{label=\"v\"}), rate(selector), or rate(a) / rate(b)",
+    );
+    None
+}
+
+/// Where character `offset` of a one-line scalar is in the plan: after
+/// its opening quote, if quoted. `None` when the scalar spans lines or
+/// does not hold its text as written (escapes), where columns would lie.
+fn query_span(node: &Node, text: &str, offset: usize) -> Option<Span> {
+    let NodeKind::Scalar(s) = &node.kind else {
+        return None;
+    };
+    let (start, end) = (node.span.start, node.span.end);
+    if start.line != end.line {
+        return None;
+    }
+    let len = text.chars().count();
+    let width = end.col.checked_sub(start.col)?;
+    let lead = if s.plain && width >= len {
+        0
+    } else if !s.plain && width == len + 2 {
+        1
+    } else {
+        return None;
+    };
+    Some(Span::point(Pos::new(start.line, start.col + lead + offset)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::plan::{validate, Diagnostic};
+
+    fn errors(query_line: &str) -> Vec<Diagnostic> {
+        let text = format!(
+            "version: 1
+name: t
+providers:
+  app: {{ type: scrape, url: http://127.0.0.1:9100/metrics }}
+  prom: {{ type: prometheus, url: http://127.0.0.1:9090 }}
+gates:
+  g:
+    provider: app
+{query_line}
+    max: 1
+phases:
+  - name: p
+    steps:
+      - check: [g]
+"
+        );
+        match validate(&text, &HashMap::new()) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.into_iter().filter(Diagnostic::is_error).collect(),
+        }
+    }
+
+    #[test]
+    fn good_scrape_queries_pass() {
+        assert!(errors(
+            "    query: rate(http_requests_total{code=~\"5..\"}) / rate(http_requests_total)"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn scrape_query_errors_point_at_the_column() {
+        // Plain scalar: the query starts at column 12; '[' is 6 further.
+        let d = errors("    query: rate(x[5m])");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].message.contains("range"), "{}", d[0].message);
+        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 12 + 6));
+        // Quoted: one more for the quote.
+        let d = errors("    query: 'sum(x)'");
+        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 13));
+        assert!(d[0].message.contains("already sums"), "{}", d[0].message);
+        let d = errors("    query: \"x{a=~'('}\"");
+        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 13 + 5));
+    }
+
+    #[test]
+    fn multi_line_queries_are_reported_at_the_value() {
+        let d = errors("    query: >-\n      rate(x)\n      / sum(y)");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!((9..=10).contains(&d[0].span.start.line), "{d:?}");
+        assert!(d[0].message.contains("column 11"), "{}", d[0].message);
+    }
 }

@@ -98,9 +98,9 @@ pub fn with_article(kind: &str) -> String {
 }
 
 /// Placeholders an `exec`/`http` provider may use when setting a value.
-pub const SET_PLACEHOLDERS: &[&str] = &["percent", "key", "enabled"];
+pub const SET_PLACEHOLDERS: &[&str] = &["percent", "key", "enabled", "channel"];
 /// Placeholders an `exec`/`http` provider may use when reading a value.
-pub const GET_PLACEHOLDERS: &[&str] = &["key", "query"];
+pub const GET_PLACEHOLDERS: &[&str] = &["key", "query", "channel"];
 
 pub fn decode_all(cx: &mut Cx<'_>, node: &Node) -> Vec<Provider> {
     let Some(map) = cx.open_map(node, "providers", "providers") else {

@@ -120,7 +120,7 @@ fn provider_schemas() -> Vec<Value> {
                     *v = json!({ "const": kind });
                 }
                 if *kind == "exec" && matches!(*k, "set" | "get") {
-                    *v = described(r("argv"), "argv template; {{percent}}, {{key}}, {{enabled}} when setting, {{key}}, {{query}} when reading");
+                    *v = described(r("argv"), "argv template; {{percent}}, {{key}}, {{enabled}}, {{channel}} when setting, {{key}}, {{query}}, {{channel}} when reading");
                 }
                 if *kind == "http" && matches!(*k, "set" | "get") {
                     *v = r("request");

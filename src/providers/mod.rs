@@ -13,10 +13,16 @@
 //! transient failures. Errors name the provider and what was being done.
 
 pub mod envoy;
+pub mod exec;
+pub mod flagd;
 pub mod haproxy;
+pub mod http;
 pub mod launchdarkly;
 pub mod nginx;
+pub mod prometheus;
+pub mod scrape;
 pub mod split;
+pub mod template;
 pub mod traefik;
 pub mod unleash;
 pub mod web;
@@ -176,7 +182,7 @@ impl CallCtx {
         ProviderError {
             provider: self.provider.clone(),
             kind: self.kind,
-            doing: doing.into(),
+            doing: crate::redact::clean(&doing.into()).into_owned(),
             message: crate::redact::clean(&message.into()).into_owned(),
             failure,
         }
@@ -236,6 +242,17 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(5)).min(2000))
 }
 
+/// `querying "rate(x[1m])"`: what a metrics call is doing, the query
+/// shortened.
+pub fn querying(query: &str) -> String {
+    let q: String = query.chars().take(120).collect();
+    if q.len() < query.len() {
+        format!("querying \"{q}…\"")
+    } else {
+        format!("querying \"{q}\"")
+    }
+}
+
 /// `5`, `2.5`, `33.33`: a percent or metric without float noise.
 pub fn fmt_number(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
@@ -255,14 +272,17 @@ pub fn same_percent(a: f64, b: f64) -> bool {
     (a - b).abs() < PERCENT_TOLERANCE
 }
 
-/// Whether a flag read back matches what was set.
+/// Whether a flag read back matches what was set. An off flag is off for
+/// everyone whatever rollout it keeps (some systems drop the rollout when a
+/// flag is turned off), so its percent does not count.
 pub fn same_flag(want: &FlagState, live: &FlagState) -> bool {
     want.enabled == live.enabled
-        && match (want.percent, live.percent) {
-            (None, _) => true,
-            (Some(a), Some(b)) => same_percent(a, b),
-            (Some(_), None) => false,
-        }
+        && (!want.enabled
+            || match (want.percent, live.percent) {
+                (None, _) => true,
+                (Some(a), Some(b)) => same_percent(a, b),
+                (Some(_), None) => false,
+            })
 }
 
 #[derive(Clone)]
@@ -334,6 +354,8 @@ impl Registry {
             ProviderKind::Nginx(c) => Arc::new(nginx::NginxRouter::new(ctx, c.clone())),
             ProviderKind::Envoy(c) => Arc::new(envoy::EnvoyRouter::new(ctx, c.clone())?),
             ProviderKind::Traefik(c) => Arc::new(traefik::TraefikRouter::new(ctx, c.clone())),
+            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
+            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
             other => anyhow::bail!(
                 "provider '{name}' ({}) cannot shift traffic",
                 other.type_name()
@@ -354,6 +376,9 @@ impl Registry {
             ProviderKind::LaunchDarkly(c) => {
                 Arc::new(launchdarkly::LaunchDarklyFlags::new(ctx, c.clone())?)
             }
+            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
+            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
+            ProviderKind::Flagd(f) => Arc::new(flagd::Flagd::new(f, ctx)),
             other => anyhow::bail!(
                 "provider '{name}' ({}) cannot set feature flags",
                 other.type_name()
@@ -370,6 +395,10 @@ impl Registry {
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
         let m: Arc<dyn Metrics> = match &p.kind {
+            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
+            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
+            ProviderKind::Prometheus(cfg) => Arc::new(prometheus::Prometheus::new(cfg, ctx)?),
+            ProviderKind::Scrape(cfg) => Arc::new(scrape::Scrape::new(cfg, ctx)?),
             other => anyhow::bail!(
                 "provider '{name}' ({}) cannot read metrics",
                 other.type_name()

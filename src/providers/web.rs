@@ -87,9 +87,11 @@ impl Answer {
     }
 }
 
-/// Shorten and mask a text from outside for an error message.
+/// Shorten and mask a text from outside for an error message, on one line
+/// (line breaks and the indentation after them become one space).
 pub fn quote(text: &str) -> String {
-    let text = text.trim();
+    let one_line = one_line(text.trim());
+    let text = one_line.as_str();
     let cut: String = text.chars().take(QUOTE_LIMIT).collect();
     let cut = if cut.len() < text.len() {
         format!("{cut}…")
@@ -97,6 +99,19 @@ pub fn quote(text: &str) -> String {
         cut
     };
     redact::clean(&cut).into_owned()
+}
+
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    if let Some(first) = lines.next() {
+        out.push_str(first);
+    }
+    for l in lines {
+        out.push(' ');
+        out.push_str(l);
+    }
+    out
 }
 
 /// Send a request and read the whole body. Transport failures and
@@ -217,6 +232,14 @@ mod tests {
     fn joins_paths() {
         assert_eq!(join("http://a:1/", "/api/v1"), "http://a:1/api/v1");
         assert_eq!(join("http://a:1", "api"), "http://a:1/api");
+    }
+
+    #[test]
+    fn quotes_are_one_line() {
+        assert_eq!(
+            quote("<html>\n  <body>Internal error</body>\r\n\n</html>\n"),
+            "<html> <body>Internal error</body> </html>"
+        );
     }
 
     #[test]

@@ -134,20 +134,39 @@ backend {backend}
     /// answers on the admin socket.
     pub fn reload(&self) -> Result<()> {
         let before = self.worker_pid()?;
-        self.guard.signal("USR2")?;
+        // The master can miss a USR2 that arrives while it is still busy with
+        // an earlier reload: ask again every few seconds until a new worker
+        // answers.
         let mut after = before;
-        wait_until("haproxy reload", Duration::from_secs(15), || {
-            match self.worker_pid() {
-                Ok(p) => {
-                    after = p;
-                    p != before
-                }
-                Err(_) => false,
+        let start = std::time::Instant::now();
+        let mut asked = None::<std::time::Instant>;
+        while start.elapsed() < Duration::from_secs(30) {
+            if asked.is_none_or(|t| t.elapsed() > Duration::from_secs(3)) {
+                self.guard.signal("USR2")?;
+                asked = Some(std::time::Instant::now());
             }
-        })?;
-        if after == before {
-            bail!("haproxy did not reload");
+            if let Ok(p) = self.worker_pid() {
+                if p != before {
+                    after = p;
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        if after == before {
+            bail!("haproxy did not reload within 30 s");
+        }
+        // The new worker takes over the admin socket a moment after it
+        // appears; wait until it answers there.
+        wait_until(
+            "haproxy admin socket after reload",
+            Duration::from_secs(15),
+            || {
+                self.command("show info")
+                    .map(|info| info.contains(&format!("Pid: {after}")))
+                    .unwrap_or(false)
+            },
+        )?;
         Ok(())
     }
 }

@@ -6,8 +6,10 @@
 
 pub mod backend;
 pub mod haproxy;
+pub mod http;
 pub mod nginx;
 pub mod postgres;
+pub mod prometheus;
 pub mod unleash;
 
 use std::net::{TcpListener, TcpStream};

@@ -10,3 +10,17 @@ fn postgres_starts_answers_and_restarts() {
     pg.restart().unwrap();
     assert_eq!(pg.psql("app", "SELECT id FROM t").unwrap().trim(), "7");
 }
+
+#[test]
+fn prometheus_starts_and_scrapes_a_target() {
+    use testbed::http::{Response, Server};
+    let page =
+        Server::start(|_| Response::ok("# TYPE smoke_value gauge\nsmoke_value 42\n")).unwrap();
+    let prom =
+        testbed::prometheus::Prometheus::start(&[page.address()]).expect("prometheus starts");
+    prom.wait_for("smoke_value").unwrap();
+    let (status, body) = prom.query("smoke_value").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"42\""), "{body}");
+    assert!(page.requests().iter().any(|r| r.path() == "/metrics"));
+}

@@ -2,6 +2,11 @@
 //! components (started by the tests themselves), a module per concern.
 //! Shared helpers live in `support` (and in the `testbed` crate).
 
+mod adapters_exec;
+mod adapters_flagd;
+mod adapters_http;
+mod adapters_prometheus;
+mod adapters_scrape;
 mod completions;
 mod design;
 mod docs;

@@ -1,0 +1,625 @@
+//! `flagd`: feature flags in a flagd flag-definition file
+//! (<https://flagd.dev/reference/flag-definitions/>), the file flagd (or an
+//! in-process OpenFeature provider) watches.
+//!
+//! ```yaml
+//! flags-file:
+//!   type: flagd
+//!   file: /etc/flagd/flags.json
+//! ```
+//!
+//! migrate drives boolean flags with the variants `"on": true` and
+//! `"off": false`:
+//!
+//! | migrate's flag | in the file |
+//! |---|---|
+//! | on for everyone | `"state": "ENABLED"`, `"defaultVariant": "on"`, no `targeting` |
+//! | on for p% | `"state": "ENABLED"`, `"defaultVariant": "on"`, `"targeting": {"fractional": [["on", p], ["off", 100 - p]]}` |
+//! | off | `"state": "ENABLED"`, `"defaultVariant": "off"`, no `targeting` |
+//!
+//! Reading:
+//! - a flag whose `targeting` is that `fractional` split is on for p% —
+//!   whatever its `defaultVariant`, since flagd serves the split to
+//!   everyone it can bucket. The split may start with a bucketing
+//!   expression (`{"var": "email"}`), list its two buckets in either
+//!   order, and use any weights (p is `on / (on + off)`);
+//! - without targeting, the flag is on when `state` is `ENABLED` and
+//!   `defaultVariant` is `on`; a `DISABLED` flag is off;
+//! - a flag missing from the file is off, with no rollout.
+//!
+//! Writing sets the whole flag to one of the three forms above, computed
+//! from the change and the flag as read. Turning a flag off removes its
+//! rollout: in flagd a `fractional` split keeps serving "on" to its share
+//! whatever `defaultVariant` says, so an off flag with a rollout cannot be
+//! written. A flag missing from the file is created with the on/off
+//! variants. Non-integer percents are written as integer weights over a
+//! power of ten (2.5% → `["on", 25], ["off", 975]`), which needs a flagd
+//! whose `fractional` takes relative weights; whole percents always sum to
+//! 100.
+//!
+//! What migrate does not own is never touched or lost: other flags,
+//! `$schema`, `$evaluators`, `metadata`, a flag's other fields, and key
+//! order (the file is re-indented with two spaces). A flag with targeting
+//! migrate did not write (any other rule), or with other variants, is an
+//! error naming the flag — migrate never overwrites an operator's rules.
+//! A file that is not valid JSON is an error too and is left as it is.
+//!
+//! The file must exist (an empty one is `{"flags": {}}`): flagd is pointed
+//! at it by the operator, and a missing file more likely means a wrong
+//! path than a wish to start one. Writes are atomic (a temporary file in
+//! the same directory, fsynced, renamed over the file; a symlink is
+//! followed and its target replaced), keep the file's mode (and owner,
+//! when permitted), and are skipped when nothing changes. Concurrent
+//! changes from this process are serialized per file.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+
+use super::{CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError};
+use crate::fsutil;
+use crate::plan::{self, Text};
+
+/// A `flagd` provider.
+pub struct Flagd {
+    file: Text,
+    ctx: CallCtx,
+}
+
+/// Why a file operation failed, before it is named for the provider.
+struct Problem {
+    failure: Failure,
+    message: String,
+}
+
+impl Problem {
+    fn new(failure: Failure, message: impl Into<String>) -> Self {
+        Self {
+            failure,
+            message: message.into(),
+        }
+    }
+}
+
+impl Flagd {
+    pub fn new(cfg: &plan::Flagd, ctx: CallCtx) -> Self {
+        Self {
+            file: cfg.file.clone(),
+            ctx,
+        }
+    }
+
+    /// Run a blocking file operation under the call policy.
+    async fn blocking<T, F>(&self, doing: &str, op: F) -> Result<T, ProviderError>
+    where
+        T: Send + 'static,
+        F: Fn(&Path, &str) -> Result<T, Problem> + Send + Sync + 'static,
+    {
+        let op = Arc::new(op);
+        let path = PathBuf::from(self.file.expose());
+        let shown = self.file.shown().to_string();
+        self.ctx
+            .call(doing, true, || {
+                let op = op.clone();
+                let path = path.clone();
+                let shown = shown.clone();
+                async move {
+                    let r = tokio::task::spawn_blocking(move || op(&path, &shown)).await;
+                    match r {
+                        Ok(Ok(v)) => Ok(v),
+                        Ok(Err(p)) => Err(self.ctx.error(p.failure, doing, p.message)),
+                        Err(e) => Err(self.ctx.error(Failure::Transient, doing, e.to_string())),
+                    }
+                }
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Flags for Flagd {
+    async fn get(&self, key: &str) -> Result<FlagState, ProviderError> {
+        let doing = format!("reading flag '{key}'");
+        let key = key.to_string();
+        self.blocking(&doing, move |path, shown| {
+            let doc = load(path, shown)?;
+            read_flag(&doc, &key)
+                .map_err(|m| Problem::new(Failure::Rejected, format!("{shown}: {m}")))
+        })
+        .await
+    }
+
+    async fn set(&self, key: &str, change: &FlagChange) -> Result<(), ProviderError> {
+        let doing = format!("setting flag '{key}'");
+        let key = key.to_string();
+        let change = change.clone();
+        self.blocking(&doing, move |path, shown| {
+            let lock = file_lock(path);
+            let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut doc = load(path, shown)?;
+            let changed = apply(&mut doc, &key, &change)
+                .map_err(|m| Problem::new(Failure::Rejected, format!("{shown}: {m}")))?;
+            if changed {
+                save(path, shown, &doc)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// One lock per file, so that two changes from this process never lose
+/// each other's edit.
+fn file_lock(path: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut locks = LOCKS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    locks.entry(key).or_default().clone()
+}
+
+fn io_problem(shown: &str, what: &str, e: &std::io::Error) -> Problem {
+    let failure = match e.kind() {
+        ErrorKind::NotFound | ErrorKind::PermissionDenied => Failure::Rejected,
+        _ => Failure::Transient,
+    };
+    Problem::new(failure, format!("cannot {what} {shown}: {e}"))
+}
+
+fn load(path: &Path, shown: &str) -> Result<Value, Problem> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            Problem::new(
+                Failure::Rejected,
+                format!(
+                    "the flag file {shown} does not exist; create it where flagd reads it (an empty one is {{\"flags\": {{}}}})"
+                ),
+            )
+        } else {
+            io_problem(shown, "read", &e)
+        }
+    })?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| {
+        Problem::new(
+            Failure::Garbage,
+            format!(
+                "{shown} is not valid JSON (line {}, column {}: {e}); fix it by hand, migrate will not overwrite it",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    if !doc.is_object() {
+        return Err(Problem::new(
+            Failure::Garbage,
+            format!(
+                "{shown} is not a flagd flag file: it holds {}, not an object with \"flags\"",
+                super::template::kind(&doc)
+            ),
+        ));
+    }
+    Ok(doc)
+}
+
+fn save(path: &Path, shown: &str, doc: &Value) -> Result<(), Problem> {
+    let mut text = serde_json::to_string_pretty(doc)
+        .map_err(|e| Problem::new(Failure::Rejected, format!("cannot write {shown}: {e}")))?;
+    text.push('\n');
+    // Replace the file a symlink points at, not the symlink.
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let owner = std::fs::metadata(&target).ok().map(|m| (m.uid(), m.gid()));
+    fsutil::write_atomic(&target, text.as_bytes(), None)
+        .map_err(|e| io_problem(shown, "write", &e))?;
+    if let Some((uid, gid)) = owner {
+        // Best effort: only root may give a file away.
+        let _ = std::os::unix::fs::chown(&target, Some(uid), Some(gid));
+    }
+    Ok(())
+}
+
+/// The `flags` object of a document, if it has one.
+fn flags(doc: &Value) -> Result<Option<&Map<String, Value>>, String> {
+    match doc.get("flags") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(other) => Err(format!(
+            "\"flags\" must be an object, not {}",
+            super::template::kind(other)
+        )),
+    }
+}
+
+/// The flag `key` as migrate sees it.
+pub fn read_flag(doc: &Value, key: &str) -> Result<FlagState, String> {
+    let Some(flag) = flags(doc)?.and_then(|f| f.get(key)) else {
+        return Ok(FlagState {
+            enabled: false,
+            percent: None,
+        });
+    };
+    let Value::Object(flag) = flag else {
+        return Err(format!("flag '{key}' is not an object"));
+    };
+    check_variants(key, flag)?;
+    let state_enabled = flag.get("state").and_then(Value::as_str) == Some("ENABLED");
+    let split = rollout(key, flag)?;
+    Ok(match split {
+        Some(s) if state_enabled => FlagState {
+            enabled: true,
+            percent: Some(s.percent),
+        },
+        _ => FlagState {
+            enabled: state_enabled
+                && flag.get("defaultVariant").and_then(Value::as_str) == Some("on"),
+            percent: None,
+        },
+    })
+}
+
+/// Apply `change` to the flag `key` in `doc`; whether anything changed.
+pub fn apply(doc: &mut Value, key: &str, change: &FlagChange) -> Result<bool, String> {
+    let current = read_flag(doc, key)?;
+    let enabled = change.enabled.unwrap_or(current.enabled);
+    let percent = if enabled {
+        match change.percent {
+            Some(p) => p,
+            None => current.percent,
+        }
+    } else {
+        None
+    };
+    let Value::Object(root) = doc else {
+        return Err("the file is not a JSON object".to_string());
+    };
+    let flags = match root.get_mut("flags") {
+        Some(Value::Object(m)) => m,
+        _ => {
+            root.insert("flags".to_string(), Value::Object(Map::new()));
+            match root.get_mut("flags") {
+                Some(Value::Object(m)) => m,
+                _ => return Err("cannot add \"flags\"".to_string()),
+            }
+        }
+    };
+    let before = flags.get(key).cloned();
+    let flag = flags.entry(key.to_string()).or_insert_with(|| {
+        json!({
+            "state": "ENABLED",
+            "variants": {"on": true, "off": false},
+            "defaultVariant": "off",
+        })
+    });
+    let Value::Object(flag) = flag else {
+        return Err(format!("flag '{key}' is not an object"));
+    };
+    let bucket_by = rollout(key, flag)?.and_then(|s| s.bucket_by);
+    flag.insert("state".to_string(), json!("ENABLED"));
+    flag.insert(
+        "defaultVariant".to_string(),
+        json!(if enabled { "on" } else { "off" }),
+    );
+    match percent {
+        Some(p) => {
+            flag.insert("targeting".to_string(), fractional(p, bucket_by));
+        }
+        None => {
+            flag.shift_remove("targeting");
+        }
+    }
+    Ok(before.as_ref() != flags.get(key))
+}
+
+fn check_variants(key: &str, flag: &Map<String, Value>) -> Result<(), String> {
+    let variants = flag.get("variants");
+    let ok = matches!(variants, Some(Value::Object(v))
+        if v.get("on") == Some(&Value::Bool(true)) && v.get("off") == Some(&Value::Bool(false)));
+    if ok {
+        return Ok(());
+    }
+    let shown = variants.map_or_else(|| "none".to_string(), Value::to_string);
+    Err(format!(
+        "flag '{key}' has variants {shown}; migrate drives boolean flags with the variants \"on\": true and \"off\": false"
+    ))
+}
+
+/// A percentage rollout as migrate writes it.
+#[derive(Debug, PartialEq)]
+struct Split {
+    percent: f64,
+    /// The bucketing expression the split starts with, if any.
+    bucket_by: Option<Value>,
+}
+
+/// The flag's rollout: `None` without targeting, an error for targeting
+/// migrate does not understand (and so must not overwrite).
+fn rollout(key: &str, flag: &Map<String, Value>) -> Result<Option<Split>, String> {
+    let targeting = match flag.get("targeting") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(t)) if t.is_empty() => return Ok(None),
+        Some(t) => t,
+    };
+    parse_split(targeting).map(Some).ok_or_else(|| {
+        let shown = super::web::quote(&targeting.to_string());
+        format!(
+            "flag '{key}' has targeting migrate did not write ({shown}); migrate only reads and writes a {{\"fractional\": [[\"on\", p], [\"off\", 100 - p]]}} split and will not overwrite other rules: remove them, or drive this flag another way"
+        )
+    })
+}
+
+fn parse_split(targeting: &Value) -> Option<Split> {
+    let Value::Object(t) = targeting else {
+        return None;
+    };
+    if t.len() != 1 {
+        return None;
+    }
+    let Some(Value::Array(items)) = t.get("fractional") else {
+        return None;
+    };
+    let (bucket_by, buckets) = match items.split_first() {
+        Some((first, rest)) if !first.is_array() => (Some(first.clone()), rest),
+        _ => (None, items.as_slice()),
+    };
+    let [a, b] = buckets else {
+        return None;
+    };
+    let (mut on, mut off) = (None, None);
+    for bucket in [a, b] {
+        let Value::Array(pair) = bucket else {
+            return None;
+        };
+        let [Value::String(name), Value::Number(w)] = pair.as_slice() else {
+            return None;
+        };
+        let w = w.as_f64().filter(|w| w.is_finite() && *w >= 0.0)?;
+        match name.as_str() {
+            "on" if on.is_none() => on = Some(w),
+            "off" if off.is_none() => off = Some(w),
+            _ => return None,
+        }
+    }
+    let (on, off) = (on?, off?);
+    if on + off <= 0.0 {
+        return None;
+    }
+    Some(Split {
+        percent: 100.0 * on / (on + off),
+        bucket_by,
+    })
+}
+
+/// `{"fractional": [(bucket_by,) ["on", w], ["off", total - w]]}` with
+/// integer weights: out of 100 for whole percents, else out of 100 × 10^k.
+fn fractional(percent: f64, bucket_by: Option<Value>) -> Value {
+    let p = percent.clamp(0.0, 100.0);
+    let mut scale: u64 = 1;
+    for _ in 0..6 {
+        let scaled = p * scale as f64;
+        if (scaled - scaled.round()).abs() < 1e-6 {
+            break;
+        }
+        scale *= 10;
+    }
+    let total = 100 * scale;
+    let on = ((p * scale as f64).round() as u64).min(total);
+    let mut items = Vec::new();
+    if let Some(b) = bucket_by {
+        items.push(b);
+    }
+    items.push(json!(["on", on]));
+    items.push(json!(["off", total - on]));
+    json!({ "fractional": items })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(enabled: Option<bool>, percent: Option<Option<f64>>) -> FlagChange {
+        FlagChange { enabled, percent }
+    }
+
+    fn state(enabled: bool, percent: Option<f64>) -> FlagState {
+        FlagState { enabled, percent }
+    }
+
+    const FILE: &str = r##"{
+  "$schema": "https://flagd.dev/schema/v0/flags.json",
+  "flags": {
+    "zeta-banner": {
+      "state": "ENABLED",
+      "variants": { "red": "#f00", "blue": "#00f" },
+      "defaultVariant": "red",
+      "targeting": { "if": [{ "in": ["@example.com", { "var": "email" }] }, "blue"] }
+    },
+    "orders.dual-write": {
+      "state": "ENABLED",
+      "variants": { "on": true, "off": false },
+      "defaultVariant": "off",
+      "metadata": { "owner": "orders" }
+    },
+    "alpha": { "state": "DISABLED", "variants": { "on": true, "off": false }, "defaultVariant": "on" }
+  },
+  "$evaluators": { "staff": { "in": ["@example.com", { "var": "email" }] } },
+  "metadata": { "version": "7" }
+}"##;
+
+    fn doc() -> Value {
+        serde_json::from_str(FILE).unwrap()
+    }
+
+    #[test]
+    fn reads_the_three_forms_and_missing_flags() {
+        let d = doc();
+        assert_eq!(read_flag(&d, "orders.dual-write"), Ok(state(false, None)));
+        assert_eq!(read_flag(&d, "alpha"), Ok(state(false, None)));
+        assert_eq!(read_flag(&d, "nope"), Ok(state(false, None)));
+        let on: Value = serde_json::from_str(
+            r#"{"flags": {"f": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(read_flag(&on, "f"), Ok(state(true, None)));
+        let split: Value = serde_json::from_str(
+            r#"{"flags": {"f": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+                "targeting": {"fractional": [{"var": "email"}, ["off", 975], ["on", 25]]}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(read_flag(&split, "f"), Ok(state(true, Some(2.5))));
+        assert_eq!(read_flag(&json!({}), "f"), Ok(state(false, None)));
+    }
+
+    #[test]
+    fn refuses_other_targeting_and_variants() {
+        let d = doc();
+        let err = read_flag(&d, "zeta-banner").unwrap_err();
+        assert!(
+            err.contains("'zeta-banner'") && err.contains("variants"),
+            "{err}"
+        );
+        let mut custom = doc();
+        custom["flags"]["orders.dual-write"]["targeting"] =
+            json!({"if": [{"var": "beta"}, "on", "off"]});
+        let before = custom.clone();
+        let err = apply(&mut custom, "orders.dual-write", &change(Some(true), None)).unwrap_err();
+        assert!(err.contains("did not write"), "{err}");
+        assert_eq!(custom, before, "nothing is changed on error");
+        let three = json!({"fractional": [["on", 1], ["off", 1], ["on", 1]]});
+        assert_eq!(parse_split(&three), None);
+        let extra = json!({"fractional": [["on", 5], ["off", 95]], "if": []});
+        assert_eq!(parse_split(&extra), None);
+    }
+
+    #[test]
+    fn writes_round_trip_and_keep_everything_else() {
+        let mut d = doc();
+        assert_eq!(
+            apply(
+                &mut d,
+                "orders.dual-write",
+                &change(Some(true), Some(Some(5.0)))
+            ),
+            Ok(true)
+        );
+        assert_eq!(
+            read_flag(&d, "orders.dual-write"),
+            Ok(state(true, Some(5.0)))
+        );
+        let f = &d["flags"]["orders.dual-write"];
+        assert_eq!(f["defaultVariant"], "on");
+        assert_eq!(
+            f["targeting"],
+            json!({"fractional": [["on", 5], ["off", 95]]})
+        );
+        assert_eq!(f["metadata"], json!({"owner": "orders"}));
+        // Everything else is as it was, in the same order.
+        let original = doc();
+        assert_eq!(d["flags"]["zeta-banner"], original["flags"]["zeta-banner"]);
+        assert_eq!(d["$evaluators"], original["$evaluators"]);
+        let keys: Vec<_> = d.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["$schema", "flags", "$evaluators", "metadata"]);
+        let flag_keys: Vec<_> = d["flags"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(flag_keys, ["zeta-banner", "orders.dual-write", "alpha"]);
+        // The same change again changes nothing.
+        assert_eq!(
+            apply(
+                &mut d,
+                "orders.dual-write",
+                &change(Some(true), Some(Some(5.0)))
+            ),
+            Ok(false)
+        );
+        // Percent alone keeps enabled; enabled alone keeps the rollout.
+        apply(&mut d, "orders.dual-write", &change(None, Some(Some(50.0)))).unwrap();
+        assert_eq!(
+            read_flag(&d, "orders.dual-write"),
+            Ok(state(true, Some(50.0)))
+        );
+        // Removing the rollout: on for everyone.
+        apply(&mut d, "orders.dual-write", &change(None, Some(None))).unwrap();
+        assert_eq!(read_flag(&d, "orders.dual-write"), Ok(state(true, None)));
+        assert!(d["flags"]["orders.dual-write"].get("targeting").is_none());
+    }
+
+    #[test]
+    fn turning_off_removes_the_rollout() {
+        let mut d = doc();
+        apply(
+            &mut d,
+            "orders.dual-write",
+            &change(Some(true), Some(Some(100.0))),
+        )
+        .unwrap();
+        apply(&mut d, "orders.dual-write", &change(Some(false), None)).unwrap();
+        assert_eq!(read_flag(&d, "orders.dual-write"), Ok(state(false, None)));
+        let f = &d["flags"]["orders.dual-write"];
+        assert_eq!(f["defaultVariant"], "off");
+        assert!(f.get("targeting").is_none());
+    }
+
+    #[test]
+    fn enabling_a_disabled_flag_sets_state() {
+        let mut d = doc();
+        apply(&mut d, "alpha", &change(Some(true), None)).unwrap();
+        assert_eq!(d["flags"]["alpha"]["state"], "ENABLED");
+        assert_eq!(read_flag(&d, "alpha"), Ok(state(true, None)));
+    }
+
+    #[test]
+    fn creates_missing_flags_and_flags_objects() {
+        let mut d = json!({"$schema": "x"});
+        apply(&mut d, "new", &change(Some(true), Some(Some(10.0)))).unwrap();
+        assert_eq!(
+            d["flags"]["new"],
+            json!({
+                "state": "ENABLED",
+                "variants": {"on": true, "off": false},
+                "defaultVariant": "on",
+                "targeting": {"fractional": [["on", 10], ["off", 90]]}
+            })
+        );
+        assert_eq!(read_flag(&d, "new"), Ok(state(true, Some(10.0))));
+    }
+
+    #[test]
+    fn keeps_the_bucketing_expression_and_writes_fractions_as_integers() {
+        let mut d = json!({"flags": {"f": {
+            "state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on",
+            "targeting": {"fractional": [{"cat": [{"var": "$flagd.flagKey"}, {"var": "email"}]}, ["on", 10], ["off", 90]]}
+        }}});
+        apply(&mut d, "f", &change(None, Some(Some(2.5)))).unwrap();
+        assert_eq!(
+            d["flags"]["f"]["targeting"],
+            json!({"fractional": [{"cat": [{"var": "$flagd.flagKey"}, {"var": "email"}]}, ["on", 25], ["off", 975]]})
+        );
+        assert_eq!(read_flag(&d, "f"), Ok(state(true, Some(2.5))));
+        assert_eq!(
+            fractional(0.0, None),
+            json!({"fractional": [["on", 0], ["off", 100]]})
+        );
+        assert_eq!(
+            fractional(100.0, None),
+            json!({"fractional": [["on", 100], ["off", 0]]})
+        );
+        assert_eq!(
+            fractional(33.125, None),
+            json!({"fractional": [["on", 33125], ["off", 66875]]})
+        );
+    }
+
+    #[test]
+    fn a_flags_entry_of_the_wrong_kind_is_an_error() {
+        let mut d = json!({"flags": []});
+        assert!(read_flag(&d, "f").is_err());
+        let mut e = json!({"flags": {"f": 3}});
+        assert!(apply(&mut e, "f", &change(Some(true), None)).is_err());
+        // `flags: []` is replaced only if read succeeded; it did not.
+        assert!(apply(&mut d, "f", &change(Some(true), None)).is_err());
+    }
+}
