@@ -17,13 +17,17 @@ pub struct Live {
     pub target: Target,
     pub baseline: Value,
     pub expected: Value,
+    /// A value being set when a run stopped (intended, not verified).
+    pub pending: Option<Value>,
     pub live: Result<Value, String>,
 }
 
 impl Live {
-    /// Live and expected disagree (an unreadable target is not drift).
+    /// Live and expected disagree (an unreadable target is not drift, nor
+    /// is one left at the value a stopped run was setting).
     pub fn drifted(&self) -> bool {
-        matches!(&self.live, Ok(v) if !self.expected.matches(v))
+        matches!(&self.live, Ok(v) if !self.expected.matches(v)
+            && !self.pending.as_ref().is_some_and(|p| p.matches(v)))
     }
 }
 
@@ -55,6 +59,7 @@ impl Engine<'_> {
                 target: r.target.clone(),
                 baseline: r.baseline.clone(),
                 expected: r.expected.clone(),
+                pending: r.pending.clone(),
                 live: live.map_err(|e| crate::redact::clean(&format!("{e:#}")).into_owned()),
             })
             .collect()

@@ -396,6 +396,56 @@ async fn drift_stops_advance_unless_forced() {
 }
 
 #[tokio::test]
+async fn a_run_stopped_between_setting_and_verifying_resumes_without_drift() {
+    let w = World::new(PLAN);
+    w.advance(Limit::Steps(2)).await;
+    // A run records its intent for canary.1, sets the weight, and stops
+    // before it can record the change (killed, or its state went away).
+    let store = w.store();
+    let e = w.engine(&store);
+    let mut s = e.session(true).await.unwrap();
+    let target = Target::Traffic {
+        provider: "lb".into(),
+    };
+    e.commit(
+        &mut s,
+        vec![
+            Entry::Baseline {
+                target: target.clone(),
+                value: Value::Percent(0.0),
+            },
+            Entry::StepStarted {
+                step: "canary.1".into(),
+            },
+            Entry::Intended {
+                step: "canary.1".into(),
+                target: target.clone(),
+                before: Some(Value::Percent(0.0)),
+                after: Value::Percent(10.0),
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    drop(s);
+    w.lb.values.lock().unwrap().insert(Channel::Traffic, 10.0);
+    let sets = w.lb.sets.load(Ordering::SeqCst);
+    // The next run is not stopped by the value the last one was setting:
+    // it sets it again (absolutely) and carries on.
+    let o = w.advance(Limit::All).await;
+    assert!(
+        matches!(o, Outcome::Waiting { ref step, .. } if step == "canary.2"),
+        "{o:?}"
+    );
+    assert_eq!(w.traffic(), 10.0);
+    assert_eq!(w.lb.sets.load(Ordering::SeqCst), sets + 1);
+    let st = w.state().await;
+    let rec = &st.targets[&target.id()];
+    assert_eq!(rec.expected, Value::Percent(10.0));
+    assert_eq!(rec.pending, None);
+}
+
+#[tokio::test]
 async fn completed_steps_must_not_change_but_future_ones_may() {
     let w = World::new(PLAN);
     w.advance(Limit::Steps(2)).await;

@@ -252,6 +252,11 @@ pub struct TargetRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_by: Option<String>,
     pub at: Timestamp,
+    /// A value being set: intended, not yet verified. A run that stopped
+    /// in between may have left the target at it; the next run sets it
+    /// again, so it is not drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Value>,
 }
 
 /// A soak in progress.
@@ -665,9 +670,14 @@ impl State {
                         expected: value.clone(),
                         changed_by: None,
                         at: r.at,
+                        pending: None,
                     });
             }
-            Entry::Intended { .. } => {}
+            Entry::Intended { target, after, .. } => {
+                if let Some(t) = self.targets.get_mut(&target.id()) {
+                    t.pending = Some(after.clone());
+                }
+            }
             Entry::Applied { .. } => {}
             Entry::Verified {
                 step,
@@ -683,10 +693,12 @@ impl State {
                         expected: value.clone(),
                         changed_by: None,
                         at: r.at,
+                        pending: None,
                     });
                 rec.expected = value.clone();
                 rec.changed_by = Some(step.clone());
                 rec.at = r.at;
+                rec.pending = None;
             }
             Entry::StepDone { step, .. } => {
                 if let Some(i) = self.index_of(step) {
@@ -858,6 +870,7 @@ impl State {
                     t.expected = value.clone();
                     t.changed_by = Some("rollback".to_string());
                     t.at = r.at;
+                    t.pending = None;
                 }
                 if let Some(rb) = self.rollback.as_mut() {
                     rb.remaining.retain(|id| id != &target.id());
