@@ -212,11 +212,22 @@ impl Inner {
                 "no connection within {} s: the database is down, restarting or unreachable",
                 CONNECT_WAIT.as_secs()
             ),
-            sqlx::Error::Io(io) => format!("the connection failed: {io}"),
-            sqlx::Error::Database(d) => match d.code() {
-                Some(code) => format!("{} (SQLSTATE {code})", d.message()),
-                None => d.message().to_string(),
-            },
+            sqlx::Error::Io(io) => format!("the connection to the database failed: {io}"),
+            sqlx::Error::Database(d) => {
+                let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+                let gloss = if code.starts_with("57P") {
+                    "the database is shutting down or restarting: "
+                } else if code.starts_with("08") {
+                    "the connection to the database failed: "
+                } else {
+                    ""
+                };
+                if code.is_empty() {
+                    format!("{gloss}{}", d.message())
+                } else {
+                    format!("{gloss}{} (SQLSTATE {code})", d.message())
+                }
+            }
             sqlx::Error::Tls(t) => format!("TLS: {t}"),
             other => other.to_string(),
         };

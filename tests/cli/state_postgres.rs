@@ -3,6 +3,8 @@
 //! and the `migrate` binary racing, stalling, rolling back and riding out a
 //! database restart on it.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -545,4 +547,513 @@ async fn errors_name_the_database_never_its_password() {
     );
     assert!(err.contains("no_such_db"), "{err}");
     assert!(!err.contains("pw-Zq81x"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// Through the binary: runners are `migrate` processes sharing one state in
+// PostgreSQL; their steps set an `exec` provider whose `set` appends the
+// percent to a log file (`applied`), so every application is counted.
+
+const PASSWORD: &str = "pw-Kx93-never-shown";
+
+/// A plan with two `exec` routers keeping their split in files of `dir`:
+/// `split` (log `applied`) and `gated` (log `gated.applied`), whose `get`
+/// blocks, once, while a file `block` exists, until a file `go` appears:
+/// a runner can be caught holding the lock before it has changed anything.
+fn write_plan(dir: &Path, name: &str, settings: &str, steps: &str) -> PathBuf {
+    let text = format!(
+        r#"version: 1
+name: {name}
+settings: {{ timeout: 60s, retries: 0, interval: 1s{settings} }}
+providers:
+  split:
+    type: exec
+    set: [sh, -c, 'echo "$1" >> "$DIR/applied"; printf %s "$1" > "$DIR/current"', sh, "{{{{percent}}}}"]
+    get: [sh, -c, 'cat "$DIR/current"']
+    env: {{ DIR: "{dir}" }}
+  gated:
+    type: exec
+    set: [sh, -c, 'echo "$1" >> "$DIR/gated.applied"; printf %s "$1" > "$DIR/gated.current"', sh, "{{{{percent}}}}"]
+    get: [sh, -c, 'if [ -e "$DIR/block" ] && mkdir "$DIR/blocked" 2>/dev/null; then while [ ! -e "$DIR/go" ]; do sleep 0.05; done; fi; cat "$DIR/gated.current"']
+    env: {{ DIR: "{dir}" }}
+phases:
+  - name: canary
+    steps:
+{steps}"#,
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("current"), "0").unwrap();
+    std::fs::write(dir.join("gated.current"), "0").unwrap();
+    let path = dir.join("plan.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn traffic_steps(provider: &str, percents: impl IntoIterator<Item = u32>) -> String {
+    percents
+        .into_iter()
+        .map(|p| format!("      - traffic: {{ provider: {provider}, percent: {p} }}\n"))
+        .collect()
+}
+
+/// The percents `split` was set to, in order, each application once.
+fn applied(dir: &Path) -> Vec<u32> {
+    log(dir, "applied")
+}
+
+fn log(dir: &Path, name: &str) -> Vec<u32> {
+    std::fs::read_to_string(dir.join(name))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect()
+}
+
+/// `migrate -f PLAN` with a clean environment plus `env`.
+fn runner(plan: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrate"));
+    cmd.env_clear();
+    for name in ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL"] {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
+    cmd.env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .current_dir(plan.parent().unwrap())
+        .arg("-f")
+        .arg(plan)
+        .stdin(Stdio::null());
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn text(&self) -> String {
+        format!("exit {}\n{}{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The URL of a fresh database on the shared server, with a password
+/// (the server trusts local connections, so it is never asked for: it
+/// only has to stay out of every output).
+fn database_with_password(name: &str) -> String {
+    database(name).replace("postgres@", &format!("postgres:{PASSWORD}@"))
+}
+
+/// The journal, as `history -o json` prints it.
+fn history(plan: &Path, env: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let r = run(runner(plan, env).args(["-o", "json", "history", "--gates"]));
+    assert_eq!(r.code, 0, "{}", r.text());
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Steps done, with who did them, from the journal.
+fn steps_done(journal: &[serde_json::Value]) -> Vec<(String, String)> {
+    journal
+        .iter()
+        .filter(|r| r["event"] == "step_done")
+        .map(|r| {
+            (
+                r["step"].as_str().unwrap().to_string(),
+                r["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn eight_runners_racing_advance_apply_every_step_once_in_order() {
+    let url = database_with_password("race_cli");
+    let dir = tempfile::tempdir().unwrap();
+    let steps = 24u32;
+    let plan = write_plan(dir.path(), "race", "", &traffic_steps("split", 1..=steps));
+    let runners: Vec<_> = (0..8)
+        .map(|i| {
+            let plan = plan.clone();
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let actor = format!("runner-{i}@ci");
+                let env = [
+                    ("MIGRATE_STATE_URL", url.as_str()),
+                    ("MIGRATE_ACTOR", actor.as_str()),
+                ];
+                // Bounded: 24 steps need far fewer rounds than this.
+                for _ in 0..200 {
+                    let r =
+                        run(runner(&plan, &env).args(["-o", "json", "advance", "--steps", "1"]));
+                    assert!(!r.text().contains(PASSWORD), "{}", r.text());
+                    match r.code {
+                        0 if r.stdout.contains(r#""outcome":"completed""#) => return,
+                        0 => {}
+                        // Waited its 10 s for the lock: try again.
+                        5 => {}
+                        _ => panic!("runner {i}: {}", r.text()),
+                    }
+                }
+                panic!("runner {i} never saw the migration complete");
+            })
+        })
+        .collect();
+    for r in runners {
+        r.join().unwrap();
+    }
+    assert_eq!(applied(dir.path()), (1..=steps).collect::<Vec<_>>());
+    let env = [("MIGRATE_STATE_URL", url.as_str())];
+    let journal = history(&plan, &env);
+    let done = steps_done(&journal);
+    assert_eq!(
+        done.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
+        (1..=steps)
+            .map(|i| format!("canary.{i}"))
+            .collect::<Vec<_>>(),
+        "each step done once, in order"
+    );
+    assert!(done.iter().all(|(_, a)| a.starts_with("runner-")));
+    assert_eq!(
+        journal.iter().filter(|r| r["event"] == "started").count(),
+        1
+    );
+    // The human history shows who made each change.
+    let table = run(runner(&plan, &env).arg("history"));
+    assert!(table.stdout.contains("Actor"), "{}", table.text());
+    assert!(table.stdout.contains(&done[0].1), "{}", table.text());
+    // Nothing was kept locally.
+    assert!(!dir.path().join(".migrate").exists());
+}
+
+/// Wait (bounded) for a condition checked with psql.
+fn wait_for_sql(db: &str, sql: &str, want: &str) {
+    testbed::wait_until(&format!("{sql} = {want}"), Duration::from_secs(60), || {
+        server().psql(db, sql).is_ok_and(|out| out.trim() == want)
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_runner_stopped_past_its_lease_is_refused_when_it_resumes() {
+    let url = database_with_password("stopped_cli");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        "stop",
+        "",
+        &traffic_steps("gated", [10, 20, 30]),
+    );
+    let lease = ("MIGRATE_LEASE_MS", "1000");
+    let env_a = [
+        ("MIGRATE_STATE_URL", url.as_str()),
+        ("MIGRATE_ACTOR", "runner-a@ci"),
+        lease,
+    ];
+    // A starts, takes the lock, and is caught reading step 1's target.
+    std::fs::write(dir.path().join("block"), "").unwrap();
+    let mut cmd = runner(&plan, &env_a);
+    cmd.args(["advance", "--steps", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut a = testbed::Guard::spawn("runner a", &mut cmd).unwrap();
+    testbed::wait_until("runner a to hold the lock", Duration::from_secs(60), || {
+        dir.path().join("blocked").exists()
+    })
+    .unwrap();
+    a.signal("STOP").unwrap();
+    // Its lease runs out (nothing renews it while it is stopped) ...
+    wait_for_sql(
+        "stopped_cli",
+        "SELECT expires_at < clock_timestamp() FROM migrate_lock WHERE migration = 'stop'",
+        "t",
+    );
+    // ... and B takes over the migration and completes it.
+    let b = run(runner(
+        &plan,
+        &[
+            ("MIGRATE_STATE_URL", url.as_str()),
+            ("MIGRATE_ACTOR", "runner-b@ci"),
+            lease,
+        ],
+    )
+    .arg("advance"));
+    assert_eq!(b.code, 0, "{}", b.text());
+    assert!(
+        b.stderr.contains("an earlier run by runner-a@ci"),
+        "{}",
+        b.text()
+    );
+    assert_eq!(log(dir.path(), "gated.applied"), [10, 20, 30]);
+    // A wakes up: its write is refused, it changes nothing, exit 1.
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    a.signal("CONT").unwrap();
+    let out = std::mem::replace(&mut a.child, Command::new("true").spawn().unwrap())
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no longer holds the lock"), "{stderr}");
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert_eq!(
+        log(dir.path(), "gated.applied"),
+        [10, 20, 30],
+        "nothing applied twice"
+    );
+    let journal = history(&plan, &env_a);
+    let by_a: Vec<_> = journal
+        .iter()
+        .filter(|r| r["actor"] == "runner-a@ci")
+        .map(|r| r["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(by_a, ["started"], "A wrote nothing after its stall");
+    assert_eq!(
+        steps_done(&journal),
+        [
+            ("canary.1".to_string(), "runner-b@ci".to_string()),
+            ("canary.2".to_string(), "runner-b@ci".to_string()),
+            ("canary.3".to_string(), "runner-b@ci".to_string())
+        ]
+    );
+}
+
+#[test]
+fn rollback_takes_over_from_a_stuck_runner_and_unlock_shows_the_holder() {
+    let url = database_with_password("takeover_cli");
+    let dir = tempfile::tempdir().unwrap();
+    let steps = traffic_steps("split", [10]) + &traffic_steps("gated", [20]);
+    let plan = write_plan(dir.path(), "stuck", "", &steps);
+    // A lease far longer than the test: only the takeover can free it.
+    let lease = ("MIGRATE_LEASE_MS", "600000");
+    let env = [("MIGRATE_STATE_URL", url.as_str()), lease];
+    let first = run(runner(&plan, &env).args(["advance", "--steps", "1"]));
+    assert_eq!(first.code, 0, "{}", first.text());
+    std::fs::write(dir.path().join("block"), "").unwrap();
+    let mut cmd = runner(
+        &plan,
+        &[
+            ("MIGRATE_STATE_URL", url.as_str()),
+            ("MIGRATE_ACTOR", "stuck@runner-3"),
+            lease,
+        ],
+    );
+    cmd.args(["advance", "--steps", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut a = testbed::Guard::spawn("stuck runner", &mut cmd).unwrap();
+    testbed::wait_until(
+        "the runner to hold the lock",
+        Duration::from_secs(60),
+        || dir.path().join("blocked").exists(),
+    )
+    .unwrap();
+    a.signal("STOP").unwrap();
+    // unlock names the live holder and leaves it (exit 5).
+    let u = run(runner(&plan, &env).arg("unlock"));
+    assert_eq!(u.code, 5, "{}", u.text());
+    assert!(u.stdout.contains("stuck@runner-3"), "{}", u.text());
+    assert!(u.stdout.contains("It is alive"), "{}", u.text());
+    // A rollback does not wait for the lease.
+    let rb = run(runner(
+        &plan,
+        &[
+            ("MIGRATE_STATE_URL", url.as_str()),
+            ("MIGRATE_ACTOR", "oncall@laptop"),
+            lease,
+        ],
+    )
+    .arg("rollback"));
+    assert_eq!(rb.code, 0, "{}", rb.text());
+    assert_eq!(applied(dir.path()), [10, 0]);
+    let journal = history(&plan, &env);
+    let broken = journal
+        .iter()
+        .find(|r| r["event"] == "lock_broken")
+        .expect("the takeover is journaled");
+    assert_eq!(broken["actor"], "oncall@laptop");
+    assert!(
+        broken["holder"]
+            .as_str()
+            .unwrap()
+            .contains("stuck@runner-3"),
+        "{broken}"
+    );
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    a.signal("CONT").unwrap();
+    let out = std::mem::replace(&mut a.child, Command::new("true").spawn().unwrap())
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no longer holds the lock"), "{stderr}");
+    assert_eq!(applied(dir.path()), [10, 0]);
+    assert_eq!(
+        log(dir.path(), "gated.applied"),
+        Vec::<u32>::new(),
+        "the stuck runner set nothing"
+    );
+    let st = run(runner(&plan, &env).arg("status"));
+    assert!(st.stdout.contains("rolled back"), "{}", st.text());
+}
+
+#[test]
+fn a_rollback_stops_a_runner_soaking_elsewhere() {
+    let url = database_with_password("soak_cli");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        "soak",
+        "",
+        "      - traffic: { provider: split, percent: 10 }\n      - soak: 1h\n      - traffic: { provider: split, percent: 50 }\n",
+    );
+    let mut cmd = runner(
+        &plan,
+        &[
+            ("MIGRATE_STATE_URL", url.as_str()),
+            ("MIGRATE_ACTOR", "ci@runner-1"),
+        ],
+    );
+    cmd.args(["advance", "--wait"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut soaker = testbed::Guard::spawn("soaker", &mut cmd).unwrap();
+    wait_for_sql(
+        "soak_cli",
+        "SELECT state ? 'soak' FROM migrate_state WHERE migration = 'soak'",
+        "t",
+    );
+    let rb = run(runner(
+        &plan,
+        &[
+            ("MIGRATE_STATE_URL", url.as_str()),
+            ("MIGRATE_ACTOR", "oncall@laptop"),
+        ],
+    )
+    .args(["rollback", "--reason", "latency on the new service"]));
+    assert_eq!(rb.code, 0, "{}", rb.text());
+    let out = std::mem::replace(&mut soaker.child, Command::new("true").spawn().unwrap())
+        .wait_with_output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("oncall@laptop rolled the migration back"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("latency on the new service"), "{stdout}");
+    assert_eq!(applied(dir.path()), [10, 0]);
+}
+
+#[test]
+fn the_database_restarting_mid_run_is_a_clear_error_then_the_run_resumes() {
+    let pg = Postgres::start().unwrap();
+    pg.create_database("restart").unwrap();
+    let url = pg
+        .url("restart")
+        .replace("postgres@", &format!("postgres:{PASSWORD}@"));
+    let dir = tempfile::tempdir().unwrap();
+    let steps = 10u32;
+    let plan = write_plan(
+        dir.path(),
+        "restart",
+        "",
+        &traffic_steps("split", 1..=steps),
+    );
+
+    // A runner advancing step by step while the database restarts: every
+    // run either succeeds or fails clearly; the next one carries on.
+    let worker = {
+        let plan = plan.clone();
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let env = [("MIGRATE_STATE_URL", url.as_str())];
+            let mut failures = Vec::new();
+            for _ in 0..200 {
+                let r = run(runner(&plan, &env).args(["-o", "json", "advance", "--steps", "1"]));
+                assert!(!r.text().contains(PASSWORD), "{}", r.text());
+                match r.code {
+                    0 if r.stdout.contains(r#""outcome":"completed""#) => return failures,
+                    0 => {}
+                    1 => failures.push(r.stderr),
+                    _ => panic!("{}", r.text()),
+                }
+            }
+            panic!("the migration never completed");
+        })
+    };
+    testbed::wait_until("a few steps", Duration::from_secs(60), || {
+        applied(dir.path()).len() >= 3
+    })
+    .unwrap();
+    pg.restart().unwrap();
+    let failures = worker.join().unwrap();
+    for f in &failures {
+        assert!(
+            f.contains("PostgreSQL state at postgres://postgres:***@127.0.0.1:"),
+            "{f}"
+        );
+        assert!(
+            f.contains("Run the command again when the database is back"),
+            "{f}"
+        );
+    }
+    // An application may be repeated (a set whose record was lost with
+    // the connection is made again, absolutely), never skipped or reordered.
+    let mut seen = applied(dir.path());
+    seen.dedup();
+    assert_eq!(seen, (1..=steps).collect::<Vec<_>>());
+
+    // Down while a runner soaks: it stops with a clear error naming the
+    // database (as the plan shows its URL), and the next run resumes.
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        "restart-soak",
+        ", state: { backend: postgres, url: \"${STATE_URL}\" }",
+        "      - traffic: { provider: split, percent: 10 }\n      - soak: 2s\n      - traffic: { provider: split, percent: 20 }\n",
+    );
+    let env = [("STATE_URL", url.as_str())];
+    let mut cmd = runner(&plan, &env);
+    cmd.args(["advance", "--wait"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let soaker = testbed::Guard::spawn("soaker", &mut cmd).unwrap();
+    testbed::wait_until("the soak", Duration::from_secs(60), || {
+        applied(dir.path()) == [10]
+    })
+    .unwrap();
+    pg.stop().unwrap();
+    let mut soaker = soaker;
+    let out = std::mem::replace(&mut soaker.child, Command::new("true").spawn().unwrap())
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("PostgreSQL state at ${STATE_URL}: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Run the command again when the database is back"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    pg.start_again().unwrap();
+    let r = run(runner(&plan, &env).args(["advance", "--wait"]));
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(applied(dir.path()), [10, 20]);
 }
