@@ -1055,5 +1055,119 @@ fn the_database_restarting_mid_run_is_a_clear_error_then_the_run_resumes() {
     pg.start_again().unwrap();
     let r = run(runner(&plan, &env).args(["advance", "--wait"]));
     assert_eq!(r.code, 0, "{}", r.text());
+    // Stopped between setting 10 and recording it, the next run sets 10
+    // again rather than taking it for drift.
+    let mut seen = applied(dir.path());
+    seen.dedup();
+    assert_eq!(seen, [10, 20]);
+}
+
+#[test]
+fn state_push_and_pull_move_a_migration_between_backends() {
+    let url = database_with_password("push_cli");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), "moving", "", &traffic_steps("split", [10, 20]));
+    let local: [(&str, &str); 0] = [];
+    let remote = [("MIGRATE_STATE_URL", url.as_str())];
+    // Started locally.
+    let r = run(runner(&plan, &local).args(["advance", "--steps", "1"]));
+    assert_eq!(r.code, 0, "{}", r.text());
+    let local_journal = history(&plan, &local);
+    // Pushed.
+    let r = run(runner(&plan, &local).args(["state", "push", "--state-url", &url]));
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.contains("Copied migration moving"), "{}", r.text());
+    assert!(!r.text().contains(PASSWORD), "{}", r.text());
+    assert_eq!(history(&plan, &remote), local_journal);
+    // Not twice, unless forced.
+    let r = run(runner(&plan, &local).args(["state", "push", "--state-url", &url]));
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.stderr.contains("already has state"), "{}", r.text());
+    assert!(r.stderr.contains("--force"), "{}", r.text());
+    let r = run(runner(&plan, &local).args(["state", "push", "--force", "--state-url", &url]));
+    assert_eq!(r.code, 0, "{}", r.text());
+    // Carried on in PostgreSQL, where it is complete.
+    let r = run(runner(&plan, &remote).arg("advance"));
+    assert_eq!(r.code, 0, "{}", r.text());
     assert_eq!(applied(dir.path()), [10, 20]);
+    let remote_journal = history(&plan, &remote);
+    assert!(remote_journal.len() > local_journal.len());
+    // Pulled back: refused over the local copy, then forced; the local copy
+    // it replaced is kept beside it.
+    let r = run(runner(&plan, &remote).args(["state", "pull"]));
+    assert_eq!(r.code, 2, "{}", r.text());
+    let r = run(runner(&plan, &remote).args(["state", "pull", "--force"]));
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(history(&plan, &local), remote_journal);
+    let st = run(runner(&plan, &local).arg("status"));
+    assert!(st.stdout.contains("completed"), "{}", st.text());
+    let kept = std::fs::read_dir(dir.path().join(".migrate/moving"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("journal.ndjson.replaced-")
+        })
+        .count();
+    assert_eq!(kept, 1);
+    // Push needs somewhere to push to; --state-dir and --state-url conflict.
+    let r = run(runner(&plan, &local).args(["state", "push"]));
+    assert_eq!(r.code, 2, "{}", r.text());
+    assert!(r.stderr.contains("--state-url"), "{}", r.text());
+    let r = run(runner(&plan, &remote).args(["--state-dir", "elsewhere", "status"]));
+    assert_eq!(r.code, 2, "{}", r.text());
+}
+
+#[test]
+fn unlock_force_breaks_a_live_lease_and_its_holder_is_refused() {
+    let url = database_with_password("unlock_cli");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), "m", "", &traffic_steps("split", [10]));
+    let env = [
+        ("MIGRATE_STATE_URL", url.as_str()),
+        ("MIGRATE_ACTOR", "oncall@laptop"),
+    ];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = PgStore::with_lease(&url, &url, "m", Duration::from_secs(600)).unwrap();
+    let g = rt
+        .block_on(s.lock(&holder("wedged@runner-5"), Duration::ZERO, false))
+        .unwrap();
+    let mut st = rt.block_on(state_of(&s));
+    let u = run(runner(&plan, &env).arg("unlock"));
+    assert_eq!(u.code, 5, "{}", u.text());
+    assert!(u.stdout.contains("wedged@runner-5"), "{}", u.text());
+    let u = run(runner(&plan, &env).args(["unlock", "--force"]));
+    assert_eq!(u.code, 0, "{}", u.text());
+    assert!(
+        u.stdout.contains("Broke the lock held by wedged@runner-5"),
+        "{}",
+        u.text()
+    );
+    let err = rt
+        .block_on(s.commit(
+            g.as_ref(),
+            &mut st,
+            "wedged@runner-5",
+            now(),
+            vec![started()],
+        ))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err}");
+    let journal = history(&plan, &env);
+    let broken: Vec<_> = journal
+        .iter()
+        .filter(|r| r["event"] == "lock_broken")
+        .collect();
+    assert_eq!(broken.len(), 1, "{journal:?}");
+    assert_eq!(broken[0]["actor"], "oncall@laptop");
+    assert!(broken[0]["holder"]
+        .as_str()
+        .unwrap()
+        .contains("wedged@runner-5"));
+    drop(g);
 }
