@@ -151,21 +151,32 @@ pub fn local_store(global: &Global, plan: &Validated, dir: Option<&Path>) -> Loc
     }
 }
 
+const STATE_URL_ENV: &str = "MIGRATE_STATE_URL";
+
 /// The PostgreSQL state, when `--state-url` (or `MIGRATE_STATE_URL`) or
 /// `settings.state` names one.
 pub fn postgres_store(global: &Global, plan: &Validated) -> anyhow::Result<Option<PgStore>> {
     let name = &plan.plan.name;
     let (url, shown) = match (&global.state_url, &plan.plan.settings.state) {
         (Some(url), _) => {
-            crate::redact::register(url);
+            // From the environment, it is shown as the variable (as a plan
+            // shows `${VAR}`); typed on the command line, as typed, but for
+            // its password.
+            let from_env = std::env::var(STATE_URL_ENV).ok().as_deref() == Some(url.as_str());
+            let shown = if from_env {
+                format!("${{{STATE_URL_ENV}}}")
+            } else {
+                url.clone()
+            };
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                crate::redact::register(url);
                 return Err(Error::Usage(format!(
                     "--state-url {}: not a postgres:// URL",
-                    crate::redact::clean(&crate::state::postgres::shown_url(url))
+                    crate::redact::clean(&crate::state::postgres::shown_url(&shown))
                 ))
                 .into());
             }
-            (url.clone(), url.clone())
+            (url.clone(), shown)
         }
         (None, StateConfig::Postgres { url }) => (url.expose().to_string(), url.to_string()),
         (None, StateConfig::Local { .. }) => return Ok(None),

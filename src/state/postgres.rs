@@ -152,9 +152,14 @@ impl PgStore {
         migration: &str,
         lease: Duration,
     ) -> Result<Self, StoreError> {
-        redact::register(url);
         let shown = shown_url(shown);
-        let connect = PgConnectOptions::from_str(url)
+        // The URL is a secret unless it is shown as it is (no password, not
+        // from the environment): then masking it would only hide the name
+        // of the database from the messages about it.
+        if shown != url {
+            redact::register(url);
+        }
+        let mut connect = PgConnectOptions::from_str(url)
             .map_err(|e| {
                 StoreError::Io(
                     redact::clean(&format!(
@@ -163,8 +168,12 @@ impl PgStore {
                     .into_owned(),
                 )
             })?
-            .application_name("migrate")
             .disable_statement_logging();
+        // So that pg_stat_activity says who is connected, unless the URL
+        // names itself.
+        if connect.get_application_name().is_none() {
+            connect = connect.application_name("migrate");
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 connect,
@@ -275,11 +284,37 @@ impl Inner {
         pool.begin().await.map_err(|e| self.err(doing, &e))
     }
 
+    /// The schema version of the tables (0: none yet), read without DDL,
+    /// so that a role without CREATE can use tables that exist.
+    async fn current_schema(&self, c: &mut PgConnection) -> Result<i32, sqlx::Error> {
+        let exists: bool = sqlx::query("SELECT to_regclass('migrate_schema') IS NOT NULL")
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)?;
+        if !exists {
+            return Ok(0);
+        }
+        sqlx::query("SELECT coalesce(max(version), 0) FROM migrate_schema")
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)
+    }
+
     /// Create or upgrade the tables, in one transaction under an advisory
     /// lock: concurrent first runs wait for each other instead of racing.
     async fn upgrade_schema(&self, pool: &PgPool) -> Result<(), StoreError> {
         let doing = "preparing the state tables";
         let e = |e: sqlx::Error| self.err(doing, &e);
+        let known = schema_version();
+        {
+            let mut c = pool
+                .acquire()
+                .await
+                .map_err(|e| self.err("connecting", &e))?;
+            if self.current_schema(&mut c).await.map_err(e)? == known {
+                return Ok(());
+            }
+        }
         let mut tx = pool.begin().await.map_err(|e| self.err("connecting", &e))?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(SCHEMA_LOCK)
@@ -290,12 +325,7 @@ impl Inner {
             .execute(&mut *tx)
             .await
             .map_err(e)?;
-        let current: i32 = sqlx::query("SELECT coalesce(max(version), 0) FROM migrate_schema")
-            .fetch_one(&mut *tx)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(e)?;
-        let known = schema_version();
+        let current = self.current_schema(&mut tx).await.map_err(e)?;
         if current > known {
             return Err(StoreError::Io(format!(
                 "PostgreSQL state at {}: the state tables are at schema version {current}, newer than this migrate knows ({known}); upgrade migrate",

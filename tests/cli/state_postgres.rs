@@ -547,6 +547,14 @@ async fn errors_name_the_database_never_its_password() {
     );
     assert!(err.contains("no_such_db"), "{err}");
     assert!(!err.contains("pw-Zq81x"), "{err}");
+    // Without a password there is nothing to hide: the database is named.
+    let plain = url.replace("/secret", "/no_such_db_either");
+    let s = PgStore::with_lease(&plain, &plain, "m", Duration::from_secs(30)).unwrap();
+    let err = s.load().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("PostgreSQL state at {plain}: ")),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -735,8 +743,14 @@ fn eight_runners_racing_advance_apply_every_step_once_in_order() {
     let table = run(runner(&plan, &env).arg("history"));
     assert!(table.stdout.contains("Actor"), "{}", table.text());
     assert!(table.stdout.contains(&done[0].1), "{}", table.text());
-    // Nothing was kept locally.
+    // Nothing was kept locally; the state is shown as where it came from.
     assert!(!dir.path().join(".migrate").exists());
+    let st = run(runner(&plan, &env).arg("status"));
+    assert!(
+        st.stdout.contains("(state ${MIGRATE_STATE_URL}, serial "),
+        "{}",
+        st.text()
+    );
 }
 
 /// Wait (bounded) for a condition checked with psql.
@@ -980,10 +994,17 @@ fn the_database_restarting_mid_run_is_a_clear_error_then_the_run_resumes() {
         let plan = plan.clone();
         let url = url.clone();
         std::thread::spawn(move || {
-            let env = [("MIGRATE_STATE_URL", url.as_str())];
             let mut failures = Vec::new();
             for _ in 0..200 {
-                let r = run(runner(&plan, &env).args(["-o", "json", "advance", "--steps", "1"]));
+                let r = run(runner(&plan, &[]).args([
+                    "--state-url",
+                    &url,
+                    "-o",
+                    "json",
+                    "advance",
+                    "--steps",
+                    "1",
+                ]));
                 assert!(!r.text().contains(PASSWORD), "{}", r.text());
                 match r.code {
                     0 if r.stdout.contains(r#""outcome":"completed""#) => return failures,
