@@ -751,6 +751,7 @@ impl Engine<'_> {
         let serial = s.state.serial;
         // Executed without the lock: a long hook or reconciliation must
         // not keep `rollback` waiting.
+        s.release();
         let result = self.execute(step).await;
         let mut again = self.session(true).await?;
         let ours = again

@@ -396,6 +396,25 @@ async fn drift_stops_advance_unless_forced() {
 }
 
 #[tokio::test]
+async fn a_hook_runs_without_the_lock_and_is_recorded_under_it() {
+    let plan = PLAN.replace(
+        "  - name: shadow\n",
+        "  - name: hook\n    steps:\n      - run: [\"true\"]\n  - name: shadow\n",
+    );
+    let w = World::new(&plan);
+    let o = w.advance(Limit::Steps(3)).await;
+    assert!(
+        matches!(o, Outcome::Stopped { next: Some(ref n) } if n == "canary.1"),
+        "{o:?}"
+    );
+    let st = w.state().await;
+    assert_eq!(st.steps[1].id, "hook.1");
+    assert_eq!(st.steps[1].status, crate::state::StepStatus::Done);
+    assert!(st.claim.is_none());
+    assert_eq!(w.mirror(), 100.0);
+}
+
+#[tokio::test]
 async fn a_run_stopped_between_setting_and_verifying_resumes_without_drift() {
     let w = World::new(PLAN);
     w.advance(Limit::Steps(2)).await;

@@ -205,6 +205,17 @@ impl LocalStore {
     }
 }
 
+/// Writing needs the lock: a guard of this backend.
+fn held(guard: &dyn LockGuard) -> Result<(), StoreError> {
+    if guard.as_any().is::<lock::FileLock>() {
+        Ok(())
+    } else {
+        Err(StoreError::Io(
+            "writing the state without holding its lock (this is a bug in migrate)".into(),
+        ))
+    }
+}
+
 #[async_trait]
 impl Store for LocalStore {
     fn location(&self) -> String {
@@ -265,7 +276,7 @@ impl Store for LocalStore {
 
     async fn commit(
         &self,
-        _guard: &dyn LockGuard,
+        guard: &dyn LockGuard,
         state: &mut State,
         actor: &str,
         now: Timestamp,
@@ -274,6 +285,7 @@ impl Store for LocalStore {
         if entries.is_empty() {
             return Ok(());
         }
+        held(guard)?;
         self.ensure_dir()?;
         let now = Timestamp::new(now.0);
         let mut next = state.clone();
@@ -305,10 +317,11 @@ impl Store for LocalStore {
 
     async fn import(
         &self,
-        _guard: &dyn LockGuard,
+        guard: &dyn LockGuard,
         records: &[Record],
         state: &State,
     ) -> Result<(), StoreError> {
+        held(guard)?;
         super::check_import(&self.migration, records, state)?;
         self.ensure_dir()?;
         let mut lines = String::new();
@@ -334,7 +347,8 @@ impl Store for LocalStore {
         self.write_state(state)
     }
 
-    async fn rebuild(&self, _guard: &dyn LockGuard) -> Result<State, StoreError> {
+    async fn rebuild(&self, guard: &dyn LockGuard) -> Result<State, StoreError> {
+        held(guard)?;
         let (records, len) = self.read_journal()?;
         self.set_journal_len(len);
         let st = State::replay(&self.migration, &records);
