@@ -137,6 +137,9 @@ struct Inner {
     /// The database as it may be shown (no password).
     shown: String,
     lease: Duration,
+    /// Tokens of locks this process let go of but could not release (the
+    /// database was away): still ours to take again at once.
+    unreleased: std::sync::Mutex<Vec<i64>>,
 }
 
 impl PgStore {
@@ -181,6 +184,7 @@ impl PgStore {
                 migration: migration.to_string(),
                 shown,
                 lease,
+                unreleased: std::sync::Mutex::new(Vec::new()),
             }),
         })
     }
@@ -611,7 +615,7 @@ impl Inner {
         .await
         .map_err(e)?;
         let row = sqlx::query(
-            "SELECT holder::text, coalesce(expires_at > clock_timestamp(), false)
+            "SELECT holder::text, coalesce(expires_at > clock_timestamp(), false), token
              FROM migrate_lock WHERE migration = $1 FOR UPDATE",
         )
         .bind(&self.migration)
@@ -620,6 +624,11 @@ impl Inner {
         .map_err(e)?;
         let previous: Option<String> = row.try_get(0).map_err(e)?;
         let unexpired: bool = row.try_get(1).map_err(e)?;
+        let current: i64 = row.try_get(2).map_err(e)?;
+        let ours = self
+            .unreleased
+            .lock()
+            .is_ok_and(|tokens| tokens.contains(&current));
         let previous = previous.map(|text| {
             let h = serde_json::from_str::<Holder>(&text).ok();
             let gone = process::gone(&text);
@@ -627,6 +636,8 @@ impl Inner {
         });
         let (stale, displaced) = match previous {
             None => (None, None),
+            // Let go of by this process, not released: free.
+            Some(_) if ours => (None, None),
             Some((h, gone)) if !unexpired || gone => (h, None),
             Some((h, _)) if take_live => (None, Some(h)),
             Some((h, _)) => return Ok(Attempt::Held(h)),
@@ -731,8 +742,8 @@ impl Drop for PgLock {
         // Release before the process may exit: on a multi-threaded runtime
         // through the pool; elsewhere on a connection of its own, from a
         // thread with a runtime of its own.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        let released = match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
                 tokio::task::block_in_place(|| {
                     handle.block_on(async {
                         let release = async {
@@ -740,30 +751,48 @@ impl Drop for PgLock {
                             let mut c = pool.acquire().await.ok()?;
                             inner.release(&mut c, token).await.ok()
                         };
-                        let _ = tokio::time::timeout(RELEASE_WAIT, release).await;
-                    });
-                });
-                return;
+                        tokio::time::timeout(RELEASE_WAIT, release)
+                            .await
+                            .ok()
+                            .flatten()
+                            .is_some()
+                    })
+                })
+            }
+            _ => {
+                let inner = inner.clone();
+                std::thread::spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return false;
+                    };
+                    rt.block_on(async {
+                        let release = async {
+                            let mut c = PgConnection::connect_with(&inner.connect).await.ok()?;
+                            let done = inner.release(&mut c, token).await.ok();
+                            let _ = c.close().await;
+                            done
+                        };
+                        tokio::time::timeout(RELEASE_WAIT, release)
+                            .await
+                            .ok()
+                            .flatten()
+                            .is_some()
+                    })
+                })
+                .join()
+                .unwrap_or(false)
+            }
+        };
+        if !released {
+            // The lease runs out by itself; until then this process may
+            // take the lock again at once.
+            if let Ok(mut tokens) = inner.unreleased.lock() {
+                tokens.push(token);
             }
         }
-        let thread = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                let release = async {
-                    let mut c = PgConnection::connect_with(&inner.connect).await.ok()?;
-                    let done = inner.release(&mut c, token).await.ok();
-                    let _ = c.close().await;
-                    done
-                };
-                let _ = tokio::time::timeout(RELEASE_WAIT, release).await;
-            });
-        });
-        let _ = thread.join();
     }
 }
 

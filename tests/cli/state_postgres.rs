@@ -1192,3 +1192,34 @@ fn unlock_force_breaks_a_live_lease_and_its_holder_is_refused() {
         .contains("wedged@runner-5"));
     drop(g);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_let_go_of_while_the_database_was_away_is_not_held_against_its_process() {
+    let pg = Postgres::start().unwrap();
+    pg.create_database("away").unwrap();
+    let url = pg.url("away");
+    let a = store(&url, 600_000);
+    let g = a
+        .lock(&holder("ana@box"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    pg.stop().unwrap();
+    // The release cannot reach the database: the lease stays.
+    drop(g);
+    pg.start_again().unwrap();
+    let b = store(&url, 600_000);
+    assert!(b.holder().await.unwrap().is_some_and(|(_, alive)| alive));
+    // Another process waits for the lease ...
+    assert!(matches!(
+        b.lock(&holder("bo@box"), Duration::ZERO, false)
+            .await
+            .map(|_| ()),
+        Err(StoreError::Locked(_))
+    ));
+    // ... but the process that let go of it takes it again at once.
+    let g = a
+        .lock(&holder("ana@box"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    assert!(g.stale_previous().is_none());
+}
