@@ -10,4 +10,5 @@ pub mod fsutil;
 pub mod output;
 pub mod plan;
 pub mod providers;
+pub mod reconcile;
 pub mod redact;

@@ -3,6 +3,7 @@
 
 mod completions;
 mod plan;
+mod reconcile;
 mod schema;
 mod validate;
 
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate => validate::run(&cli.global, &printer),
         Command::Plan(args) => plan::run(&cli.global, &args, &printer),
+        Command::Reconcile(args) => reconcile::run(&cli.global, &args, &printer),
         Command::Schema => schema::run(&printer),
         Command::Completions { shell } => completions::run(shell),
     }

@@ -12,6 +12,10 @@
 //! and absolute sets — adapters never increment) are retried with backoff on
 //! transient failures. Errors name the provider and what was being done.
 
+pub mod db;
+pub mod mysql;
+pub mod postgres;
+pub mod sqlite;
 pub mod web;
 
 use std::collections::HashMap;
