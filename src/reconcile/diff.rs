@@ -42,12 +42,32 @@ pub enum DiffKind {
     Different,
 }
 
-/// A row the merge found different, by key (the side's own key values).
+/// A row the merge found different, by key (the side's own key values),
+/// with a digest of each side's row as seen (`None`: absent), so that the
+/// re-check can tell a stable difference from a row still being written.
 #[derive(Debug, Clone)]
 pub struct Diff {
     pub kind: DiffKind,
     pub key: Row,
     pub seen: Instant,
+    pub source: Option<u64>,
+    pub target: Option<u64>,
+    /// Re-checks done so far.
+    pub checks: u32,
+}
+
+/// A digest of a row's canonical, unambiguous encoding (see
+/// [`Value::encode`]): equal rows have equal digests, and a change of any
+/// value changes it.
+pub fn digest(row: &[Value]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut buf = Vec::with_capacity(64);
+    for v in row {
+        v.encode(&mut buf);
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    buf.hash(&mut h);
+    h.finish()
 }
 
 pub struct Sides<'a> {
@@ -255,8 +275,8 @@ async fn merge(
             (Some(a), Some(b)) => cmp_keys(a, b, keys),
         };
         let diff = match order {
-            Ordering::Less => src.take().map(|r| (DiffKind::Missing, r)),
-            Ordering::Greater => tgt.take().map(|r| (DiffKind::Extra, r)),
+            Ordering::Less => src.take().map(|r| (DiffKind::Missing, Some(digest(&r)), None, r)),
+            Ordering::Greater => tgt.take().map(|r| (DiffKind::Extra, None, Some(digest(&r)), r)),
             Ordering::Equal => {
                 let (a, b) = (src.take(), tgt.take());
                 match (a, b) {
@@ -264,7 +284,7 @@ async fn merge(
                         out.matched += 1;
                         None
                     }
-                    (Some(a), Some(_)) => Some((DiffKind::Different, a)),
+                    (Some(a), Some(b)) => Some((DiffKind::Different, Some(digest(&a)), Some(digest(&b)), a)),
                     _ => None,
                 }
             }
@@ -276,12 +296,15 @@ async fn merge(
                 unreported = 0;
             }
         }
-        if let Some((kind, mut row)) = diff {
+        if let Some((kind, source, target, mut row)) = diff {
             row.truncate(keys);
             let d = Diff {
                 kind,
                 key: row,
                 seen: Instant::now(),
+                source,
+                target,
+                checks: 0,
             };
             if tx.send(d).await.is_err() {
                 // The checker stopped (it failed): its error is the one

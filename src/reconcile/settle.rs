@@ -3,19 +3,23 @@
 //!
 //! While dual writes run, a row can be caught between the write to the
 //! source and its copy to the target. Every difference the merge finds is
-//! therefore read again from both sides — by key, each side in one
-//! statement — once `settle` has passed since it was seen. Only what still
-//! differs is reported (and repaired); a row gone from both sides by then
-//! is no longer compared.
+//! therefore read again from both sides — by key, a batch in one statement
+//! per side — once `settle` has passed since it was seen. A row that now
+//! matches is not reported. A row that still differs but changed on either
+//! side since it was seen (its digest moved) is still being written: it is
+//! given another settle delay, up to three re-checks. Only stable
+//! differences are reported (and repaired); a row gone from both sides by
+//! then is no longer compared.
 
 use std::cmp::Ordering;
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::columns::Pair;
-use super::diff::{cmp_keys, differing, Diff, DiffKind};
+use super::diff::{cmp_keys, differing, digest, Diff, DiffKind};
 use super::repair::{self, Counts, Mode};
 use super::report::ReportFile;
 use super::value::Row;
@@ -45,13 +49,29 @@ pub struct Checked {
     pub repair: Counts,
 }
 
+/// Re-checks of a row that keeps changing before it is reported anyway.
+const MAX_CHECKS: u32 = 3;
+
 impl Checker<'_> {
     pub async fn run(mut self, mut rx: mpsc::Receiver<Diff>) -> anyhow::Result<Checked> {
         let mut out = Checked::default();
-        let mut pending: Vec<Diff> = Vec::new();
+        // Ordered by the time each difference was (last) seen, hence by the
+        // time it has settled.
+        let mut queue: VecDeque<Diff> = VecDeque::new();
         let batch = self.batch.max(1);
+        let mut open = true;
         loop {
-            let next = match pending.first() {
+            if queue.len() >= batch || (!open && !queue.is_empty()) {
+                let n = queue.len().min(batch);
+                let due: Vec<Diff> = queue.drain(..n).collect();
+                let again = self.process(due, &mut out).await?;
+                queue.extend(again);
+                continue;
+            }
+            if !open {
+                break;
+            }
+            let next = match queue.front() {
                 None => rx.recv().await,
                 Some(first) => {
                     // Wait for more differences, but not past the moment the
@@ -60,24 +80,25 @@ impl Checker<'_> {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
                         Ok(next) => next,
                         Err(_) => {
-                            self.process(std::mem::take(&mut pending), &mut out).await?;
+                            let now = Instant::now();
+                            let n = queue
+                                .iter()
+                                .take(batch)
+                                .take_while(|d| d.seen + self.settle <= now)
+                                .count()
+                                .max(1);
+                            let due: Vec<Diff> = queue.drain(..n).collect();
+                            let again = self.process(due, &mut out).await?;
+                            queue.extend(again);
                             continue;
                         }
                     }
                 }
             };
             match next {
-                Some(d) => {
-                    pending.push(d);
-                    if pending.len() >= batch {
-                        self.process(std::mem::take(&mut pending), &mut out).await?;
-                    }
-                }
-                None => break,
+                Some(d) => queue.push_back(d),
+                None => open = false,
             }
-        }
-        if !pending.is_empty() {
-            self.process(pending, &mut out).await?;
         }
         if let Some(report) = self.report.as_mut() {
             report.finish()?;
@@ -85,9 +106,12 @@ impl Checker<'_> {
         Ok(out)
     }
 
-    async fn process(&mut self, batch: Vec<Diff>, out: &mut Checked) -> anyhow::Result<()> {
+    /// Re-read a batch of differences once they have settled. Returns the
+    /// ones to look at again later: rows that changed on either side since
+    /// they were seen are still being written.
+    async fn process(&mut self, batch: Vec<Diff>, out: &mut Checked) -> anyhow::Result<Vec<Diff>> {
         let Some(last) = batch.last() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         tokio::time::sleep_until(tokio::time::Instant::from_std(last.seen + self.settle)).await;
         let pair = self.pair;
@@ -101,19 +125,38 @@ impl Checker<'_> {
         tgt.sort_by(|a, b| cmp_keys(a, b, keys));
         let mut writes: Vec<(Row, DiffKind)> = Vec::new();
         let mut extras: Vec<Row> = Vec::new();
-        for d in &batch {
+        let mut again = Vec::new();
+        let now = Instant::now();
+        for d in batch {
             let s = find(&src, &d.key, keys);
             let t = find(&tgt, &d.key, keys);
+            if let (Some(s), Some(t)) = (s, t) {
+                if differing(s, t, keys).is_empty() {
+                    out.settled += 1;
+                    continue;
+                }
+            }
+            if s.is_none() && t.is_none() {
+                out.vanished += 1;
+                continue;
+            }
+            let (sd, td) = (s.map(|r| digest(r)), t.map(|r| digest(r)));
+            let moving = sd != d.source || td != d.target;
+            if moving && !self.settle.is_zero() && d.checks + 1 < MAX_CHECKS {
+                again.push(Diff {
+                    seen: now,
+                    source: sd,
+                    target: td,
+                    checks: d.checks + 1,
+                    ..d
+                });
+                continue;
+            }
             let (kind, columns) = match (s, t) {
                 (Some(s), Some(t)) => {
-                    let cols = differing(s, t, keys);
-                    if cols.is_empty() {
-                        out.settled += 1;
-                        continue;
-                    }
                     out.different += 1;
                     writes.push((s.clone(), DiffKind::Different));
-                    (DiffKind::Different, cols)
+                    (DiffKind::Different, differing(s, t, keys))
                 }
                 (Some(s), None) => {
                     out.missing += 1;
@@ -125,10 +168,7 @@ impl Checker<'_> {
                     extras.push(t[..keys.min(t.len())].to_vec());
                     (DiffKind::Extra, Vec::new())
                 }
-                (None, None) => {
-                    out.vanished += 1;
-                    continue;
-                }
+                (None, None) => continue,
             };
             if let Some(report) = self.report.as_mut() {
                 let names: Vec<&str> = columns.iter().map(|&i| pair.column_name(i)).collect();
@@ -147,7 +187,7 @@ impl Checker<'_> {
             .await?;
             out.repair.add(&counts);
         }
-        Ok(())
+        Ok(again)
     }
 }
 
