@@ -18,7 +18,11 @@ pub fn run(global: &Global, args: &ReconcileArgs, printer: &Printer) -> anyhow::
     let v = load_plan(&global.file, printer)?;
     let plan = &v.plan;
     if plan.reconciliation(&args.name).is_none() {
-        let known: Vec<&str> = plan.reconciliations.iter().map(|r| r.name.as_str()).collect();
+        let known: Vec<&str> = plan
+            .reconciliations
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
         let hint = if known.is_empty() {
             "the plan has no reconciliations".to_string()
         } else {

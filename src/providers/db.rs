@@ -249,7 +249,9 @@ pub async fn connect(plan: &Plan, name: &str) -> anyhow::Result<Arc<dyn Database
         .ok_or_else(|| anyhow::anyhow!("the plan has no provider '{name}'"))?;
     let ctx = CallCtx::new(provider, &plan.settings);
     let db: Arc<dyn Database> = match &provider.kind {
-        ProviderKind::Postgres(d) => Arc::new(super::postgres::Postgres::connect(ctx, &d.url).await?),
+        ProviderKind::Postgres(d) => {
+            Arc::new(super::postgres::Postgres::connect(ctx, &d.url).await?)
+        }
         ProviderKind::Mysql(d) => Arc::new(super::mysql::Mysql::connect(ctx, &d.url).await?),
         ProviderKind::Sqlite(s) => Arc::new(super::sqlite::Sqlite::connect(ctx, &s.path).await?),
         other => anyhow::bail!(
@@ -258,6 +260,25 @@ pub async fn connect(plan: &Plan, name: &str) -> anyhow::Result<Arc<dyn Database
         ),
     };
     Ok(db)
+}
+
+/// A database URL for messages: the plan's text (a URL from the environment
+/// shows as `${VAR}`), with any password masked even when it was written in
+/// the plan itself.
+pub fn url_label(url: &crate::plan::Text) -> String {
+    let shown = url.shown();
+    let Some((scheme, rest)) = shown.split_once("://") else {
+        return shown.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => shown.to_string(),
+        },
+        None => shown.to_string(),
+    }
 }
 
 /// A database error as a provider error: connection trouble, deadlocks and
@@ -345,7 +366,11 @@ fn push_bind<'a>(
 }
 
 /// `SELECT cols FROM t WHERE (filter) AND key > after ORDER BY key`.
-pub fn scan_sql<'a>(d: &dyn Dialect, shape: &'a Shape, after: Option<&'a [Value]>) -> Statement<'a> {
+pub fn scan_sql<'a>(
+    d: &dyn Dialect,
+    shape: &'a Shape,
+    after: Option<&'a [Value]>,
+) -> Statement<'a> {
     let cols: Vec<String> = shape.columns.iter().map(|c| d.select_expr(c)).collect();
     let mut sql = format!("SELECT {} FROM {}", cols.join(", "), d.table(&shape.table));
     let mut binds = Vec::new();
@@ -408,7 +433,13 @@ fn key_in<'a>(
         .collect();
     let lhs: Vec<String> = kcols
         .iter()
-        .map(|c| if exact { d.key_expr(c) } else { d.quote(&c.name) })
+        .map(|c| {
+            if exact {
+                d.key_expr(c)
+            } else {
+                d.quote(&c.name)
+            }
+        })
         .collect();
     let lhs = if lhs.len() == 1 {
         lhs.join("")
@@ -483,7 +514,10 @@ pub fn insert_sql<'a>(d: &dyn Dialect, shape: &'a Shape, rows: &'a [Row]) -> Sta
 /// How long a scan waits for its first row (a sort may come first) and
 /// then for each next one before taking the connection for dead.
 pub fn scan_timeouts(ctx: &CallCtx) -> (Duration, Duration) {
-    (ctx.timeout.max(Duration::from_secs(1)) * 30, ctx.timeout.max(Duration::from_secs(1)) * 3)
+    (
+        ctx.timeout.max(Duration::from_secs(1)) * 30,
+        ctx.timeout.max(Duration::from_secs(1)) * 3,
+    )
 }
 
 /// A value that cannot go into a column.
@@ -521,6 +555,18 @@ mod tests {
     }
 
     #[test]
+    fn url_passwords_are_never_shown() {
+        let t =
+            crate::plan::Text::literal("postgres://app:hunter2@db:5432/payments?sslmode=require");
+        assert_eq!(
+            url_label(&t),
+            "postgres://app:***@db:5432/payments?sslmode=require"
+        );
+        let t = crate::plan::Text::literal("mysql://root@127.0.0.1:3306/legacy");
+        assert_eq!(url_label(&t), "mysql://root@127.0.0.1:3306/legacy");
+    }
+
+    #[test]
     fn table_names() {
         assert_eq!(
             TableName::parse("public.payments"),
@@ -530,7 +576,10 @@ mod tests {
             }
         );
         assert_eq!(TableName::parse("payments").schema, None);
-        assert_eq!(TableName::parse("\"a.b\".\"c\"").schema.as_deref(), Some("a.b"));
+        assert_eq!(
+            TableName::parse("\"a.b\".\"c\"").schema.as_deref(),
+            Some("a.b")
+        );
         assert_eq!(TableName::parse("`x`").name, "x");
     }
 
@@ -556,7 +605,10 @@ mod tests {
             "SELECT \"a\", \"b\", \"v\" FROM \"s\".\"t\" WHERE (\"a\", \"b\") IN (($1, $2)) AND (v > 0)"
         );
         let d = delete_sql(&Pg, &shape, &keys);
-        assert_eq!(d.sql, "DELETE FROM \"s\".\"t\" WHERE (\"a\", \"b\") IN (($1, $2))");
+        assert_eq!(
+            d.sql,
+            "DELETE FROM \"s\".\"t\" WHERE (\"a\", \"b\") IN (($1, $2))"
+        );
     }
 
     #[test]

@@ -35,30 +35,40 @@ pub struct Mysql {
 
 impl Mysql {
     pub async fn connect(ctx: CallCtx, url: &Text) -> Result<Self, ProviderError> {
-        let doing = format!("connecting to {url}");
+        let doing = format!("connecting to {}", super::db::url_label(url));
         let opts = MySqlConnectOptions::from_str(url.expose())
             .map_err(|e| ctx.error(Failure::Rejected, &doing, format!("invalid URL: {e}")))?
             .timezone(Some("+00:00".to_string()))
             .charset("utf8mb4");
-        let pool = ctx
-            .call(&doing, true, || {
-                let opts = opts.clone();
-                let ctx = ctx.clone();
-                let doing = doing.clone();
-                async move {
-                    MySqlPoolOptions::new()
-                        .max_connections(4)
-                        .acquire_timeout(ctx.timeout)
-                        .connect_with(opts)
-                        .await
-                        .map_err(|e| db_error(&ctx, &doing, &e))
-                }
-            })
-            .await?;
+        // One direct connection first, so that a refused or failing
+        // connection is reported as it is (the pool would keep retrying until
+        // its timeout); the pool then opens its connections as needed.
+        ctx.call(&doing, true, || {
+            let opts = opts.clone();
+            let ctx = ctx.clone();
+            let doing = doing.clone();
+            async move {
+                let conn = <sqlx::mysql::MySqlConnection as sqlx::Connection>::connect_with(&opts)
+                    .await
+                    .map_err(|e| db_error(&ctx, &doing, &e))?;
+                let _ = sqlx::Connection::close(conn).await;
+                Ok(())
+            }
+        })
+        .await?;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(ctx.timeout)
+            .connect_lazy_with(opts);
         Ok(Self { ctx, pool })
     }
 
-    async fn rows(&self, doing: &str, st: Statement<'_>, shape: &Shape) -> Result<Vec<Row>, ProviderError> {
+    async fn rows(
+        &self,
+        doing: &str,
+        st: Statement<'_>,
+        shape: &Shape,
+    ) -> Result<Vec<Row>, ProviderError> {
         let q = bind_all(&self.ctx, sqlx::query(&st.sql), &st.binds)?;
         let rows = q
             .fetch_all(&self.pool)
@@ -188,7 +198,12 @@ fn bind_all<'q>(
     Ok(q)
 }
 
-fn bind<'q>(ctx: &CallCtx, q: MyQuery<'q>, v: &Value, c: &Column) -> Result<MyQuery<'q>, ProviderError> {
+fn bind<'q>(
+    ctx: &CallCtx,
+    q: MyQuery<'q>,
+    v: &Value,
+    c: &Column,
+) -> Result<MyQuery<'q>, ProviderError> {
     let value = v.coerce(c.kind).ok_or_else(|| cannot_write(ctx, v, c))?;
     let bad = || cannot_write(ctx, v, c);
     Ok(match (c.kind, value) {
@@ -272,7 +287,12 @@ impl Database for Mysql {
         Ok(row.and_then(|r| r.try_get_unchecked::<Option<u64>, _>(0).ok().flatten()))
     }
 
-    async fn scan(&self, shape: &Shape, after: Option<&[Value]>, sink: &mut RowSink) -> Result<(), ProviderError> {
+    async fn scan(
+        &self,
+        shape: &Shape,
+        after: Option<&[Value]>,
+        sink: &mut RowSink,
+    ) -> Result<(), ProviderError> {
         let doing = format!("reading {}", shape.table);
         let st = scan_sql(self, shape, after);
         let q = bind_all(&self.ctx, sqlx::query(&st.sql), &st.binds)?;
@@ -281,12 +301,19 @@ impl Database for Mysql {
         let mut wait = first;
         loop {
             let item = tokio::time::timeout(wait, rows.next()).await.map_err(|_| {
-                self.ctx.error(Failure::Transient, &doing, format!("no row within {wait:?}"))
+                self.ctx.error(
+                    Failure::Transient,
+                    &doing,
+                    format!("no row within {wait:?}"),
+                )
             })?;
             wait = next;
             let Some(row) = item else { break };
             let row = row.map_err(|e| db_error(&self.ctx, &doing, &e))?;
-            if !sink.push(decode_row(&self.ctx, &row, &shape.columns)?).await {
+            if !sink
+                .push(decode_row(&self.ctx, &row, &shape.columns)?)
+                .await
+            {
                 return Ok(());
             }
         }
@@ -304,7 +331,9 @@ impl Database for Mysql {
         for part in keys.chunks(per) {
             let rows = self
                 .ctx
-                .call(&doing, true, || self.rows(&doing, fetch_sql(self, shape, part), shape))
+                .call(&doing, true, || {
+                    self.rows(&doing, fetch_sql(self, shape, part), shape)
+                })
                 .await?;
             out.extend(rows);
         }
@@ -327,7 +356,11 @@ impl Database for Mysql {
         let per = rows_per_statement(shape.columns.len(), MAX_PARAMS, rows.len());
         self.ctx
             .call(&doing, true, || async {
-                let mut tx = self.pool.begin().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 let mut n = 0;
                 for part in rows.chunks(per) {
                     let st = insert_sql(self, shape, part);
@@ -339,7 +372,9 @@ impl Database for Mysql {
                         .map_err(|e| db_error(&self.ctx, &doing, &e))?
                         .rows_affected();
                 }
-                tx.commit().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                tx.commit()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 Ok(n)
             })
             .await
@@ -353,7 +388,11 @@ impl Database for Mysql {
         let per = rows_per_statement(shape.keys * 2, MAX_PARAMS, keys.len());
         self.ctx
             .call(&doing, true, || async {
-                let mut tx = self.pool.begin().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 let mut n = 0;
                 for part in keys.chunks(per) {
                     let st = delete_sql(self, shape, part);
@@ -364,7 +403,9 @@ impl Database for Mysql {
                         .map_err(|e| db_error(&self.ctx, &doing, &e))?
                         .rows_affected();
                 }
-                tx.commit().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                tx.commit()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 Ok(n)
             })
             .await

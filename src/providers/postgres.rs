@@ -34,30 +34,40 @@ pub struct Postgres {
 
 impl Postgres {
     pub async fn connect(ctx: CallCtx, url: &Text) -> Result<Self, ProviderError> {
-        let doing = format!("connecting to {url}");
+        let doing = format!("connecting to {}", super::db::url_label(url));
         let opts = PgConnectOptions::from_str(url.expose())
             .map_err(|e| ctx.error(Failure::Rejected, &doing, format!("invalid URL: {e}")))?
             .options([("TimeZone", "UTC"), ("DateStyle", "ISO")])
             .application_name("migrate");
-        let pool = ctx
-            .call(&doing, true, || {
-                let opts = opts.clone();
-                let ctx = ctx.clone();
-                let doing = doing.clone();
-                async move {
-                    PgPoolOptions::new()
-                        .max_connections(4)
-                        .acquire_timeout(ctx.timeout)
-                        .connect_with(opts)
-                        .await
-                        .map_err(|e| db_error(&ctx, &doing, &e))
-                }
-            })
-            .await?;
+        // One direct connection first, so that a refused or failing
+        // connection is reported as it is (the pool would keep retrying until
+        // its timeout); the pool then opens its connections as needed.
+        ctx.call(&doing, true, || {
+            let opts = opts.clone();
+            let ctx = ctx.clone();
+            let doing = doing.clone();
+            async move {
+                let conn = <sqlx::postgres::PgConnection as sqlx::Connection>::connect_with(&opts)
+                    .await
+                    .map_err(|e| db_error(&ctx, &doing, &e))?;
+                let _ = sqlx::Connection::close(conn).await;
+                Ok(())
+            }
+        })
+        .await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(ctx.timeout)
+            .connect_lazy_with(opts);
         Ok(Self { ctx, pool })
     }
 
-    async fn rows(&self, doing: &str, st: Statement<'_>, shape: &Shape) -> Result<Vec<Row>, ProviderError> {
+    async fn rows(
+        &self,
+        doing: &str,
+        st: Statement<'_>,
+        shape: &Shape,
+    ) -> Result<Vec<Row>, ProviderError> {
         let q = bind_all(&self.ctx, sqlx::query(&st.sql), &st.binds)?;
         let rows = q
             .fetch_all(&self.pool)
@@ -161,7 +171,9 @@ fn decode(row: &PgRow, i: usize, c: &Column) -> Result<Value, sqlx::Error> {
             }
         }
         Kind::Text | Kind::Other => get::<String>(row, i)?.map(Value::Text),
-        Kind::Char => get::<String>(row, i)?.map(|s| Value::Text(s.trim_end_matches(' ').to_string())),
+        Kind::Char => {
+            get::<String>(row, i)?.map(|s| Value::Text(s.trim_end_matches(' ').to_string()))
+        }
         Kind::Bytes => get::<Vec<u8>>(row, i)?.map(Value::Bytes),
         Kind::Date => get::<NaiveDate>(row, i)?.map(Value::Date),
         Kind::Time => get::<NaiveTime>(row, i)?.map(Value::Time),
@@ -186,7 +198,12 @@ fn bind_all<'q>(
     Ok(q)
 }
 
-fn bind<'q>(ctx: &CallCtx, q: PgQuery<'q>, v: &Value, c: &Column) -> Result<PgQuery<'q>, ProviderError> {
+fn bind<'q>(
+    ctx: &CallCtx,
+    q: PgQuery<'q>,
+    v: &Value,
+    c: &Column,
+) -> Result<PgQuery<'q>, ProviderError> {
     let value = v.coerce(c.kind).ok_or_else(|| cannot_write(ctx, v, c))?;
     let bad = || cannot_write(ctx, v, c);
     Ok(match (c.kind, value) {
@@ -255,15 +272,22 @@ impl Database for Postgres {
     async fn estimate_rows(&self, table: &TableName) -> Result<Option<u64>, ProviderError> {
         let doing = format!("estimating the rows of {table}");
         let name = qualified(table);
-        let n: Option<f32> = sqlx::query_scalar("SELECT reltuples FROM pg_catalog.pg_class WHERE oid = to_regclass($1)")
-            .bind(&name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| db_error(&self.ctx, &doing, &e))?;
+        let n: Option<f32> = sqlx::query_scalar(
+            "SELECT reltuples FROM pg_catalog.pg_class WHERE oid = to_regclass($1)",
+        )
+        .bind(&name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(&self.ctx, &doing, &e))?;
         Ok(n.filter(|n| *n >= 0.0).map(|n| n as u64))
     }
 
-    async fn scan(&self, shape: &Shape, after: Option<&[Value]>, sink: &mut RowSink) -> Result<(), ProviderError> {
+    async fn scan(
+        &self,
+        shape: &Shape,
+        after: Option<&[Value]>,
+        sink: &mut RowSink,
+    ) -> Result<(), ProviderError> {
         let doing = format!("reading {}", shape.table);
         let st = scan_sql(self, shape, after);
         let q = bind_all(&self.ctx, sqlx::query(&st.sql), &st.binds)?;
@@ -272,12 +296,19 @@ impl Database for Postgres {
         let mut wait = first;
         loop {
             let item = tokio::time::timeout(wait, rows.next()).await.map_err(|_| {
-                self.ctx.error(Failure::Transient, &doing, format!("no row within {wait:?}"))
+                self.ctx.error(
+                    Failure::Transient,
+                    &doing,
+                    format!("no row within {wait:?}"),
+                )
             })?;
             wait = next;
             let Some(row) = item else { break };
             let row = row.map_err(|e| db_error(&self.ctx, &doing, &e))?;
-            if !sink.push(decode_row(&self.ctx, &row, &shape.columns)?).await {
+            if !sink
+                .push(decode_row(&self.ctx, &row, &shape.columns)?)
+                .await
+            {
                 return Ok(());
             }
         }
@@ -295,7 +326,9 @@ impl Database for Postgres {
         for part in keys.chunks(per) {
             let rows = self
                 .ctx
-                .call(&doing, true, || self.rows(&doing, fetch_sql(self, shape, part), shape))
+                .call(&doing, true, || {
+                    self.rows(&doing, fetch_sql(self, shape, part), shape)
+                })
                 .await?;
             out.extend(rows);
         }
@@ -315,12 +348,20 @@ impl Database for Postgres {
         let conflict = if sets.is_empty() {
             format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
         } else {
-            format!(" ON CONFLICT ({}) DO UPDATE SET {}", keys.join(", "), sets.join(", "))
+            format!(
+                " ON CONFLICT ({}) DO UPDATE SET {}",
+                keys.join(", "),
+                sets.join(", ")
+            )
         };
         let per = rows_per_statement(shape.columns.len(), MAX_PARAMS, rows.len());
         self.ctx
             .call(&doing, true, || async {
-                let mut tx = self.pool.begin().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 let mut n = 0;
                 for part in rows.chunks(per) {
                     let st = insert_sql(self, shape, part);
@@ -332,7 +373,9 @@ impl Database for Postgres {
                         .map_err(|e| db_error(&self.ctx, &doing, &e))?
                         .rows_affected();
                 }
-                tx.commit().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                tx.commit()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 Ok(n)
             })
             .await
@@ -346,7 +389,11 @@ impl Database for Postgres {
         let per = rows_per_statement(shape.keys * 2, MAX_PARAMS, keys.len());
         self.ctx
             .call(&doing, true, || async {
-                let mut tx = self.pool.begin().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 let mut n = 0;
                 for part in keys.chunks(per) {
                     let st = delete_sql(self, shape, part);
@@ -357,7 +404,9 @@ impl Database for Postgres {
                         .map_err(|e| db_error(&self.ctx, &doing, &e))?
                         .rows_affected();
                 }
-                tx.commit().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                tx.commit()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 Ok(n)
             })
             .await

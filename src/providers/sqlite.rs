@@ -12,7 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{Row as _, TypeInfo as _, ValueRef as _};
 
 use super::db::{
@@ -52,7 +54,12 @@ impl Sqlite {
         Ok(Self { ctx, pool })
     }
 
-    async fn rows(&self, doing: &str, st: Statement<'_>, shape: &Shape) -> Result<Vec<Row>, ProviderError> {
+    async fn rows(
+        &self,
+        doing: &str,
+        st: Statement<'_>,
+        shape: &Shape,
+    ) -> Result<Vec<Row>, ProviderError> {
         let q = bind_all(&self.ctx, sqlx::query(&st.sql), &st.binds)?;
         let rows = q
             .fetch_all(&self.pool)
@@ -147,10 +154,14 @@ fn decode(row: &SqliteRow, i: usize, c: &Column) -> Result<Value, sqlx::Error> {
     };
     Ok(match (c.kind, stored) {
         (Kind::Bool, Value::Int(i @ (0 | 1))) => Value::Bool(i == 1),
-        (Kind::Decimal, Value::Float(f)) => float_decimal(f).map_or(Value::Float(f), Value::Decimal),
+        (Kind::Decimal, Value::Float(f)) => {
+            float_decimal(f).map_or(Value::Float(f), Value::Decimal)
+        }
         (Kind::Decimal, Value::Text(t)) => parse_decimal(&t).map_or(Value::Text(t), Value::Decimal),
         (Kind::Float, Value::Int(i)) => Value::Float(i as f64),
-        (Kind::Timestamp, Value::Text(t)) => parse_timestamp(&t).map_or(Value::Text(t), Value::Timestamp),
+        (Kind::Timestamp, Value::Text(t)) => {
+            parse_timestamp(&t).map_or(Value::Text(t), Value::Timestamp)
+        }
         (Kind::Timestamp, Value::Int(secs)) => i64::try_from(secs)
             .ok()
             .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
@@ -180,7 +191,12 @@ fn bind_all<'q>(
     Ok(q)
 }
 
-fn bind<'q>(ctx: &CallCtx, q: LiteQuery<'q>, v: &Value, c: &Column) -> Result<LiteQuery<'q>, ProviderError> {
+fn bind<'q>(
+    ctx: &CallCtx,
+    q: LiteQuery<'q>,
+    v: &Value,
+    c: &Column,
+) -> Result<LiteQuery<'q>, ProviderError> {
     // Values of a column's stored kind go in as they are (a key read from
     // this file must be bound as it was stored to be found again).
     let value = match c.kind {
@@ -243,7 +259,12 @@ impl Database for Sqlite {
         Ok(None)
     }
 
-    async fn scan(&self, shape: &Shape, after: Option<&[Value]>, sink: &mut RowSink) -> Result<(), ProviderError> {
+    async fn scan(
+        &self,
+        shape: &Shape,
+        after: Option<&[Value]>,
+        sink: &mut RowSink,
+    ) -> Result<(), ProviderError> {
         let doing = format!("reading {}", shape.table);
         let st = scan_sql(self, shape, after);
         let q = bind_all(&self.ctx, sqlx::query(&st.sql), &st.binds)?;
@@ -252,12 +273,19 @@ impl Database for Sqlite {
         let mut wait = first;
         loop {
             let item = tokio::time::timeout(wait, rows.next()).await.map_err(|_| {
-                self.ctx.error(Failure::Transient, &doing, format!("no row within {wait:?}"))
+                self.ctx.error(
+                    Failure::Transient,
+                    &doing,
+                    format!("no row within {wait:?}"),
+                )
             })?;
             wait = next;
             let Some(row) = item else { break };
             let row = row.map_err(|e| db_error(&self.ctx, &doing, &e))?;
-            if !sink.push(decode_row(&self.ctx, &row, &shape.columns)?).await {
+            if !sink
+                .push(decode_row(&self.ctx, &row, &shape.columns)?)
+                .await
+            {
                 return Ok(());
             }
         }
@@ -275,7 +303,9 @@ impl Database for Sqlite {
         for part in keys.chunks(per) {
             let rows = self
                 .ctx
-                .call(&doing, true, || self.rows(&doing, fetch_sql(self, shape, part), shape))
+                .call(&doing, true, || {
+                    self.rows(&doing, fetch_sql(self, shape, part), shape)
+                })
                 .await?;
             out.extend(rows);
         }
@@ -295,12 +325,20 @@ impl Database for Sqlite {
         let conflict = if sets.is_empty() {
             format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
         } else {
-            format!(" ON CONFLICT ({}) DO UPDATE SET {}", keys.join(", "), sets.join(", "))
+            format!(
+                " ON CONFLICT ({}) DO UPDATE SET {}",
+                keys.join(", "),
+                sets.join(", ")
+            )
         };
         let per = rows_per_statement(shape.columns.len(), MAX_PARAMS, rows.len());
         self.ctx
             .call(&doing, true, || async {
-                let mut tx = self.pool.begin().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 let mut n = 0;
                 for part in rows.chunks(per) {
                     let st = insert_sql(self, shape, part);
@@ -312,7 +350,9 @@ impl Database for Sqlite {
                         .map_err(|e| db_error(&self.ctx, &doing, &e))?
                         .rows_affected();
                 }
-                tx.commit().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                tx.commit()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 Ok(n)
             })
             .await
@@ -326,7 +366,11 @@ impl Database for Sqlite {
         let per = rows_per_statement(shape.keys * 2, MAX_PARAMS, keys.len());
         self.ctx
             .call(&doing, true, || async {
-                let mut tx = self.pool.begin().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 let mut n = 0;
                 for part in keys.chunks(per) {
                     let st = delete_sql(self, shape, part);
@@ -337,7 +381,9 @@ impl Database for Sqlite {
                         .map_err(|e| db_error(&self.ctx, &doing, &e))?
                         .rows_affected();
                 }
-                tx.commit().await.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+                tx.commit()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, &doing, &e))?;
                 Ok(n)
             })
             .await

@@ -18,7 +18,11 @@ impl Pair {
 
     /// Source names of the key columns, for reports.
     pub fn key_names(&self) -> Vec<&str> {
-        self.source.key_columns().iter().map(|c| c.name.as_str()).collect()
+        self.source
+            .key_columns()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect()
     }
 
     pub fn column_name(&self, i: usize) -> &str {
@@ -80,7 +84,9 @@ pub fn pair(
                     } else {
                         ""
                     };
-                    problems.push(format!("the target table {tgt_table} has no column '{t}'{hint}"));
+                    problems.push(format!(
+                        "the target table {tgt_table} has no column '{t}'{hint}"
+                    ));
                 }
             }
         }

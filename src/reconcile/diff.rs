@@ -275,8 +275,12 @@ async fn merge(
             (Some(a), Some(b)) => cmp_keys(a, b, keys),
         };
         let diff = match order {
-            Ordering::Less => src.take().map(|r| (DiffKind::Missing, Some(digest(&r)), None, r)),
-            Ordering::Greater => tgt.take().map(|r| (DiffKind::Extra, None, Some(digest(&r)), r)),
+            Ordering::Less => src
+                .take()
+                .map(|r| (DiffKind::Missing, Some(digest(&r)), None, r)),
+            Ordering::Greater => tgt
+                .take()
+                .map(|r| (DiffKind::Extra, None, Some(digest(&r)), r)),
             Ordering::Equal => {
                 let (a, b) = (src.take(), tgt.take());
                 match (a, b) {
@@ -284,7 +288,9 @@ async fn merge(
                         out.matched += 1;
                         None
                     }
-                    (Some(a), Some(b)) => Some((DiffKind::Different, Some(digest(&a)), Some(digest(&b)), a)),
+                    (Some(a), Some(b)) => {
+                        Some((DiffKind::Different, Some(digest(&a)), Some(digest(&b)), a))
+                    }
                     _ => None,
                 }
             }

@@ -96,7 +96,10 @@ pub async fn apply(
     if !writes.is_empty() {
         let rows: Vec<Row> = writes.iter().map(|(r, _)| r.clone()).collect();
         target.upsert(&pair.target, &rows).await?;
-        let key_rows: Vec<Row> = rows.iter().map(|r| r[..keys.min(r.len())].to_vec()).collect();
+        let key_rows: Vec<Row> = rows
+            .iter()
+            .map(|r| r[..keys.min(r.len())].to_vec())
+            .collect();
         let mut back = target.fetch(&unfiltered(&pair.target), &key_rows).await?;
         back.sort_by(|a, b| super::diff::cmp_keys(a, b, keys));
         for (row, kind) in &writes {

@@ -140,9 +140,18 @@ impl Summary {
     pub fn to_table(&self) -> String {
         let mut t = crate::output::table::new(&["", ""]);
         let n = |v: u64| v.to_string();
-        t.add_row(vec!["reconciliation".to_string(), self.reconciliation.clone()]);
-        t.add_row(vec!["source".to_string(), format!("{} ({} rows)", self.source, self.source_rows)]);
-        t.add_row(vec!["target".to_string(), format!("{} ({} rows)", self.target, self.target_rows)]);
+        t.add_row(vec![
+            "reconciliation".to_string(),
+            self.reconciliation.clone(),
+        ]);
+        t.add_row(vec![
+            "source".to_string(),
+            format!("{} ({} rows)", self.source, self.source_rows),
+        ]);
+        t.add_row(vec![
+            "target".to_string(),
+            format!("{} ({} rows)", self.target, self.target_rows),
+        ]);
         t.add_row(vec!["rows compared".to_string(), n(self.rows_compared)]);
         t.add_row(vec!["matched".to_string(), n(self.matched)]);
         t.add_row(vec!["missing".to_string(), n(self.missing)]);
@@ -168,7 +177,10 @@ impl Summary {
                 t.add_row(vec!["not repaired".to_string(), n(r.failed)]);
             }
             t.add_row(vec![
-                format!("parity after repair{}", if r.dry_run { " (would be)" } else { "" }),
+                format!(
+                    "parity after repair{}",
+                    if r.dry_run { " (would be)" } else { "" }
+                ),
                 fmt_parity(r.parity_after),
             ]);
         }
@@ -284,7 +296,10 @@ mod tests {
         o.checked.repair.updated = 1;
         o.checked.repair.kept = 1;
         let s = Summary::new("p", "a", "b", &o, Some(false), Duration::ZERO);
-        assert!((s.final_parity() - 0.99).abs() < 1e-12, "the extra row remains");
+        assert!(
+            (s.final_parity() - 0.99).abs() < 1e-12,
+            "the extra row remains"
+        );
         o.checked.repair.kept = 0;
         o.checked.repair.deleted = 1;
         let s = Summary::new("p", "a", "b", &o, Some(false), Duration::ZERO);

@@ -192,7 +192,11 @@ impl Checker<'_> {
 }
 
 /// The row with exactly this key in rows sorted by key.
-pub fn find<'r>(rows: &'r [Row], key: &[crate::reconcile::value::Value], keys: usize) -> Option<&'r Row> {
+pub fn find<'r>(
+    rows: &'r [Row],
+    key: &[crate::reconcile::value::Value],
+    keys: usize,
+) -> Option<&'r Row> {
     rows.binary_search_by(|r| cmp_keys(r, key, keys))
         .ok()
         .and_then(|i| rows.get(i))

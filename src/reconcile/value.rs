@@ -350,7 +350,12 @@ impl fmt::Display for Value {
             Value::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
             Value::Time(t) => f.write_str(&time_text(t)),
             Value::Timestamp(ts) => {
-                write!(f, "{} {}", ts.date().format("%Y-%m-%d"), time_text(&ts.time()))
+                write!(
+                    f,
+                    "{} {}",
+                    ts.date().format("%Y-%m-%d"),
+                    time_text(&ts.time())
+                )
             }
             Value::Uuid(u) => write!(f, "{}", u.hyphenated()),
             Value::Json(j) => write!(f, "{j}"),
@@ -440,7 +445,10 @@ mod tests {
         assert_eq!(decimal_text(&BigDecimal::from_str("1.50").unwrap()), "1.5");
         assert_eq!(decimal_text(&BigDecimal::from_str("1500").unwrap()), "1500");
         assert_eq!(decimal_text(&BigDecimal::from_str("1E+3").unwrap()), "1000");
-        assert_eq!(decimal_text(&BigDecimal::from_str("-0.0010").unwrap()), "-0.001");
+        assert_eq!(
+            decimal_text(&BigDecimal::from_str("-0.0010").unwrap()),
+            "-0.001"
+        );
         assert_eq!(decimal_text(&BigDecimal::from_str("0.00").unwrap()), "0");
     }
 

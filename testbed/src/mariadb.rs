@@ -23,7 +23,9 @@ impl Mariadb {
     pub fn start() -> Result<Self> {
         crate::require("mariadbd")?;
         crate::require("mariadb-install-db")?;
-        let dir = tempfile::Builder::new().prefix("migrate-mariadb-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("migrate-mariadb-")
+            .tempdir()?;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
         let data = dir.path().join("data");
         run(
@@ -32,10 +34,7 @@ impl Mariadb {
                 .arg("--no-defaults")
                 .arg("--user=mysql")
                 .arg(format!("--datadir={}", data.display()))
-                .args([
-                    "--auth-root-authentication-method=normal",
-                    "--skip-test-db",
-                ]),
+                .args(["--auth-root-authentication-method=normal", "--skip-test-db"]),
         )?;
         let mut db = Self {
             port: free_port()?,

@@ -25,9 +25,8 @@ fn reconcile(plan: &Path, args: &[&str]) -> (i32, Json) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let summary: Json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("no JSON summary ({e}); stdout: {stdout}\nstderr: {stderr}")
-    });
+    let summary: Json = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("no JSON summary ({e}); stdout: {stdout}\nstderr: {stderr}"));
     (out.status.code().unwrap_or(-1), summary)
 }
 
@@ -193,7 +192,12 @@ fn mariadb_to_postgres_exactness_report_repair_and_exit_codes() {
     // Compare: exit 7, and exactly the rows that differ by meaning.
     let (code, s) = reconcile(
         &plan,
-        &["reconcile", "payments", "--report", report.to_str().unwrap()],
+        &[
+            "reconcile",
+            "payments",
+            "--report",
+            report.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 7, "{s}");
     assert_eq!(n(&s, "source_rows"), 10_013);
@@ -217,7 +221,10 @@ fn mariadb_to_postgres_exactness_report_repair_and_exit_codes() {
     };
     assert_eq!(lines.len(), 10);
     // case and trailing spaces count under a case-insensitive collation
-    assert_eq!(by_id(2), serde_json::json!({"kind": "different", "key": {"id": 2}, "columns": ["status"]}));
+    assert_eq!(
+        by_id(2),
+        serde_json::json!({"kind": "different", "key": {"id": 2}, "columns": ["status"]})
+    );
     assert_eq!(by_id(3)["columns"], serde_json::json!(["status"]));
     // NULL is not 'NULL', '' or '<null>'
     for id in [4, 5, 6] {
@@ -228,8 +235,14 @@ fn mariadb_to_postgres_exactness_report_repair_and_exit_codes() {
     // one microsecond counts
     assert_eq!(by_id(8)["columns"], serde_json::json!(["created_at"]));
     assert_eq!(by_id(14)["columns"], serde_json::json!(["fee"]));
-    assert_eq!(by_id(12), serde_json::json!({"kind": "missing", "key": {"id": 12}}));
-    assert_eq!(by_id(1000), serde_json::json!({"kind": "extra", "key": {"id": 1000}}));
+    assert_eq!(
+        by_id(12),
+        serde_json::json!({"kind": "missing", "key": {"id": 12}})
+    );
+    assert_eq!(
+        by_id(1000),
+        serde_json::json!({"kind": "extra", "key": {"id": 1000}})
+    );
     // equal by meaning: same instant in another offset (9), 1.50 = 1.5 (10),
     // 1 = true (11), NULL = NULL (1)
     for id in [1, 9, 10, 11] {
@@ -237,14 +250,23 @@ fn mariadb_to_postgres_exactness_report_repair_and_exit_codes() {
     }
 
     // The human summary is a table on stdout.
-    let out = migrate(&plan).args(["reconcile", "payments"]).output().unwrap();
+    let out = migrate(&plan)
+        .args(["reconcile", "payments"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(7));
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("different") && table.contains("0.999"), "{table}");
+    assert!(
+        table.contains("different") && table.contains("0.999"),
+        "{table}"
+    );
 
     // A dry run of the repair says what it would write and writes nothing.
     let before = pg_digest(&pg);
-    let (code, s) = reconcile(&plan, &["--dry-run", "reconcile", "payments-strict", "--repair"]);
+    let (code, s) = reconcile(
+        &plan,
+        &["--dry-run", "reconcile", "payments-strict", "--repair"],
+    );
     assert_eq!(code, 7, "{s}");
     assert_eq!(s["repair"]["dry_run"], true);
     assert_eq!(n(&s["repair"], "inserted"), 1);
@@ -260,7 +282,11 @@ fn mariadb_to_postgres_exactness_report_repair_and_exit_codes() {
     assert_eq!(n(&s["repair"], "deleted"), 1, "{s}");
     let (code, s) = reconcile(&plan, &["reconcile", "payments"]);
     assert_eq!(code, 7);
-    assert_eq!(n(&s, "different"), 7, "rows below the bound are untouched: {s}");
+    assert_eq!(
+        n(&s, "different"),
+        7,
+        "rows below the bound are untouched: {s}"
+    );
     assert_eq!(n(&s, "missing") + n(&s, "extra"), 0, "{s}");
 
     // Full repair, then a second pass finds parity 1.
@@ -338,7 +364,9 @@ CREATE TABLE events (id TEXT PRIMARY KEY, kind TEXT NOT NULL);
             inserts.push_str(&format!("INSERT INTO events VALUES ('{id}', '{kind}');"));
         }
     }
-    inserts.push_str("INSERT INTO events VALUES ('ffffffff-0000-0000-0000-000000000000', 'stray'); COMMIT;");
+    inserts.push_str(
+        "INSERT INTO events VALUES ('ffffffff-0000-0000-0000-000000000000', 'stray'); COMMIT;",
+    );
     sqlite(&db, &inserts);
 
     let plan = dir.path().join("plan.yaml");
@@ -391,10 +419,17 @@ phases:
     // equal by meaning: UUID case, 1.50 = 1.5, the same instant written
     // differently, true = 1
     assert_eq!(find("eu", 1), None, "{lines:?}");
-    assert_eq!(find("eu", 2).unwrap()["columns"], serde_json::json!(["flag"]));
+    assert_eq!(
+        find("eu", 2).unwrap()["columns"],
+        serde_json::json!(["flag"])
+    );
     assert_eq!(find("eu", 3).unwrap()["kind"], "extra");
     assert_eq!(find("eu", 10).unwrap()["kind"], "missing");
-    assert_eq!(find("US", 1).unwrap()["kind"], "missing", "keys are case-exact");
+    assert_eq!(
+        find("US", 1).unwrap()["kind"],
+        "missing",
+        "keys are case-exact"
+    );
     assert_eq!(find("us", 1), None);
     assert_eq!(lines.len(), 4, "{lines:?}");
 
@@ -411,7 +446,11 @@ phases:
     // UUID keys, many batches.
     let (code, s) = reconcile(&plan, &["reconcile", "events"]);
     assert_eq!(code, 7);
-    assert_eq!((n(&s, "missing"), n(&s, "different"), n(&s, "extra")), (1500, 1, 1), "{s}");
+    assert_eq!(
+        (n(&s, "missing"), n(&s, "different"), n(&s, "extra")),
+        (1500, 1, 1),
+        "{s}"
+    );
     let (code, s) = reconcile(&plan, &["reconcile", "events", "--repair"]);
     assert_eq!(code, 0, "{s}");
     let (code, s) = reconcile(&plan, &["reconcile", "events"]);
@@ -470,9 +509,15 @@ phases:
     )
     .unwrap();
     let report = dir.path().join("r.ndjson");
-    let (code, s) = reconcile(&plan, &["reconcile", "t", "--report", report.to_str().unwrap()]);
+    let (code, s) = reconcile(
+        &plan,
+        &["reconcile", "t", "--report", report.to_str().unwrap()],
+    );
     assert_eq!(code, 7);
-    let mut lines: Vec<String> = report_lines(&report).iter().map(|l| l.to_string()).collect();
+    let mut lines: Vec<String> = report_lines(&report)
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
     lines.sort();
     assert_eq!(
         lines,
@@ -496,5 +541,8 @@ phases:
     assert_eq!(n(&s["repair"], "updated"), 2, "{s}");
     assert_eq!(sqlite(&new, "SELECT count(*) FROM t WHERE k = 'd'"), "1");
     assert_eq!(sqlite(&new, "SELECT v FROM t WHERE k = 'b'"), "");
-    assert_eq!(sqlite(&new, "SELECT typeof(v) FROM t WHERE k = 'b'"), "null");
+    assert_eq!(
+        sqlite(&new, "SELECT typeof(v) FROM t WHERE k = 'b'"),
+        "null"
+    );
 }

@@ -124,7 +124,11 @@ fn a_connection_killed_mid_run_resumes_after_the_last_row() {
     assert_eq!(out.status.code(), Some(0), "{s}");
     assert!(s["retries"].as_u64().unwrap() >= 1, "no resumed read: {s}");
     assert_eq!(s["matched"].as_u64(), Some(ROWS), "{s}");
-    assert_eq!(s["source_rows"].as_u64(), Some(ROWS), "rows read twice or skipped: {s}");
+    assert_eq!(
+        s["source_rows"].as_u64(),
+        Some(ROWS),
+        "rows read twice or skipped: {s}"
+    );
 }
 
 /// Feeds SQL to a long-running client over its standard input.
@@ -147,7 +151,17 @@ impl Client {
     fn psql(pg: &Postgres) -> Self {
         Self(
             Command::new("psql")
-                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-p"])
+                .args([
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-p",
+                ])
                 .arg(pg.port.to_string())
                 .arg("accounts")
                 .stdin(Stdio::piped())
@@ -223,7 +237,10 @@ fn rows_dual_written_during_the_run_raise_no_false_alarm() {
     }
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
-    assert!(settled > 0, "no row was ever caught mid-write: the test proves nothing");
+    assert!(
+        settled > 0,
+        "no row was ever caught mid-write: the test proves nothing"
+    );
     let out = migrate()
         .arg("-f")
         .arg(&plan)
@@ -231,5 +248,9 @@ fn rows_dual_written_during_the_run_raise_no_false_alarm() {
         .output()
         .unwrap();
     let s = summary(&out);
-    assert_eq!((out.status.code(), s["settled"].as_u64()), (Some(0), Some(0)), "{s}");
+    assert_eq!(
+        (out.status.code(), s["settled"].as_u64()),
+        (Some(0), Some(0)),
+        "{s}"
+    );
 }
