@@ -133,3 +133,12 @@ pub async fn run(
         started.elapsed(),
     ))
 }
+
+/// The parity of the plan's reconciliation `name` now: runs a comparison
+/// (no repair, no report) and returns `matched / rows compared` (1.0 when
+/// both sides are empty). For parity gates that have no recent result.
+pub async fn parity(plan: &Plan, name: &str, progress: &dyn Progress) -> anyhow::Result<f64> {
+    Ok(run(plan, name, &Options::default(), progress)
+        .await?
+        .final_parity())
+}
