@@ -8,6 +8,7 @@ mod context;
 mod history;
 mod pause;
 mod plan;
+mod reconcile;
 mod retry;
 mod rollback;
 mod schema;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate => validate::run(g, &printer),
         Command::Plan(args) if args.offline => plan::run(g, &args, &printer),
+        Command::Reconcile(args) => reconcile::run(g, &args, &printer),
         Command::Schema => schema::run(&printer),
         Command::Completions { shell } => completions::run(shell),
         command => {
@@ -53,7 +55,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Check(args) => check::run(g, &args, printer).await,
                     Command::Unlock(args) => unlock::run(g, &args, printer).await,
                     Command::State(cmd) => state::run(g, &cmd, printer).await,
-                    Command::Validate | Command::Schema | Command::Completions { .. } => {
+                    Command::Validate
+                    | Command::Schema
+                    | Command::Completions { .. }
+                    | Command::Reconcile(_) => {
                         Ok(ExitCode::Ok)
                     }
                 }

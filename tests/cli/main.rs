@@ -18,6 +18,8 @@ mod proxies_envoy;
 mod proxies_haproxy;
 mod proxies_nginx;
 mod proxies_traefik;
+mod reconcile_engines;
+mod reconcile_live;
 mod schema;
 mod support;
 mod validate;
