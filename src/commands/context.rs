@@ -120,7 +120,7 @@ impl Ctx {
 
 /// Where the migration's state lives: `--state-dir`, else `settings.state`,
 /// else `.migrate` next to the plan.
-fn store_for(global: &Global, plan: &Validated) -> anyhow::Result<Box<dyn Store>> {
+pub fn store_for(global: &Global, plan: &Validated) -> anyhow::Result<Box<dyn Store>> {
     let plan_dir = global
         .file
         .parent()

@@ -54,6 +54,13 @@ pub fn run(global: &Global, args: &ReconcileArgs, printer: &Printer) -> anyhow::
         printer.err("interrupted: nothing more was written (every repair batch is a transaction)");
         return Ok(ExitCode::Interrupted);
     };
+    if !global.dry_run {
+        if let Err(e) = runtime.block_on(record(global, &v, &args.name, &summary)) {
+            printer.note(&format!(
+                "warning: the result could not be recorded in the migration's journal: {e:#}"
+            ));
+        }
+    }
     if printer.json {
         printer.json(&serde_json::to_value(&summary)?);
     } else if !printer.quiet || !summary.in_parity() {
@@ -73,6 +80,47 @@ pub fn run(global: &Global, args: &ReconcileArgs, printer: &Printer) -> anyhow::
     } else {
         ExitCode::ChecksFailed
     })
+}
+
+/// Record the result in the migration's journal (when the migration has
+/// started), so `parity` gates use it and `history` shows it.
+async fn record(
+    global: &Global,
+    v: &crate::plan::Validated,
+    name: &str,
+    summary: &reconcile::Summary,
+) -> anyhow::Result<()> {
+    let store = super::context::store_for(global, v)?;
+    let Some(mut state) = store.load().await? else {
+        return Ok(());
+    };
+    let holder = crate::state::Holder {
+        actor: crate::state::actor(),
+        host: crate::state::hostname(),
+        pid: std::process::id(),
+        command: format!("migrate reconcile {name}"),
+        since: crate::state::Timestamp::new(std::time::SystemTime::now()),
+    };
+    let guard = store
+        .lock(&holder, super::context::LOCK_WAIT, false)
+        .await?;
+    if let Some(fresh) = store.load().await? {
+        state = fresh;
+    }
+    store
+        .commit(
+            guard.as_ref(),
+            &mut state,
+            &holder.actor,
+            holder.since,
+            vec![crate::state::Entry::Reconciled {
+                name: name.to_string(),
+                parity: summary.final_parity(),
+                summary: serde_json::to_value(summary)?,
+            }],
+        )
+        .await?;
+    Ok(())
 }
 
 /// The progress bar: rows compared of the source's estimated rows, on

@@ -599,3 +599,32 @@ async fn a_waiting_advance_sees_another_runs_rollback() {
     );
     assert_eq!(w.traffic(), 0.0);
 }
+
+#[tokio::test]
+async fn hooks_run_without_the_lock_and_record_their_result() {
+    let text = PLAN.replace(
+        "  - name: shadow\n",
+        "  - name: hooks\n    steps:\n      - run: [true]\n      - run: [sh, -c, 'exit 3']\n  - name: shadow\n",
+    );
+    let w = World::new(&text);
+    let store = w.store();
+    let e = w.engine(&store);
+    let opts = AdvanceOptions {
+        limit: Limit::All,
+        wait: false,
+        approve: vec![],
+        yes: false,
+        force: false,
+        prompter: None,
+    };
+    // The first hook passes, the second fails the step: exit 1, retryable.
+    let err = e.advance(&opts).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::StepFailed { ref step, ref error } if step == "hooks.2" && error.contains("exited with 3")),
+        "{err}"
+    );
+    let st = w.state().await;
+    assert_eq!(st.status, Status::Failed);
+    assert_eq!(st.current().map(|s| s.id.as_str()), Some("hooks.2"));
+    assert!(st.claim.is_none(), "a failed step leaves no claim behind");
+}

@@ -303,6 +303,14 @@ pub struct PauseRecord {
     pub breach: bool,
 }
 
+/// A change recorded as intended, not yet verified.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inflight {
+    pub step: String,
+    pub target: Target,
+    pub value: Value,
+}
+
 /// Who did something, and when.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Actioned {
@@ -376,6 +384,10 @@ pub struct State {
     pub approvals: BTreeMap<String, Actioned>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
+    /// A change intended and not yet verified: after a crash, the target
+    /// may hold either value, and that is not drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inflight: Option<Inflight>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<PauseRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -574,6 +586,7 @@ impl State {
             parity: BTreeMap::new(),
             approvals: BTreeMap::new(),
             claim: None,
+            inflight: None,
             paused: None,
             rollback: None,
             created: None,
@@ -667,7 +680,18 @@ impl State {
                         at: r.at,
                     });
             }
-            Entry::Intended { .. } => {}
+            Entry::Intended {
+                step,
+                target,
+                after,
+                ..
+            } => {
+                self.inflight = Some(Inflight {
+                    step: step.clone(),
+                    target: target.clone(),
+                    value: after.clone(),
+                });
+            }
             Entry::Applied { .. } => {}
             Entry::Verified {
                 step,
@@ -687,6 +711,9 @@ impl State {
                 rec.expected = value.clone();
                 rec.changed_by = Some(step.clone());
                 rec.at = r.at;
+                if self.inflight.as_ref().is_some_and(|i| &i.target == target) {
+                    self.inflight = None;
+                }
             }
             Entry::StepDone { step, .. } => {
                 if let Some(i) = self.index_of(step) {
@@ -837,6 +864,7 @@ impl State {
                 self.status = Status::RollingBack;
                 self.soak = None;
                 self.claim = None;
+                self.inflight = None;
                 self.paused = None;
                 // Steps after the rollback point are undone.
                 let keep = match to {

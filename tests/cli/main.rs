@@ -10,6 +10,7 @@ mod adapters_scrape;
 mod completions;
 mod design;
 mod docs;
+mod engine;
 mod flags_launchdarkly;
 mod flags_unleash;
 mod plans;

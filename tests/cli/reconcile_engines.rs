@@ -522,10 +522,10 @@ phases:
     assert_eq!(
         lines,
         vec![
-            r#"{"columns":["n"],"key":{"k":"c"},"kind":"different"}"#,
-            r#"{"columns":["v"],"key":{"k":"b"},"kind":"different"}"#,
-            r#"{"key":{"k":"abc "},"kind":"missing"}"#,
-            r#"{"key":{"k":"d"},"kind":"extra"}"#,
+            r#"{"kind":"different","key":{"k":"b"},"columns":["v"]}"#,
+            r#"{"kind":"different","key":{"k":"c"},"columns":["n"]}"#,
+            r#"{"kind":"extra","key":{"k":"d"}}"#,
+            r#"{"kind":"missing","key":{"k":"abc "}}"#,
         ],
         "{s}"
     );
