@@ -37,6 +37,9 @@ _migrate() {
             migrate,plan)
                 cmd="migrate__subcmd__plan"
                 ;;
+            migrate,reconcile)
+                cmd="migrate__subcmd__reconcile"
+                ;;
             migrate,resume)
                 cmd="migrate__subcmd__resume"
                 ;;
@@ -81,6 +84,9 @@ _migrate() {
                 ;;
             migrate__subcmd__help,plan)
                 cmd="migrate__subcmd__help__subcmd__plan"
+                ;;
+            migrate__subcmd__help,reconcile)
+                cmd="migrate__subcmd__help__subcmd__reconcile"
                 ;;
             migrate__subcmd__help,resume)
                 cmd="migrate__subcmd__help__subcmd__resume"
@@ -146,7 +152,7 @@ _migrate() {
 
     case "${cmd}" in
         migrate)
-            opts="-f -o -y -q -v -h -V --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help --version validate plan advance rollback status history pause resume retry check unlock state schema completions help"
+            opts="-f -o -y -q -v -h -V --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help --version validate plan advance rollback status history pause resume retry check unlock state reconcile schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,7 +316,7 @@ _migrate() {
             return 0
             ;;
         migrate__subcmd__help)
-            opts="validate plan advance rollback status history pause resume retry check unlock state schema completions help"
+            opts="validate plan advance rollback status history pause resume retry check unlock state reconcile schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -408,6 +414,20 @@ _migrate() {
             return 0
             ;;
         migrate__subcmd__help__subcmd__plan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        migrate__subcmd__help__subcmd__reconcile)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -666,6 +686,48 @@ _migrate() {
                 return 0
             fi
             case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        migrate__subcmd__reconcile)
+            opts="-f -o -y -q -v -h --repair --report --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

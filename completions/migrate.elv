@@ -48,6 +48,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand check 'Evaluate gates now and change nothing (exit 7 when one fails)'
             cand unlock 'Show who holds the migration''s lock; clear a stale one'
             cand state 'Look after the state itself'
+            cand reconcile 'Compare a reconciliation''s tables exactly; with --repair, backfill the target (exit 0 when equal or repaired to parity 1, 7 when different)'
             cand schema 'Print the JSON Schema of the plan, for editors'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -359,6 +360,26 @@ set edit:completion:arg-completer[migrate] = {|@words|
         }
         &'migrate;state;help;help'= {
         }
+        &'migrate;reconcile'= {
+            cand --report 'Write one JSON line per differing row to FILE'
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand --state-url 'Keep the state in PostgreSQL at this postgres:// URL (overrides settings.state)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --repair 'Write missing and different rows into the target (and delete extra rows when the reconciliation has `delete_extra: true`); with --dry-run, show what would be written'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'migrate;schema'= {
             cand -f 'The plan file'
             cand --file 'The plan file'
@@ -408,6 +429,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand check 'Evaluate gates now and change nothing (exit 7 when one fails)'
             cand unlock 'Show who holds the migration''s lock; clear a stale one'
             cand state 'Look after the state itself'
+            cand reconcile 'Compare a reconciliation''s tables exactly; with --repair, backfill the target (exit 0 when equal or repaired to parity 1, 7 when different)'
             cand schema 'Print the JSON Schema of the plan, for editors'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -444,6 +466,8 @@ set edit:completion:arg-completer[migrate] = {|@words|
         &'migrate;help;state;push'= {
         }
         &'migrate;help;state;pull'= {
+        }
+        &'migrate;help;reconcile'= {
         }
         &'migrate;help;schema'= {
         }

@@ -111,6 +111,9 @@ pub enum Command {
     /// Look after the state itself
     #[command(subcommand)]
     State(StateCommand),
+    /// Compare a reconciliation's tables exactly; with --repair, backfill the target
+    /// (exit 0 when equal or repaired to parity 1, 7 when different)
+    Reconcile(ReconcileArgs),
     /// Print the JSON Schema of the plan, for editors
     Schema,
     /// Print shell completions
@@ -217,6 +220,22 @@ pub struct PlanArgs {
     /// Show the plan from the file alone, without contacting any provider
     #[arg(long)]
     pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The reconciliation to run (a key of `reconciliations:` in the plan)
+    pub name: String,
+
+    /// Write missing and different rows into the target (and delete extra
+    /// rows when the reconciliation has `delete_extra: true`); with
+    /// --dry-run, show what would be written
+    #[arg(long)]
+    pub repair: bool,
+
+    /// Write one JSON line per differing row to FILE
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// The clap command, for completions and the man page.

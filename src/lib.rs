@@ -11,5 +11,6 @@ pub mod fsutil;
 pub mod output;
 pub mod plan;
 pub mod providers;
+pub mod reconcile;
 pub mod redact;
 pub mod state;

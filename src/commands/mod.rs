@@ -8,6 +8,7 @@ mod context;
 mod history;
 mod pause;
 mod plan;
+mod reconcile;
 mod retry;
 mod rollback;
 mod schema;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate => validate::run(g, &printer),
         Command::Plan(args) if args.offline => plan::run(g, &args, &printer),
+        Command::Reconcile(args) => reconcile::run(g, &args, &printer),
         Command::Schema => schema::run(&printer),
         Command::Completions { shell } => completions::run(shell),
         command => {
@@ -53,9 +55,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Check(args) => check::run(g, &args, printer).await,
                     Command::Unlock(args) => unlock::run(g, &args, printer).await,
                     Command::State(cmd) => state::run(g, &cmd, printer).await,
-                    Command::Validate | Command::Schema | Command::Completions { .. } => {
-                        Ok(ExitCode::Ok)
-                    }
+                    Command::Validate
+                    | Command::Schema
+                    | Command::Completions { .. }
+                    | Command::Reconcile(_) => Ok(ExitCode::Ok),
                 }
             })
         }
@@ -146,22 +149,77 @@ pub fn engine_error(e: crate::engine::EngineError) -> anyhow::Error {
     e.into()
 }
 
-/// The reconciler the engine uses for `reconcile` steps and parity gates.
+/// The reconciler the engine uses for `reconcile` steps and parity gates:
+/// the real one, reporting progress as engine events.
 pub fn reconciler() -> Box<dyn crate::engine::Reconciler> {
-    Box::new(Unavailable)
+    Box::new(PlanReconciler)
 }
 
-struct Unavailable;
+struct PlanReconciler;
+
+/// Reconciliation progress as engine events (for the bar and the stream).
+struct EventProgress<'a> {
+    name: &'a str,
+    events: &'a dyn crate::engine::Reporter,
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::Mutex<Option<u64>>,
+}
+
+impl crate::reconcile::Progress for EventProgress<'_> {
+    fn started(&self, estimate: Option<u64>) {
+        if let Ok(mut t) = self.total.lock() {
+            *t = estimate;
+        }
+    }
+
+    fn advanced(&self, rows: u64) {
+        let done = self
+            .done
+            .fetch_add(rows, std::sync::atomic::Ordering::Relaxed)
+            + rows;
+        let total = self.total.lock().ok().and_then(|t| *t);
+        self.events.event(&crate::engine::Event::ReconcileProgress {
+            name: self.name.to_string(),
+            done,
+            total: total.map(|t| t.max(done)),
+        });
+    }
+}
 
 #[async_trait::async_trait]
-impl crate::engine::Reconciler for Unavailable {
+impl crate::engine::Reconciler for PlanReconciler {
     async fn reconcile(
         &self,
-        _: &crate::plan::Plan,
+        plan: &crate::plan::Plan,
         name: &str,
-        _: bool,
-        _: &dyn crate::engine::Reporter,
+        repair: bool,
+        events: &dyn crate::engine::Reporter,
     ) -> anyhow::Result<crate::engine::ReconcileResult> {
-        anyhow::bail!("reconciliation {name}: no reconciler")
+        use crate::engine::Event;
+        events.event(&Event::ReconcileStarted {
+            name: name.to_string(),
+        });
+        let progress = EventProgress {
+            name,
+            events,
+            done: std::sync::atomic::AtomicU64::new(0),
+            total: std::sync::Mutex::new(None),
+        };
+        let opts = crate::reconcile::Options {
+            repair,
+            ..crate::reconcile::Options::default()
+        };
+        let summary = crate::reconcile::run(plan, name, &opts, &progress).await?;
+        let value = serde_json::to_value(&summary)?;
+        let parity = summary.final_parity();
+        events.event(&Event::ReconcileFinished {
+            name: name.to_string(),
+            parity,
+            summary: value.clone(),
+        });
+        Ok(crate::engine::ReconcileResult {
+            parity,
+            summary: value,
+        })
     }
 }

@@ -85,6 +85,8 @@ enum Progress {
     Ask { message: String },
     /// Stop here.
     End(Outcome),
+    /// The step is claimed: execute it without the lock.
+    Execute,
 }
 
 impl Engine<'_> {
@@ -135,6 +137,14 @@ impl Engine<'_> {
             };
             match progress {
                 Progress::Done => done_here += 1,
+                Progress::Execute => {
+                    drop(s);
+                    match self.execute_claimed(step).await? {
+                        Progress::Done => done_here += 1,
+                        Progress::End(o) => return Ok(o),
+                        _ => {}
+                    }
+                }
                 Progress::End(o) => return Ok(o),
                 Progress::Ask { message } => {
                     drop(s);
@@ -720,8 +730,8 @@ impl Engine<'_> {
         }
     }
 
-    /// run / webhook / reconcile: claimed under the lock, executed without
-    /// it, recorded under it again.
+    /// run / webhook / reconcile: claimed under the lock; the caller lets
+    /// the lock go and calls [`Self::execute_claimed`].
     async fn claimed_step(
         &self,
         s: &mut Session,
@@ -736,22 +746,25 @@ impl Engine<'_> {
                 }));
             }
         }
-        let host = crate::state::hostname();
-        let pid = std::process::id();
         self.commit(
             s,
             vec![Entry::Claimed {
                 step: step.id.clone(),
-                host: host.clone(),
-                pid,
+                host: crate::state::hostname(),
+                pid: std::process::id(),
             }],
         )
         .await?;
         started(self);
-        let serial = s.state.serial;
-        // Executed without the lock: a long hook or reconciliation must
-        // not keep `rollback` waiting.
-        s.release();
+        Ok(Progress::Execute)
+    }
+
+    /// Execute a claimed step without the lock (a long hook or
+    /// reconciliation must not keep `rollback` waiting), then record the
+    /// result under the lock — unless the migration changed meanwhile.
+    async fn execute_claimed(&self, step: &Step) -> Result<Progress, EngineError> {
+        let host = crate::state::hostname();
+        let pid = std::process::id();
         let result = self.execute(step).await;
         let mut again = self.session(true).await?;
         let ours = again
@@ -759,7 +772,7 @@ impl Engine<'_> {
             .claim
             .as_ref()
             .is_some_and(|c| c.step == step.id && c.pid == pid && c.host == host);
-        if !ours || again.state.serial < serial {
+        if !ours {
             // Someone rolled back or paused meanwhile; what we did is in
             // the events, and the state says what holds now.
             self.events.event(&Event::Warning {
@@ -787,7 +800,6 @@ impl Engine<'_> {
                     step: step.id.clone(),
                     note,
                 });
-                *s = again;
                 Ok(Progress::Done)
             }
             Err(error) => {

@@ -17,17 +17,18 @@ pub struct Live {
     pub target: Target,
     pub baseline: Value,
     pub expected: Value,
-    /// A value being set when a run stopped (intended, not verified).
-    pub pending: Option<Value>,
+    /// The value of a change intended and not yet verified (a run died
+    /// between setting it and reading it back): live may hold it too.
+    pub inflight: Option<Value>,
     pub live: Result<Value, String>,
 }
 
 impl Live {
     /// Live and expected disagree (an unreadable target is not drift, nor
-    /// is one left at the value a stopped run was setting).
+    /// one holding the value of the change in flight).
     pub fn drifted(&self) -> bool {
         matches!(&self.live, Ok(v) if !self.expected.matches(v)
-            && !self.pending.as_ref().is_some_and(|p| p.matches(v)))
+            && !self.inflight.as_ref().is_some_and(|i| i.matches(v)))
     }
 }
 
@@ -59,7 +60,11 @@ impl Engine<'_> {
                 target: r.target.clone(),
                 baseline: r.baseline.clone(),
                 expected: r.expected.clone(),
-                pending: r.pending.clone(),
+                inflight: st
+                    .inflight
+                    .as_ref()
+                    .filter(|i| i.target == r.target)
+                    .map(|i| i.value.clone()),
                 live: live.map_err(|e| crate::redact::clean(&format!("{e:#}")).into_owned()),
             })
             .collect()

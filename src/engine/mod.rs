@@ -122,27 +122,6 @@ pub struct Session {
     pub state: State,
 }
 
-impl Session {
-    /// Let the lock go (a hook runs without it), keeping the state read
-    /// under it; a store refuses to write with what stands in for it.
-    pub fn release(&mut self) {
-        self.guard = Box::new(Released);
-    }
-}
-
-/// What a session holds once its lock was let go.
-struct Released;
-
-impl LockGuard for Released {
-    fn stale_previous(&self) -> Option<&Holder> {
-        None
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
 impl Engine<'_> {
     pub fn now(&self) -> Timestamp {
         Timestamp::new(self.clock.now())

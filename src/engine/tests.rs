@@ -396,25 +396,6 @@ async fn drift_stops_advance_unless_forced() {
 }
 
 #[tokio::test]
-async fn a_hook_runs_without_the_lock_and_is_recorded_under_it() {
-    let plan = PLAN.replace(
-        "  - name: shadow\n",
-        "  - name: hook\n    steps:\n      - run: [\"true\"]\n  - name: shadow\n",
-    );
-    let w = World::new(&plan);
-    let o = w.advance(Limit::Steps(3)).await;
-    assert!(
-        matches!(o, Outcome::Stopped { next: Some(ref n) } if n == "canary.1"),
-        "{o:?}"
-    );
-    let st = w.state().await;
-    assert_eq!(st.steps[1].id, "hook.1");
-    assert_eq!(st.steps[1].status, crate::state::StepStatus::Done);
-    assert!(st.claim.is_none());
-    assert_eq!(w.mirror(), 100.0);
-}
-
-#[tokio::test]
 async fn a_run_stopped_between_setting_and_verifying_resumes_without_drift() {
     let w = World::new(PLAN);
     w.advance(Limit::Steps(2)).await;
@@ -459,9 +440,8 @@ async fn a_run_stopped_between_setting_and_verifying_resumes_without_drift() {
     assert_eq!(w.traffic(), 10.0);
     assert_eq!(w.lb.sets.load(Ordering::SeqCst), sets + 1);
     let st = w.state().await;
-    let rec = &st.targets[&target.id()];
-    assert_eq!(rec.expected, Value::Percent(10.0));
-    assert_eq!(rec.pending, None);
+    assert_eq!(st.targets[&target.id()].expected, Value::Percent(10.0));
+    assert!(st.inflight.is_none());
 }
 
 #[tokio::test]
@@ -667,4 +647,33 @@ async fn a_waiting_advance_sees_another_runs_rollback() {
         "{o:?}"
     );
     assert_eq!(w.traffic(), 0.0);
+}
+
+#[tokio::test]
+async fn hooks_run_without_the_lock_and_record_their_result() {
+    let text = PLAN.replace(
+        "  - name: shadow\n",
+        "  - name: hooks\n    steps:\n      - run: [true]\n      - run: [sh, -c, 'exit 3']\n  - name: shadow\n",
+    );
+    let w = World::new(&text);
+    let store = w.store();
+    let e = w.engine(&store);
+    let opts = AdvanceOptions {
+        limit: Limit::All,
+        wait: false,
+        approve: vec![],
+        yes: false,
+        force: false,
+        prompter: None,
+    };
+    // The first hook passes, the second fails the step: exit 1, retryable.
+    let err = e.advance(&opts).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::StepFailed { ref step, ref error } if step == "hooks.2" && error.contains("exited with 3")),
+        "{err}"
+    );
+    let st = w.state().await;
+    assert_eq!(st.status, Status::Failed);
+    assert_eq!(st.current().map(|s| s.id.as_str()), Some("hooks.2"));
+    assert!(st.claim.is_none(), "a failed step leaves no claim behind");
 }

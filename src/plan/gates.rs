@@ -111,7 +111,10 @@ fn reconciliation(
         Some((n, p)) => cx.uint(n, &p, 1, 1_000_000),
         None => Some(1000),
     };
+    // `0s` is allowed here: no delay before re-checking differences (for
+    // tables nobody writes to while they are compared).
     let settle = match map.opt("settle") {
+        Some((n, _)) if is_zero_duration(n) => Some(Duration::ZERO),
         Some((n, p)) => cx.duration(n, &p),
         None => Some(Duration::from_secs(2)),
     };
@@ -127,6 +130,13 @@ fn reconciliation(
         delete_extra: delete_extra?,
         batch_size: batch_size?,
         settle: settle?,
+    })
+}
+
+fn is_zero_duration(node: &Node) -> bool {
+    node.as_scalar().is_some_and(|s| {
+        let t = s.text.trim();
+        t.starts_with('0') && matches!(t.trim_start_matches('0'), "" | "s" | "ms" | "m" | "h")
     })
 }
 

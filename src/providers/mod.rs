@@ -12,16 +12,20 @@
 //! and absolute sets — adapters never increment) are retried with backoff on
 //! transient failures. Errors name the provider and what was being done.
 
+pub mod db;
 pub mod envoy;
 pub mod exec;
 pub mod flagd;
 pub mod haproxy;
 pub mod http;
 pub mod launchdarkly;
+pub mod mysql;
 pub mod nginx;
+pub mod postgres;
 pub mod prometheus;
 pub mod scrape;
 pub mod split;
+pub mod sqlite;
 pub mod template;
 pub mod traefik;
 pub mod unleash;

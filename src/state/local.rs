@@ -23,6 +23,10 @@ pub struct LocalStore {
     /// Length of the journal when this process last read or wrote it: a
     /// different length at commit time means another writer got in.
     journal_len: Mutex<Option<u64>>,
+    /// The state as of a journal length: the journal only grows, so while
+    /// its length is unchanged the state is too, and a run polling during a
+    /// soak need not re-read the journal.
+    cache: Mutex<Option<(u64, State)>>,
 }
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -36,6 +40,7 @@ impl LocalStore {
             dir: root.join(migration),
             migration: migration.to_string(),
             journal_len: Mutex::new(None),
+            cache: Mutex::new(None),
         }
     }
 
@@ -161,6 +166,46 @@ impl LocalStore {
             .map_err(|e| io("writing", &path, e))
     }
 
+    /// The checkpoint with whatever the journal has beyond it folded in.
+    fn load_fully(&self) -> Result<Option<State>, StoreError> {
+        let checkpoint = self.read_state()?;
+        let (records, len) = self.read_journal()?;
+        self.set_journal_len(len);
+        let last_seq = records.last().map_or(0, |r| r.seq);
+        match checkpoint {
+            Some(mut st) => {
+                if st.journal_seq > last_seq {
+                    return Err(StoreError::Corrupt {
+                        what: self.journal_path().display().to_string(),
+                        detail: format!(
+                            "the state has seen record {} but the journal ends at {last_seq}",
+                            st.journal_seq
+                        ),
+                    });
+                }
+                // A crash between the journal append and the checkpoint:
+                // fold in what the checkpoint missed.
+                let seen = st.journal_seq;
+                for r in records.iter().filter(|r| r.seq > seen) {
+                    st.apply(r);
+                }
+                Ok(Some(st))
+            }
+            None if records.is_empty() => Ok(None),
+            None => Ok(Some(State::replay(&self.migration, &records))),
+        }
+    }
+
+    fn cached(&self) -> Option<(u64, State)> {
+        self.cache.lock().ok().and_then(|c| c.clone())
+    }
+
+    fn remember(&self, len: u64, st: &State) {
+        if let Ok(mut c) = self.cache.lock() {
+            *c = Some((len, st.clone()));
+        }
+    }
+
     fn set_journal_len(&self, len: u64) {
         if let Ok(mut l) = self.journal_len.lock() {
             *l = Some(len);
@@ -246,32 +291,18 @@ impl Store for LocalStore {
     }
 
     async fn load(&self) -> Result<Option<State>, StoreError> {
-        let checkpoint = self.read_state()?;
-        let (records, len) = self.read_journal()?;
-        self.set_journal_len(len);
-        let last_seq = records.last().map_or(0, |r| r.seq);
-        match checkpoint {
-            Some(mut st) => {
-                if st.journal_seq > last_seq {
-                    return Err(StoreError::Corrupt {
-                        what: self.journal_path().display().to_string(),
-                        detail: format!(
-                            "the state has seen record {} but the journal ends at {last_seq}",
-                            st.journal_seq
-                        ),
-                    });
-                }
-                // A crash between the journal append and the checkpoint:
-                // fold in what the checkpoint missed.
-                let seen = st.journal_seq;
-                for r in records.iter().filter(|r| r.seq > seen) {
-                    st.apply(r);
-                }
-                Ok(Some(st))
+        let now_len = fs::metadata(self.journal_path()).map(|m| m.len()).ok();
+        if let (Some(now_len), Some((len, st))) = (now_len, self.cached()) {
+            if len == now_len {
+                self.set_journal_len(now_len);
+                return Ok(Some(st));
             }
-            None if records.is_empty() => Ok(None),
-            None => Ok(Some(State::replay(&self.migration, &records))),
         }
+        let loaded = self.load_fully()?;
+        if let (Some(st), Some(len)) = (&loaded, self.journal_len.lock().ok().and_then(|l| *l)) {
+            self.remember(len, st);
+        }
+        Ok(loaded)
     }
 
     async fn commit(
@@ -307,6 +338,9 @@ impl Store for LocalStore {
         }
         self.append(&lines)?;
         self.write_state(&next)?;
+        if let Some(len) = self.journal_len.lock().ok().and_then(|l| *l) {
+            self.remember(len, &next);
+        }
         *state = next;
         Ok(())
     }
@@ -352,6 +386,7 @@ impl Store for LocalStore {
         let (records, len) = self.read_journal()?;
         self.set_journal_len(len);
         let st = State::replay(&self.migration, &records);
+        self.remember(len, &st);
         if !records.is_empty() {
             let path = self.state_path();
             if path.exists() {
@@ -521,12 +556,21 @@ mod tests {
             .unwrap();
         let text = fs::read_to_string(store.state_path()).unwrap();
         fs::write(store.state_path(), &text[..text.len() / 2]).unwrap();
+        // The next run (a new process) finds the damage.
+        let store = LocalStore::new(root.path(), "m");
         let err = store.load().await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("migrate state rebuild"));
         let rebuilt = store.rebuild(g.as_ref()).await.unwrap();
         assert_eq!(rebuilt, st);
-        assert_eq!(store.load().await.unwrap().unwrap(), st);
+        assert_eq!(
+            LocalStore::new(root.path(), "m")
+                .load()
+                .await
+                .unwrap()
+                .unwrap(),
+            st
+        );
     }
 
     #[tokio::test]

@@ -252,11 +252,6 @@ pub struct TargetRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_by: Option<String>,
     pub at: Timestamp,
-    /// A value being set: intended, not yet verified. A run that stopped
-    /// in between may have left the target at it; the next run sets it
-    /// again, so it is not drift.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending: Option<Value>,
 }
 
 /// A soak in progress.
@@ -306,6 +301,14 @@ pub struct PauseRecord {
     /// A gate's policy paused it (not a person).
     #[serde(default)]
     pub breach: bool,
+}
+
+/// A change recorded as intended, not yet verified.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inflight {
+    pub step: String,
+    pub target: Target,
+    pub value: Value,
 }
 
 /// Who did something, and when.
@@ -381,6 +384,10 @@ pub struct State {
     pub approvals: BTreeMap<String, Actioned>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
+    /// A change intended and not yet verified: after a crash, the target
+    /// may hold either value, and that is not drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inflight: Option<Inflight>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<PauseRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -579,6 +586,7 @@ impl State {
             parity: BTreeMap::new(),
             approvals: BTreeMap::new(),
             claim: None,
+            inflight: None,
             paused: None,
             rollback: None,
             created: None,
@@ -670,13 +678,19 @@ impl State {
                         expected: value.clone(),
                         changed_by: None,
                         at: r.at,
-                        pending: None,
                     });
             }
-            Entry::Intended { target, after, .. } => {
-                if let Some(t) = self.targets.get_mut(&target.id()) {
-                    t.pending = Some(after.clone());
-                }
+            Entry::Intended {
+                step,
+                target,
+                after,
+                ..
+            } => {
+                self.inflight = Some(Inflight {
+                    step: step.clone(),
+                    target: target.clone(),
+                    value: after.clone(),
+                });
             }
             Entry::Applied { .. } => {}
             Entry::Verified {
@@ -693,12 +707,13 @@ impl State {
                         expected: value.clone(),
                         changed_by: None,
                         at: r.at,
-                        pending: None,
                     });
                 rec.expected = value.clone();
                 rec.changed_by = Some(step.clone());
                 rec.at = r.at;
-                rec.pending = None;
+                if self.inflight.as_ref().is_some_and(|i| &i.target == target) {
+                    self.inflight = None;
+                }
             }
             Entry::StepDone { step, .. } => {
                 if let Some(i) = self.index_of(step) {
@@ -849,6 +864,7 @@ impl State {
                 self.status = Status::RollingBack;
                 self.soak = None;
                 self.claim = None;
+                self.inflight = None;
                 self.paused = None;
                 // Steps after the rollback point are undone.
                 let keep = match to {
@@ -870,7 +886,6 @@ impl State {
                     t.expected = value.clone();
                     t.changed_by = Some("rollback".to_string());
                     t.at = r.at;
-                    t.pending = None;
                 }
                 if let Some(rb) = self.rollback.as_mut() {
                     rb.remaining.retain(|id| id != &target.id());

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod haproxy;
 pub mod http;
+pub mod mariadb;
 pub mod nginx;
 pub mod postgres;
 pub mod prometheus;

@@ -1,0 +1,620 @@
+//! The database capability: what a reconciliation needs from PostgreSQL,
+//! MySQL/MariaDB and SQLite, one adapter each (`postgres.rs`, `mysql.rs`,
+//! `sqlite.rs`).
+//!
+//! Values are read with their real types (never through text casts, which
+//! would lose meaning), rows come in key order, and writes are batches in a
+//! transaction each, so that dropping a run at any point leaves the target
+//! consistent. The connection URL comes from the plan and is never shown:
+//! messages name the provider and the URL as written in the plan.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::{CallCtx, Failure, ProviderError};
+use crate::plan::{Plan, ProviderKind};
+use crate::reconcile::value::{Row, Value};
+
+/// What kind of value a column holds, as far as comparison is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    /// Integers of any width, signed.
+    Int,
+    /// Unsigned integers (MySQL).
+    UInt,
+    Decimal,
+    Float,
+    Text,
+    /// Fixed-width, blank-padded text (PostgreSQL `char(n)`): the padding is
+    /// not data.
+    Char,
+    Bytes,
+    Date,
+    Time,
+    /// Date and time without a time zone (taken as UTC).
+    Timestamp,
+    /// An instant (PostgreSQL `timestamptz`, MySQL TIMESTAMP).
+    TimestampTz,
+    Uuid,
+    Json,
+    /// A type with no exact reader here: read as the database's own text
+    /// form and compared as text.
+    Other,
+}
+
+impl Kind {
+    /// Whether keys of this kind are ordered by their bytes (text), which
+    /// the scans must ask for explicitly whatever the column's collation.
+    pub fn is_text(self) -> bool {
+        matches!(self, Kind::Text | Kind::Char | Kind::Other)
+    }
+}
+
+/// A column of a table, as the database describes it.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    /// The type as the database names it (`bigint`, `varchar(32)`).
+    pub ty: String,
+    pub kind: Kind,
+}
+
+/// A table name, optionally schema-qualified (`public.payments`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl TableName {
+    /// `payments`, `public.payments`, `"odd.schema"."t"`.
+    pub fn parse(s: &str) -> Self {
+        let parts = split_qualified(s.trim());
+        match parts.as_slice() {
+            [schema, name] => Self {
+                schema: Some(schema.clone()),
+                name: name.clone(),
+            },
+            _ => Self {
+                schema: None,
+                name: unquote(s.trim()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+fn unquote(s: &str) -> String {
+    for q in ['"', '`'] {
+        if s.len() >= 2 && s.starts_with(q) && s.ends_with(q) {
+            let inner = &s[1..s.len() - 1];
+            return inner.replace(&format!("{q}{q}"), &q.to_string());
+        }
+    }
+    s.to_string()
+}
+
+/// Split at dots that are not inside quotes.
+fn split_qualified(s: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match (quote, c) {
+            (None, '"' | '`') => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            (Some(q), c) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            (None, '.') => parts.push(unquote(&std::mem::take(&mut cur))),
+            _ => cur.push(c),
+        }
+    }
+    parts.push(unquote(&cur));
+    parts
+}
+
+/// Which rows and columns a reconciliation reads from one side: the key
+/// columns first, then the compared ones, within an optional `where`.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub table: TableName,
+    pub columns: Vec<Column>,
+    /// How many of `columns` (the first ones) are the key.
+    pub keys: usize,
+    /// A SQL condition from the plan, in this database's dialect.
+    pub filter: Option<String>,
+}
+
+impl Shape {
+    pub fn key_columns(&self) -> &[Column] {
+        &self.columns[..self.keys.min(self.columns.len())]
+    }
+}
+
+/// Where a scan puts its rows: chunks into a bounded channel (so a scan
+/// never holds more than a few chunks), remembering the last key handed
+/// over so that a scan broken by a dropped connection resumes after it.
+pub struct RowSink {
+    tx: mpsc::Sender<Vec<Row>>,
+    buf: Vec<Row>,
+    chunk: usize,
+    keys: usize,
+    last: Option<Row>,
+    rows: u64,
+}
+
+impl RowSink {
+    pub fn new(tx: mpsc::Sender<Vec<Row>>, chunk: usize, keys: usize) -> Self {
+        Self {
+            tx,
+            buf: Vec::with_capacity(chunk),
+            chunk: chunk.max(1),
+            keys,
+            last: None,
+            rows: 0,
+        }
+    }
+
+    /// Hand over a row. False when nobody reads any more (the run was
+    /// dropped): the scan should stop.
+    pub async fn push(&mut self, row: Row) -> bool {
+        self.buf.push(row);
+        self.rows += 1;
+        if self.buf.len() >= self.chunk {
+            return self.flush().await;
+        }
+        true
+    }
+
+    pub async fn flush(&mut self) -> bool {
+        if self.buf.is_empty() {
+            return true;
+        }
+        if let Some(last) = self.buf.last() {
+            self.last = Some(last[..self.keys.min(last.len())].to_vec());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk));
+        self.tx.send(chunk).await.is_ok()
+    }
+
+    /// The key of the last row pushed: a resumed scan starts after it.
+    pub fn resume_after(&self) -> Option<Row> {
+        match self.buf.last() {
+            Some(last) => Some(last[..self.keys.min(last.len())].to_vec()),
+            None => self.last.clone(),
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+}
+
+/// A database a reconciliation reads from (source) or repairs (target).
+#[async_trait]
+pub trait Database: Send + Sync {
+    /// The provider's name and type, for messages.
+    fn ctx(&self) -> &CallCtx;
+
+    /// The table's columns, in order. Fails when the table does not exist.
+    async fn columns(&self, table: &TableName) -> Result<Vec<Column>, ProviderError>;
+
+    /// A cheap estimate of the table's rows (catalog statistics), for
+    /// progress only.
+    async fn estimate_rows(&self, table: &TableName) -> Result<Option<u64>, ProviderError>;
+
+    /// Every row of `shape` after the key `after` (all rows when `None`), in
+    /// key order (text keys by their bytes), as one consistent read, into
+    /// `sink`. Returns when done or when the sink is closed.
+    async fn scan(
+        &self,
+        shape: &Shape,
+        after: Option<&[Value]>,
+        sink: &mut RowSink,
+    ) -> Result<(), ProviderError>;
+
+    /// The rows of `shape` with these keys (rows whose key is not there, or
+    /// is outside the filter, are simply absent).
+    async fn fetch(&self, shape: &Shape, keys: &[Row]) -> Result<Vec<Row>, ProviderError>;
+
+    /// Insert or update these rows (key columns first, as in `shape`), in
+    /// one transaction. Absolute, hence safe to retry.
+    async fn upsert(&self, shape: &Shape, rows: &[Row]) -> Result<u64, ProviderError>;
+
+    /// Delete the rows with these keys, in one transaction.
+    async fn delete(&self, shape: &Shape, keys: &[Row]) -> Result<u64, ProviderError>;
+}
+
+/// Connect to the plan's database provider `name`.
+pub async fn connect(plan: &Plan, name: &str) -> anyhow::Result<Arc<dyn Database>> {
+    let provider = plan
+        .provider(name)
+        .ok_or_else(|| anyhow::anyhow!("the plan has no provider '{name}'"))?;
+    let ctx = CallCtx::new(provider, &plan.settings);
+    let db: Arc<dyn Database> = match &provider.kind {
+        ProviderKind::Postgres(d) => {
+            Arc::new(super::postgres::Postgres::connect(ctx, &d.url).await?)
+        }
+        ProviderKind::Mysql(d) => Arc::new(super::mysql::Mysql::connect(ctx, &d.url).await?),
+        ProviderKind::Sqlite(s) => Arc::new(super::sqlite::Sqlite::connect(ctx, &s.path).await?),
+        other => anyhow::bail!(
+            "provider '{name}' ({}) is not a database",
+            other.type_name()
+        ),
+    };
+    Ok(db)
+}
+
+/// A database URL for messages: the plan's text (a URL from the environment
+/// shows as `${VAR}`), with any password masked even when it was written in
+/// the plan itself.
+pub fn url_label(url: &crate::plan::Text) -> String {
+    let shown = url.shown();
+    let Some((scheme, rest)) = shown.split_once("://") else {
+        return shown.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => shown.to_string(),
+        },
+        None => shown.to_string(),
+    }
+}
+
+/// A database error as a provider error: connection trouble, deadlocks and
+/// busy databases are transient (worth retrying); the rest is not. The
+/// message goes through secret redaction.
+pub fn db_error(ctx: &CallCtx, doing: &str, err: &sqlx::Error) -> ProviderError {
+    let failure = match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::Tls(_) => Failure::Transient,
+        sqlx::Error::Database(e) => match e.code().as_deref() {
+            // PostgreSQL: connection exceptions, shutdown, serialization,
+            // deadlock, too many connections.
+            Some(c)
+                if c.starts_with("08")
+                    || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "53300") =>
+            {
+                Failure::Transient
+            }
+            // MySQL/MariaDB: connection killed, server gone/lost, shutdown,
+            // lock wait timeout, deadlock, too many connections.
+            Some("1927" | "2006" | "2013" | "1053" | "1205" | "1213" | "1040" | "70100") => {
+                Failure::Transient
+            }
+            // SQLite: busy, locked.
+            Some("5" | "6" | "517" | "261" | "262") => Failure::Transient,
+            _ => Failure::Rejected,
+        },
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => Failure::Garbage,
+        _ => Failure::Rejected,
+    };
+    let message = match err {
+        sqlx::Error::Database(e) => match e.code() {
+            Some(code) => format!("{} (code {code})", e.message()),
+            None => e.message().to_string(),
+        },
+        other => other.to_string(),
+    };
+    ctx.error(failure, doing, message)
+}
+
+/// Rows per statement so that a statement stays under the database's limit
+/// of bound parameters.
+pub fn rows_per_statement(columns: usize, max_params: usize, wanted: usize) -> usize {
+    (max_params / columns.max(1)).clamp(1, wanted.max(1))
+}
+
+/// The SQL dialect details the shared statement builders need.
+pub trait Dialect {
+    fn quote(&self, ident: &str) -> String;
+    fn table(&self, t: &TableName) -> String {
+        match &t.schema {
+            Some(s) => format!("{}.{}", self.quote(s), self.quote(&t.name)),
+            None => self.quote(&t.name),
+        }
+    }
+    /// The placeholder for the `n`th (1-based) parameter, written into
+    /// `column`.
+    fn param(&self, n: usize, column: &Column) -> String;
+    /// The expression a key column is ordered and compared by: text keys
+    /// by their bytes.
+    fn key_expr(&self, column: &Column) -> String;
+    /// The expression a column is selected as.
+    fn select_expr(&self, column: &Column) -> String {
+        self.quote(&column.name)
+    }
+}
+
+/// A statement and the values to bind, each with the column it goes to.
+pub struct Statement<'a> {
+    pub sql: String,
+    pub binds: Vec<(&'a Value, &'a Column)>,
+}
+
+fn push_bind<'a>(
+    d: &dyn Dialect,
+    binds: &mut Vec<(&'a Value, &'a Column)>,
+    value: &'a Value,
+    column: &'a Column,
+) -> String {
+    binds.push((value, column));
+    d.param(binds.len(), column)
+}
+
+/// `SELECT cols FROM t WHERE (filter) AND key > after ORDER BY key`.
+pub fn scan_sql<'a>(
+    d: &dyn Dialect,
+    shape: &'a Shape,
+    after: Option<&'a [Value]>,
+) -> Statement<'a> {
+    let cols: Vec<String> = shape.columns.iter().map(|c| d.select_expr(c)).collect();
+    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), d.table(&shape.table));
+    let mut binds = Vec::new();
+    let mut conds = Vec::new();
+    if let Some(f) = &shape.filter {
+        conds.push(format!("({f})"));
+    }
+    if let Some(after) = after {
+        // (k1 > a) OR (k1 = a AND k2 > b) OR ...: every engine can use an
+        // index for it, unlike row-value comparisons on some versions.
+        let keys = shape.key_columns();
+        let mut ors = Vec::new();
+        for i in 0..keys.len().min(after.len()) {
+            let mut ands = Vec::new();
+            for j in 0..i {
+                let p = push_bind(d, &mut binds, &after[j], &keys[j]);
+                ands.push(format!("{} = {p}", d.key_expr(&keys[j])));
+            }
+            let p = push_bind(d, &mut binds, &after[i], &keys[i]);
+            ands.push(format!("{} > {p}", d.key_expr(&keys[i])));
+            ors.push(format!("({})", ands.join(" AND ")));
+        }
+        if !ors.is_empty() {
+            conds.push(format!("({})", ors.join(" OR ")));
+        }
+    }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    let order: Vec<String> = shape.key_columns().iter().map(|c| d.key_expr(c)).collect();
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&order.join(", "));
+    Statement { sql, binds }
+}
+
+/// `(k1, k2) IN ((..), ..)` (or `k IN (..)`), binding the keys.
+fn key_in<'a>(
+    d: &dyn Dialect,
+    shape: &'a Shape,
+    keys: &'a [Row],
+    binds: &mut Vec<(&'a Value, &'a Column)>,
+    exact: bool,
+) -> String {
+    let kcols = shape.key_columns();
+    let tuples: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let ps: Vec<String> = kcols
+                .iter()
+                .zip(k.iter())
+                .map(|(c, v)| push_bind(d, binds, v, c))
+                .collect();
+            if ps.len() == 1 {
+                ps.join("")
+            } else {
+                format!("({})", ps.join(", "))
+            }
+        })
+        .collect();
+    let lhs: Vec<String> = kcols
+        .iter()
+        .map(|c| {
+            if exact {
+                d.key_expr(c)
+            } else {
+                d.quote(&c.name)
+            }
+        })
+        .collect();
+    let lhs = if lhs.len() == 1 {
+        lhs.join("")
+    } else {
+        format!("({})", lhs.join(", "))
+    };
+    format!("{lhs} IN ({})", tuples.join(", "))
+}
+
+/// `SELECT cols FROM t WHERE (k1, k2) IN ((..), ..) AND (filter)`. Key
+/// columns are compared plainly (so indexes are used); the caller matches
+/// the rows to its keys exactly.
+pub fn fetch_sql<'a>(d: &dyn Dialect, shape: &'a Shape, keys: &'a [Row]) -> Statement<'a> {
+    let cols: Vec<String> = shape.columns.iter().map(|c| d.select_expr(c)).collect();
+    let mut binds = Vec::new();
+    let cond = key_in(d, shape, keys, &mut binds, false);
+    let mut sql = format!(
+        "SELECT {} FROM {} WHERE {cond}",
+        cols.join(", "),
+        d.table(&shape.table),
+    );
+    if let Some(f) = &shape.filter {
+        sql.push_str(&format!(" AND ({f})"));
+    }
+    Statement { sql, binds }
+}
+
+/// `DELETE FROM t WHERE (k1, k2) IN (...)` (the filter does not apply: the
+/// keys were chosen within it).
+pub fn delete_sql<'a>(d: &dyn Dialect, shape: &'a Shape, keys: &'a [Row]) -> Statement<'a> {
+    let mut binds = Vec::new();
+    let mut cond = key_in(d, shape, keys, &mut binds, false);
+    if shape.key_columns().iter().any(|c| c.kind.is_text()) {
+        // Plain equality may ignore case or trailing spaces (MySQL
+        // collations): the exact comparison makes sure only these rows go.
+        cond = format!("{cond} AND {}", key_in(d, shape, keys, &mut binds, true));
+    }
+    Statement {
+        sql: format!("DELETE FROM {} WHERE {cond}", d.table(&shape.table)),
+        binds,
+    }
+}
+
+/// `INSERT INTO t (cols) VALUES (..), (..)` — the engines add their own
+/// conflict clause.
+pub fn insert_sql<'a>(d: &dyn Dialect, shape: &'a Shape, rows: &'a [Row]) -> Statement<'a> {
+    let cols: Vec<String> = shape.columns.iter().map(|c| d.quote(&c.name)).collect();
+    let mut binds = Vec::new();
+    let tuples: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let ps: Vec<String> = shape
+                .columns
+                .iter()
+                .zip(r.iter())
+                .map(|(c, v)| push_bind(d, &mut binds, v, c))
+                .collect();
+            format!("({})", ps.join(", "))
+        })
+        .collect();
+    Statement {
+        sql: format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            d.table(&shape.table),
+            cols.join(", "),
+            tuples.join(", ")
+        ),
+        binds,
+    }
+}
+
+/// How long a scan waits for its first row (a sort may come first) and
+/// then for each next one before taking the connection for dead.
+pub fn scan_timeouts(ctx: &CallCtx) -> (Duration, Duration) {
+    (
+        ctx.timeout.max(Duration::from_secs(1)) * 30,
+        ctx.timeout.max(Duration::from_secs(1)) * 3,
+    )
+}
+
+/// A value that cannot go into a column.
+pub fn cannot_write(ctx: &CallCtx, value: &Value, column: &Column) -> ProviderError {
+    ctx.error(
+        Failure::Rejected,
+        format!("writing column {} ({})", column.name, column.ty),
+        format!("a {} value ({value}) does not fit", value.type_name()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Pg;
+    impl Dialect for Pg {
+        fn quote(&self, ident: &str) -> String {
+            format!("\"{}\"", ident.replace('"', "\"\""))
+        }
+        fn param(&self, n: usize, _c: &Column) -> String {
+            format!("${n}")
+        }
+        fn key_expr(&self, c: &Column) -> String {
+            self.quote(&c.name)
+        }
+    }
+
+    fn col(name: &str) -> Column {
+        Column {
+            name: name.into(),
+            ty: "bigint".into(),
+            kind: Kind::Int,
+        }
+    }
+
+    #[test]
+    fn url_passwords_are_never_shown() {
+        let t =
+            crate::plan::Text::literal("postgres://app:hunter2@db:5432/payments?sslmode=require");
+        assert_eq!(
+            url_label(&t),
+            "postgres://app:***@db:5432/payments?sslmode=require"
+        );
+        let t = crate::plan::Text::literal("mysql://root@127.0.0.1:3306/legacy");
+        assert_eq!(url_label(&t), "mysql://root@127.0.0.1:3306/legacy");
+    }
+
+    #[test]
+    fn table_names() {
+        assert_eq!(
+            TableName::parse("public.payments"),
+            TableName {
+                schema: Some("public".into()),
+                name: "payments".into()
+            }
+        );
+        assert_eq!(TableName::parse("payments").schema, None);
+        assert_eq!(
+            TableName::parse("\"a.b\".\"c\"").schema.as_deref(),
+            Some("a.b")
+        );
+        assert_eq!(TableName::parse("`x`").name, "x");
+    }
+
+    #[test]
+    fn scans_resume_after_a_composite_key() {
+        let shape = Shape {
+            table: TableName::parse("s.t"),
+            columns: vec![col("a"), col("b"), col("v")],
+            keys: 2,
+            filter: Some("v > 0".into()),
+        };
+        let after = [Value::Int(1), Value::Int(2)];
+        let st = scan_sql(&Pg, &shape, Some(&after));
+        assert_eq!(
+            st.sql,
+            "SELECT \"a\", \"b\", \"v\" FROM \"s\".\"t\" WHERE (v > 0) AND ((\"a\" > $1) OR (\"a\" = $2 AND \"b\" > $3)) ORDER BY \"a\", \"b\""
+        );
+        assert_eq!(st.binds.len(), 3);
+        let keys = vec![vec![Value::Int(1), Value::Int(2)]];
+        let f = fetch_sql(&Pg, &shape, &keys);
+        assert_eq!(
+            f.sql,
+            "SELECT \"a\", \"b\", \"v\" FROM \"s\".\"t\" WHERE (\"a\", \"b\") IN (($1, $2)) AND (v > 0)"
+        );
+        let d = delete_sql(&Pg, &shape, &keys);
+        assert_eq!(
+            d.sql,
+            "DELETE FROM \"s\".\"t\" WHERE (\"a\", \"b\") IN (($1, $2))"
+        );
+    }
+
+    #[test]
+    fn statements_stay_under_the_parameter_limit() {
+        assert_eq!(rows_per_statement(7, 65535, 1000), 1000);
+        assert_eq!(rows_per_statement(100, 32766, 1000), 327);
+        assert_eq!(rows_per_statement(100_000, 10, 1000), 1);
+    }
+}

@@ -1,0 +1,204 @@
+//! Re-checking differences after the settle delay, so that live tables do
+//! not raise false alarms.
+//!
+//! While dual writes run, a row can be caught between the write to the
+//! source and its copy to the target. Every difference the merge finds is
+//! therefore read again from both sides — by key, a batch in one statement
+//! per side — once `settle` has passed since it was seen. A row that now
+//! matches is not reported. A row that still differs but changed on either
+//! side since it was seen (its digest moved) is still being written: it is
+//! given another settle delay, up to three re-checks. Only stable
+//! differences are reported (and repaired); a row gone from both sides by
+//! then is no longer compared.
+
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::columns::Pair;
+use super::diff::{cmp_keys, differing, digest, Diff, DiffKind};
+use super::repair::{self, Counts, Mode};
+use super::report::ReportFile;
+use super::value::Row;
+use crate::providers::db::Database;
+
+pub struct Checker<'a> {
+    pub source: Arc<dyn Database>,
+    pub target: Arc<dyn Database>,
+    pub pair: &'a Pair,
+    pub settle: Duration,
+    /// Keys re-read (and rows repaired) per batch.
+    pub batch: usize,
+    pub repair: Option<Mode>,
+    pub report: Option<ReportFile>,
+}
+
+/// The differences that remained after the re-check.
+#[derive(Debug, Default, Clone)]
+pub struct Checked {
+    pub missing: u64,
+    pub extra: u64,
+    pub different: u64,
+    /// Differences that were gone when re-checked (rows caught mid-write).
+    pub settled: u64,
+    /// Rows that differed and then left both sides (deleted meanwhile).
+    pub vanished: u64,
+    pub repair: Counts,
+}
+
+/// Re-checks of a row that keeps changing before it is reported anyway.
+const MAX_CHECKS: u32 = 3;
+
+impl Checker<'_> {
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Diff>) -> anyhow::Result<Checked> {
+        let mut out = Checked::default();
+        // Ordered by the time each difference was (last) seen, hence by the
+        // time it has settled.
+        let mut queue: VecDeque<Diff> = VecDeque::new();
+        let batch = self.batch.max(1);
+        let mut open = true;
+        loop {
+            if queue.len() >= batch || (!open && !queue.is_empty()) {
+                let n = queue.len().min(batch);
+                let due: Vec<Diff> = queue.drain(..n).collect();
+                let again = self.process(due, &mut out).await?;
+                queue.extend(again);
+                continue;
+            }
+            if !open {
+                break;
+            }
+            let next = match queue.front() {
+                None => rx.recv().await,
+                Some(first) => {
+                    // Wait for more differences, but not past the moment the
+                    // oldest one has settled.
+                    let deadline = tokio::time::Instant::from_std(first.seen + self.settle);
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            let now = Instant::now();
+                            let n = queue
+                                .iter()
+                                .take(batch)
+                                .take_while(|d| d.seen + self.settle <= now)
+                                .count()
+                                .max(1);
+                            let due: Vec<Diff> = queue.drain(..n).collect();
+                            let again = self.process(due, &mut out).await?;
+                            queue.extend(again);
+                            continue;
+                        }
+                    }
+                }
+            };
+            match next {
+                Some(d) => queue.push_back(d),
+                None => open = false,
+            }
+        }
+        if let Some(report) = self.report.as_mut() {
+            report.finish()?;
+        }
+        Ok(out)
+    }
+
+    /// Re-read a batch of differences once they have settled. Returns the
+    /// ones to look at again later: rows that changed on either side since
+    /// they were seen are still being written.
+    async fn process(&mut self, batch: Vec<Diff>, out: &mut Checked) -> anyhow::Result<Vec<Diff>> {
+        let Some(last) = batch.last() else {
+            return Ok(Vec::new());
+        };
+        tokio::time::sleep_until(tokio::time::Instant::from_std(last.seen + self.settle)).await;
+        let pair = self.pair;
+        let keys = pair.keys();
+        let wanted: Vec<Row> = batch.iter().map(|d| d.key.clone()).collect();
+        let (mut src, mut tgt) = tokio::try_join!(
+            self.source.fetch(&pair.source, &wanted),
+            self.target.fetch(&pair.target, &wanted)
+        )?;
+        src.sort_by(|a, b| cmp_keys(a, b, keys));
+        tgt.sort_by(|a, b| cmp_keys(a, b, keys));
+        let mut writes: Vec<(Row, DiffKind)> = Vec::new();
+        let mut extras: Vec<Row> = Vec::new();
+        let mut again = Vec::new();
+        let now = Instant::now();
+        for d in batch {
+            let s = find(&src, &d.key, keys);
+            let t = find(&tgt, &d.key, keys);
+            if let (Some(s), Some(t)) = (s, t) {
+                if differing(s, t, keys).is_empty() {
+                    out.settled += 1;
+                    continue;
+                }
+            }
+            if s.is_none() && t.is_none() {
+                out.vanished += 1;
+                continue;
+            }
+            let (sd, td) = (s.map(|r| digest(r)), t.map(|r| digest(r)));
+            let moving = sd != d.source || td != d.target;
+            if moving && !self.settle.is_zero() && d.checks + 1 < MAX_CHECKS {
+                again.push(Diff {
+                    seen: now,
+                    source: sd,
+                    target: td,
+                    checks: d.checks + 1,
+                    ..d
+                });
+                continue;
+            }
+            let (kind, columns) = match (s, t) {
+                (Some(s), Some(t)) => {
+                    out.different += 1;
+                    writes.push((s.clone(), DiffKind::Different));
+                    (DiffKind::Different, differing(s, t, keys))
+                }
+                (Some(s), None) => {
+                    out.missing += 1;
+                    writes.push((s.clone(), DiffKind::Missing));
+                    (DiffKind::Missing, Vec::new())
+                }
+                (None, Some(t)) => {
+                    out.extra += 1;
+                    extras.push(t[..keys.min(t.len())].to_vec());
+                    (DiffKind::Extra, Vec::new())
+                }
+                (None, None) => continue,
+            };
+            if let Some(report) = self.report.as_mut() {
+                let names: Vec<&str> = columns.iter().map(|&i| pair.column_name(i)).collect();
+                report.write(kind, &pair.key_names(), &d.key, &names)?;
+            }
+        }
+        if let Some(mode) = self.repair {
+            let counts = repair::apply(
+                mode,
+                self.source.as_ref(),
+                self.target.as_ref(),
+                pair,
+                writes,
+                extras,
+            )
+            .await?;
+            out.repair.add(&counts);
+        }
+        Ok(again)
+    }
+}
+
+/// The row with exactly this key in rows sorted by key.
+pub fn find<'r>(
+    rows: &'r [Row],
+    key: &[crate::reconcile::value::Value],
+    keys: usize,
+) -> Option<&'r Row> {
+    rows.binary_search_by(|r| cmp_keys(r, key, keys))
+        .ok()
+        .and_then(|i| rows.get(i))
+        .filter(|r| cmp_keys(r, key, keys) == Ordering::Equal)
+}
