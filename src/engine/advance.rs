@@ -418,6 +418,23 @@ impl Engine<'_> {
         }
     }
 
+    /// Record a step done (with no note) and say so.
+    async fn step_done(&self, s: &mut Session, step: &Step) -> Result<Progress, EngineError> {
+        self.commit(
+            s,
+            vec![Entry::StepDone {
+                step: step.id.clone(),
+                note: None,
+            }],
+        )
+        .await?;
+        self.events.event(&Event::StepDone {
+            step: step.id.clone(),
+            note: None,
+        });
+        Ok(Progress::Done)
+    }
+
     async fn record_failure(
         &self,
         s: &mut Session,
@@ -500,19 +517,7 @@ impl Engine<'_> {
             }
         }
         if time_up {
-            self.commit(
-                s,
-                vec![Entry::StepDone {
-                    step: step.id.clone(),
-                    note: None,
-                }],
-            )
-            .await?;
-            self.events.event(&Event::StepDone {
-                step: step.id.clone(),
-                note: None,
-            });
-            return Ok(Progress::Done);
+            return self.step_done(s, step).await;
         }
         let end = soak.started.plus(soak.duration);
         let next_gate = gates
@@ -601,19 +606,7 @@ impl Engine<'_> {
             return Ok(p);
         }
         let Some(failed) = readings.iter().find(|r| !r.ok).cloned() else {
-            self.commit(
-                s,
-                vec![Entry::StepDone {
-                    step: step.id.clone(),
-                    note: None,
-                }],
-            )
-            .await?;
-            self.events.event(&Event::StepDone {
-                step: step.id.clone(),
-                note: None,
-            });
-            return Ok(Progress::Done);
+            return self.step_done(s, step).await;
         };
         if let Some(limit) = timeout {
             // Retry until the timeout, timed from the first try.

@@ -188,20 +188,29 @@ impl Engine<'_> {
         };
         // Traffic and mirroring first: users stop reaching the candidate.
         // Then flags.
-        for flags in [false, true] {
-            let wave: Vec<&Restore> = restore
-                .iter()
-                .filter(|r| r.target.is_flag() == flags)
-                .collect();
-            if wave.is_empty() {
-                continue;
+        let waves: Vec<Vec<&Restore>> = [false, true]
+            .iter()
+            .map(|&flags| {
+                restore
+                    .iter()
+                    .filter(|r| r.target.is_flag() == flags)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|w| !w.is_empty())
+            .collect();
+        let mut pending = Vec::new();
+        for wave in &waves {
+            // Each wave's results are journaled before the next starts; the
+            // last wave's go in with the rollback's end (one write less).
+            if !pending.is_empty() {
+                self.commit(s, std::mem::take(&mut pending)).await?;
             }
             let results = join_all(
                 wave.iter()
                     .map(|r| self.restore_one(&r.target, &r.value, deadline)),
             )
             .await;
-            let mut entries = Vec::new();
+            let entries = &mut pending;
             for (r, (before, result)) in wave.iter().zip(results) {
                 match result {
                     Ok(_) => {
@@ -234,16 +243,12 @@ impl Engine<'_> {
                     }
                 }
             }
-            self.commit(s, entries).await?;
         }
         let remaining: Vec<String> = report.remaining.iter().map(|(t, _)| t.id()).collect();
-        self.commit(
-            s,
-            vec![Entry::RollbackFinished {
-                remaining: remaining.clone(),
-            }],
-        )
-        .await?;
+        pending.push(Entry::RollbackFinished {
+            remaining: remaining.clone(),
+        });
+        self.commit(s, pending).await?;
         report.seconds = self.now().since(started).as_secs_f64();
         self.events.event(&Event::RollbackFinished {
             remaining,

@@ -2,7 +2,9 @@
 //! TLS options, and one place that turns a response or a transport failure
 //! into a [`ProviderError`] of the right class.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::{Client, RequestBuilder, StatusCode};
@@ -14,17 +16,32 @@ use crate::redact;
 /// How much of a response body an error message quotes.
 const QUOTE_LIMIT: usize = 300;
 
-/// A client for one provider. Certificate verification is on unless the
-/// plan turned it off for this provider, which is warned about loudly each
-/// time a client is built.
+/// A client for a provider. Certificate verification is on unless the
+/// plan turned it off for this provider, which is warned about loudly.
+///
+/// Clients are shared by every provider with the same TLS options: building
+/// one loads the root certificates, which costs more than a request on
+/// loopback, and a rollback must not pay it once per target. Each call is
+/// bounded by the provider's own timeout in [`CallCtx::call`].
 pub fn client(ctx: &CallCtx, tls: &Tls) -> Result<Client, ProviderError> {
+    type Key = (bool, Option<String>);
+    static CLIENTS: OnceLock<Mutex<HashMap<Key, Client>>> = OnceLock::new();
+    if tls.insecure_skip_verify {
+        warn_insecure(&ctx.provider);
+    }
+    let key: Key = (
+        tls.insecure_skip_verify,
+        tls.ca_file.as_ref().map(|c| c.expose().to_string()),
+    );
+    let clients = CLIENTS.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(c) = clients.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return Ok(c);
+    }
     let mut b = Client::builder()
-        .timeout(ctx.timeout)
-        .connect_timeout(ctx.timeout.min(Duration::from_secs(10)))
+        .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("migrate/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(30));
     if tls.insecure_skip_verify {
-        warn_insecure(&ctx.provider);
         b = b.danger_accept_invalid_certs(true);
     }
     if let Some(ca) = &tls.ca_file {
@@ -44,13 +61,17 @@ pub fn client(ctx: &CallCtx, tls: &Tls) -> Result<Client, ProviderError> {
         })?;
         b = b.add_root_certificate(cert);
     }
-    b.build().map_err(|e| {
+    let c = b.build().map_err(|e| {
         ctx.error(
             Failure::Rejected,
             "building the HTTP client",
             e.without_url().to_string(),
         )
-    })
+    })?;
+    if let Ok(mut m) = clients.lock() {
+        m.insert(key, c.clone());
+    }
+    Ok(c)
 }
 
 fn warn_insecure(provider: &str) {
