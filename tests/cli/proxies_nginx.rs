@@ -115,7 +115,18 @@ impl Setup {
             let g = get(self.nginx.port, "/orders").unwrap();
             assert_eq!(g.status, 200, "{g:?}");
         }
-        (self.legacy.count(), self.candidate.count())
+        // Mirrored copies are sent alongside the answer and may land a
+        // moment after it: wait until the count stops moving.
+        let mut last = (usize::MAX, usize::MAX);
+        for _ in 0..40 {
+            let now = (self.legacy.count(), self.candidate.count());
+            if now == last {
+                break;
+            }
+            last = now;
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        last
     }
 
     async fn set(&self, r: &Arc<dyn Router>, channel: Channel, percent: f64) {
