@@ -574,6 +574,49 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("payments_dual_writes_total{to=\"candidate\",result=\"ok\"} 1"));
+        // payments-v2 serves everyone, shadow reads on: a write goes to
+        // payments-v2 and is copied into the monolith's store.
+        doc["flags"][CANDIDATE_FLAG]["defaultVariant"] = "on".into();
+        doc["flags"][SHADOW_FLAG]["defaultVariant"] = "on".into();
+        std::fs::write(dir.path().join("flags.json"), doc.to_string()).unwrap();
+        for _ in 0..50 {
+            if sys.flags.snapshot().percent(CANDIDATE_FLAG) == 100.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let r = write("cus_0003").await.unwrap();
+        assert_eq!(r.status(), 201);
+        let c: Payment = r.json().await.unwrap();
+        assert_eq!(sys.rows().await, (23, 2));
+        assert_eq!(sys.legacy_store.get(&c.id).await.unwrap(), Some(c.clone()));
+        let t = sys.metrics.totals();
+        assert_eq!((t.legacy, t.candidate), (3, 1), "{t:?}");
+        // Reads served by payments-v2 are not shadowed; back on legacy,
+        // they are, and payments-v2 answers the same.
+        doc["flags"][CANDIDATE_FLAG]["defaultVariant"] = "off".into();
+        std::fs::write(dir.path().join("flags.json"), doc.to_string()).unwrap();
+        for _ in 0..50 {
+            if sys.flags.snapshot().percent(CANDIDATE_FLAG) == 0.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let got = client
+            .get(format!("{front}/payments/{}", q.id))
+            .header("x-customer", "cus_0002")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), 200);
+        for _ in 0..50 {
+            if sys.metrics.totals().shadow > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let t = sys.metrics.totals();
+        assert_eq!((t.shadow, t.shadow_mismatches), (1, 0), "{t:?}");
         // The quota sheds new payments on payments-v2 only.
         sys.quota.set_rate(0.5);
         let _ = sys.quota.admit();

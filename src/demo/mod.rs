@@ -71,7 +71,7 @@ pub const SIZING: Sizing = Sizing {
 pub const RATES: Rates = Rates {
     writes_per_second: 40,
     reads_per_second: 60,
-    customers: 2_000,
+    customers: SIZING.customers,
 };
 
 pub struct Options {
@@ -308,15 +308,18 @@ async fn migrate(
         format!(
             "What went wrong: payments-v2 authorizes each new payment under a quota sized in a \
              load test at a tenth of production traffic — {} a second. At {}% of customers it \
-             was asked for about {} a second and shed the rest with 503: {} requests failed \
-             before the breaker put every customer back on the monolith ({rolled_back_in}). \
+             was asked for about {} a second and shed the rest with 503: {} failed before the \
+             breaker put every customer back on the monolith ({rolled_back_in}). \
              Dual writes stayed on: no payment is missing from either store.",
             fmt_number(SIZING.quota),
             fmt_number(breach.candidate_percent),
             fmt_number(
                 (f64::from(RATES.writes_per_second) * breach.candidate_percent / 100.0).round()
             ),
-            thousands(errors_before_fix),
+            crate::output::plural(
+                usize::try_from(errors_before_fix).unwrap_or(usize::MAX),
+                "request"
+            ),
         )
     } else {
         // Not the planted bug: say what it was, and carry on all the same.
