@@ -16,11 +16,23 @@
 //! 3. the demo "deploys the fix" (raises the quota), runs `retry`, and the
 //!    canary goes through 100%; clean-up ends dual writes.
 //!
-//! [`story`] narrates around the engine's own output. Ctrl-C stops the
-//! migration at its next safe point, then the load and the services, and
-//! removes the directory (exit 130); `--keep` leaves the system running
-//! after the end, for `migrate status`, `history` and `rollback`, until
-//! Ctrl-C.
+//! [`story`] narrates around the engine's own output. With `-o json` the
+//! stream holds the engine's events and the demo's own: `demo_started`
+//! (addresses, directory, sizes), `demo_act`, `demo_traffic` (every second:
+//! requests a second per service, the candidate's share, errors users saw),
+//! `demo_back_on_legacy`, `demo_fix_deployed`, `demo_keep` (the commands),
+//! `demo_interrupted`, and a final `summary`: `rollback`, `breach` (step,
+//! gate, value, the candidate's share), `retry`, `completed`, `parity`,
+//! `requests`, `user_errors` (seen by the load generator: any answer other
+//! than 2xx), `user_errors_after_fix`, `user_errors_by_candidate_percent`
+//! and `candidate_requests_before_fix_by_percent` (by the candidate's
+//! rollout when each request was routed), `rows_reconciled` (written by the
+//! backfill), `rows_compared`, `seconds`.
+//!
+//! Ctrl-C stops the migration at its next safe point, then the load and
+//! the services, and removes the directory (exit 130); `--keep` leaves the
+//! system running after the end, for `migrate status`, `history` and
+//! `rollback`, until Ctrl-C (then exit 0).
 
 pub mod app;
 pub mod flags;
@@ -131,7 +143,10 @@ async fn pause(d: Duration, interrupt: &Interrupt) -> bool {
         if interrupt.raised() {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(50).min(end - Instant::now())).await;
+        tokio::time::sleep(
+            Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())),
+        )
+        .await;
     }
     !interrupt.raised()
 }
