@@ -25,6 +25,9 @@ _migrate() {
             migrate,completions)
                 cmd="migrate__subcmd__completions"
                 ;;
+            migrate,demo)
+                cmd="migrate__subcmd__demo"
+                ;;
             migrate,help)
                 cmd="migrate__subcmd__help"
                 ;;
@@ -72,6 +75,9 @@ _migrate() {
                 ;;
             migrate__subcmd__help,completions)
                 cmd="migrate__subcmd__help__subcmd__completions"
+                ;;
+            migrate__subcmd__help,demo)
+                cmd="migrate__subcmd__help__subcmd__demo"
                 ;;
             migrate__subcmd__help,help)
                 cmd="migrate__subcmd__help__subcmd__help"
@@ -152,7 +158,7 @@ _migrate() {
 
     case "${cmd}" in
         migrate)
-            opts="-f -o -y -q -v -h -V --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help --version validate plan advance rollback status history pause resume retry check unlock state reconcile schema completions help"
+            opts="-f -o -y -q -v -h -V --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help --version demo validate plan advance rollback status history pause resume retry check unlock state reconcile schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -315,8 +321,46 @@ _migrate() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        migrate__subcmd__demo)
+            opts="-f -o -y -q -v -h --keep --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         migrate__subcmd__help)
-            opts="validate plan advance rollback status history pause resume retry check unlock state reconcile schema completions help"
+            opts="demo validate plan advance rollback status history pause resume retry check unlock state reconcile schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -358,6 +402,20 @@ _migrate() {
             return 0
             ;;
         migrate__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        migrate__subcmd__help__subcmd__demo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

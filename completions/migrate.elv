@@ -36,6 +36,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand demo 'Watch a live migration: a payments API moved to its replacement in under a minute, a rollback on the way'
             cand validate 'Check the plan: every problem, with its line and column (exit 0 or 2)'
             cand plan 'Show the steps of the plan, what each does, and how long it takes at least'
             cand advance 'Run steps: until the end, a soak, an approval, or the limit given'
@@ -52,6 +53,25 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand schema 'Print the JSON Schema of the plan, for editors'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'migrate;demo'= {
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand --state-url 'Keep the state in PostgreSQL at this postgres:// URL (overrides settings.state)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --keep 'Leave the system running at the end (until Ctrl-C), to explore it with status, history and rollback'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
         }
         &'migrate;validate'= {
             cand -f 'The plan file'
@@ -417,6 +437,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand --help 'Print help'
         }
         &'migrate;help'= {
+            cand demo 'Watch a live migration: a payments API moved to its replacement in under a minute, a rollback on the way'
             cand validate 'Check the plan: every problem, with its line and column (exit 0 or 2)'
             cand plan 'Show the steps of the plan, what each does, and how long it takes at least'
             cand advance 'Run steps: until the end, a soak, an approval, or the limit given'
@@ -433,6 +454,8 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand schema 'Print the JSON Schema of the plan, for editors'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'migrate;help;demo'= {
         }
         &'migrate;help;validate'= {
         }

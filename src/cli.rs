@@ -86,6 +86,9 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Watch a live migration: a payments API moved to its replacement in under a minute,
+    /// a rollback on the way
+    Demo(DemoArgs),
     /// Check the plan: every problem, with its line and column (exit 0 or 2)
     Validate,
     /// Show the steps of the plan, what each does, and how long it takes at least
@@ -121,6 +124,14 @@ pub enum Command {
         /// bash | zsh | fish | powershell | elvish
         shell: Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Leave the system running at the end (until Ctrl-C), to explore it with
+    /// status, history and rollback
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Args)]

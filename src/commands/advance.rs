@@ -52,7 +52,7 @@ pub async fn run(
     Ok(code)
 }
 
-fn outcome_name(o: &Outcome) -> &'static str {
+pub fn outcome_name(o: &Outcome) -> &'static str {
     match o {
         Outcome::Completed => "completed",
         Outcome::Stopped { .. } => "stopped",

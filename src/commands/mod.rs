@@ -5,6 +5,7 @@ mod advance;
 mod check;
 pub mod completions;
 mod context;
+mod demo;
 mod history;
 mod pause;
 mod plan;
@@ -17,6 +18,7 @@ mod status;
 mod unlock;
 mod validate;
 
+pub use advance::{describe, outcome_name};
 pub use context::Ctx;
 
 use std::path::Path;
@@ -53,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Resume => pause::resume(g, printer).await,
                     Command::Retry => retry::run(g, printer).await,
                     Command::Check(args) => check::run(g, &args, printer).await,
+                    Command::Demo(args) => demo::run(&args, printer).await,
                     Command::Unlock(args) => unlock::run(g, &args, printer).await,
                     Command::State(cmd) => state::run(g, &cmd, printer).await,
                     Command::Validate

@@ -38,6 +38,8 @@ struct HumanState {
     phase: Option<String>,
     bar: Option<(String, ProgressBar)>,
     gates: Vec<(String, String)>,
+    /// A line shown under the progress bar (see [`HumanReporter::set_status`]).
+    status: Option<String>,
 }
 
 impl HumanReporter {
@@ -50,9 +52,60 @@ impl HumanReporter {
         }
     }
 
+    /// Print a line of the caller's own (above the progress bar, if one
+    /// is shown), unless quiet.
+    pub fn say(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        let Ok(st) = self.state.lock() else {
+            return;
+        };
+        self.line(&st, text);
+    }
+
+    /// A live line shown under the progress bar of a soak or a
+    /// reconciliation (a caller watching the system, such as the demo's
+    /// traffic view); `None` removes it. Shown only with the bars, on a
+    /// terminal.
+    pub fn set_status(&self, text: Option<String>) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        st.status = text;
+        if let Some((_, bar)) = &st.bar {
+            bar.set_prefix(status_suffix(st.status.as_deref()));
+        }
+    }
+
+    /// A spinner with `title` and the status line under it, until
+    /// [`Self::unwatch`] (a caller watching a live system between events).
+    /// On a terminal only.
+    pub fn watch(&self, title: &str) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        self.bar(&mut st, "watch", 1, "  {spinner} {msg}{prefix}");
+        if let Some((_, bar)) = &st.bar {
+            bar.set_message(title.to_string());
+        }
+    }
+
+    pub fn unwatch(&self) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        self.finish_bar(&mut st, "watch");
+    }
+
     fn line(&self, st: &HumanState, text: &str) {
         let text = redact::clean(text);
         match &st.bar {
+            // The bar writes to the terminal itself, past anstream: take
+            // the colors out when they are off (NO_COLOR, --no-color).
+            Some((_, bar)) if colors_off() => {
+                bar.println(anstream::adapter::strip_str(&text).to_string())
+            }
             Some((_, bar)) => bar.println(text.as_ref()),
             None => {
                 let mut err = anstream::stderr().lock();
@@ -75,6 +128,7 @@ impl HumanReporter {
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
         }
+        bar.set_prefix(status_suffix(st.status.as_deref()));
         bar.enable_steady_tick(Duration::from_millis(200));
         st.bar = Some((key.to_string(), bar));
     }
@@ -86,6 +140,20 @@ impl HumanReporter {
             }
         }
     }
+}
+
+/// The status line as the bar templates' `{prefix}`: on a line of its own.
+fn status_suffix(status: Option<&str>) -> String {
+    match status {
+        Some(s) if colors_off() => format!("\n  {}", anstream::adapter::strip_str(s)),
+        Some(s) => format!("\n  {s}"),
+        None => String::new(),
+    }
+}
+
+/// Whether colors are off for stderr (NO_COLOR, --no-color, not a terminal).
+fn colors_off() -> bool {
+    anstream::AutoStream::choice(&std::io::stderr()) == anstream::ColorChoice::Never
 }
 
 fn value_opt(v: Option<f64>) -> String {
@@ -195,14 +263,24 @@ impl Reporter for HumanReporter {
                         duration_words(Duration::from_millis(*duration_ms))
                     ),
                 );
-                self.bar(st, step, *duration_ms, "  {spinner} soak [{bar:30}] {msg}");
+                self.bar(
+                    st,
+                    step,
+                    *duration_ms,
+                    "  {spinner} soak [{bar:30}] {msg}{prefix}",
+                );
             }
             Event::SoakProgress {
                 step,
                 elapsed_ms,
                 duration_ms,
             } => {
-                self.bar(st, step, *duration_ms, "  {spinner} soak [{bar:30}] {msg}");
+                self.bar(
+                    st,
+                    step,
+                    *duration_ms,
+                    "  {spinner} soak [{bar:30}] {msg}{prefix}",
+                );
                 if let Some((_, bar)) = &st.bar {
                     bar.set_length(*duration_ms);
                     bar.set_position((*elapsed_ms).min(*duration_ms));
@@ -364,7 +442,7 @@ impl Reporter for HumanReporter {
                     st,
                     &format!("reconcile:{name}"),
                     1,
-                    "  {spinner} {msg} [{bar:30}] {pos}/{len} rows (eta {eta})",
+                    "  {spinner} {msg} [{bar:30}] {pos}/{len} rows (eta {eta}){prefix}",
                 );
             }
             Event::ReconcileProgress { name, done, total } => {
@@ -373,7 +451,7 @@ impl Reporter for HumanReporter {
                     st,
                     &key,
                     total.unwrap_or(0),
-                    "  {spinner} {msg} [{bar:30}] {pos}/{len} rows (eta {eta})",
+                    "  {spinner} {msg} [{bar:30}] {pos}/{len} rows (eta {eta}){prefix}",
                 );
                 if let Some((_, bar)) = &st.bar {
                     if let Some(t) = total {

@@ -139,10 +139,6 @@ impl Summary {
     /// The summary as a table for terminals.
     pub fn to_table(&self) -> String {
         let mut t = crate::output::table::new(&["", ""]);
-        if t.width().is_some_and(|w| w < 40) {
-            // A terminal that reports no usable width: do not squeeze.
-            t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
-        }
         let n = |v: u64| v.to_string();
         t.add_row(vec![
             "reconciliation".to_string(),

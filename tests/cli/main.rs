@@ -8,6 +8,7 @@ mod adapters_http;
 mod adapters_prometheus;
 mod adapters_scrape;
 mod completions;
+mod demo;
 mod design;
 mod docs;
 mod engine;

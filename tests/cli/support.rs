@@ -17,6 +17,8 @@ pub const PLAN_ENV: &[(&str, &str)] = &[
     ("LD_API_TOKEN", "api-test-token"),
     ("SLACK_WEBHOOK", "https://127.0.0.1:1/hooks/test"),
     ("CTL_TOKEN", "test-ctl-token"),
+    ("DEMO_DIR", "/tmp/migrate-demo-test"),
+    ("DEMO_METRICS", "http://127.0.0.1:1/metrics"),
 ];
 
 /// Variables passed through from the test's own environment: what a child
