@@ -86,12 +86,14 @@ pub struct FlagState {
 }
 
 impl fmt::Display for FlagState {
+    /// `on`, `on at 25%`, `off` (an off flag is off for everyone, whatever
+    /// rollout it keeps).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.enabled { "on" } else { "off" })?;
-        if let Some(p) = self.percent {
-            write!(f, " at {}%", fmt_number(p))?;
+        match (self.enabled, self.percent) {
+            (true, Some(p)) => write!(f, "on at {}%", fmt_number(p)),
+            (true, None) => f.write_str("on"),
+            (false, _) => f.write_str("off"),
         }
-        Ok(())
     }
 }
 
