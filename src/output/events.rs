@@ -38,6 +38,9 @@ struct HumanState {
     phase: Option<String>,
     bar: Option<(String, ProgressBar)>,
     gates: Vec<(String, String)>,
+    /// How each gate last read in this soak (passing, no data): without a
+    /// bar, a passing reading is printed only when that changes.
+    gate_kinds: std::collections::HashMap<String, (bool, bool)>,
     /// A line shown under the progress bar (see [`HumanReporter::set_status`]).
     status: Option<String>,
 }
@@ -256,6 +259,7 @@ impl Reporter for HumanReporter {
                 ends_at,
             } => {
                 st.gates.clear();
+                st.gate_kinds.clear();
                 self.line(
                     st,
                     &format!(
@@ -312,18 +316,26 @@ impl Reporter for HumanReporter {
                 } else {
                     paint(RED, "✗")
                 };
-                let mut text = format!("  {mark} gate {gate} = {shown}");
+                let mut text = match (value, note) {
+                    // The note says why there is no data, and the policy.
+                    (None, Some(n)) => format!("  {mark} gate {gate}: {n}"),
+                    _ => format!("  {mark} gate {gate} = {shown}"),
+                };
                 if !threshold.is_empty() {
                     text.push_str(&paint(DIM, &format!(" ({threshold})")));
                 }
                 if !ok {
                     text.push_str(&format!(" breach {breaches}/{}", failure_limit + 1));
                 }
-                if let Some(n) = note {
+                if let (Some(n), Some(_)) = (note, value) {
                     text.push_str(&paint(DIM, &format!(" — {n}")));
                 }
-                // Passing readings during a soak are the bar's business.
-                if !ok || self.verbose || st.bar.is_none() {
+                // Passing readings during a soak are the bar's business;
+                // without a bar (a log), say only when a gate's reading
+                // changes kind.
+                let kind = (*ok, value.is_none());
+                let changed = st.gate_kinds.insert(gate.clone(), kind) != Some(kind);
+                if !ok || self.verbose || (st.bar.is_none() && changed) {
                     self.line(st, &text);
                 }
             }
@@ -388,8 +400,12 @@ impl Reporter for HumanReporter {
                 to,
                 dry_run,
             } => {
+                let unchanged = from.as_ref().is_some_and(|f| to.matches(f));
                 let from = from.as_ref().map_or("?".to_string(), ToString::to_string);
-                if *dry_run {
+                if unchanged {
+                    let verb = if *dry_run { "would leave" } else { "= left" };
+                    self.line(st, &format!("  {verb} {target} at {to} (already there)"));
+                } else if *dry_run {
                     self.line(
                         st,
                         &format!(
