@@ -186,23 +186,9 @@ impl Flags for UnleashFlags {
     }
 
     async fn set(&self, key: &str, change: &FlagChange) -> Result<(), ProviderError> {
-        let mut what = Vec::new();
-        if let Some(e) = change.enabled {
-            what.push(if e {
-                "on".to_string()
-            } else {
-                "off".to_string()
-            });
-        }
-        match change.percent {
-            Some(Some(p)) => what.push(format!("{}%", fmt_number(p))),
-            Some(None) => what.push("no percentage rollout".to_string()),
-            None => {}
-        }
         let doing = format!(
-            "setting flag '{key}' in {} to {}",
-            self.cfg.environment,
-            what.join(" at ")
+            "setting flag '{key}' in {} to {change}",
+            self.cfg.environment
         );
         if let Some(Some(p)) = change.percent {
             if p.fract() != 0.0 {
