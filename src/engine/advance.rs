@@ -498,13 +498,7 @@ impl Engine<'_> {
             }
             // Breaches counted over this soak.
             let tripped = readings.iter().find(|r| {
-                let count = s
-                    .state
-                    .soak
-                    .as_ref()
-                    .and_then(|k| k.breaches.get(&r.gate))
-                    .copied()
-                    .unwrap_or(0);
+                let count = s.state.soak_breaches(&r.gate);
                 !r.ok
                     && self
                         .plan
@@ -558,14 +552,7 @@ impl Engine<'_> {
         }
         self.commit(s, entries).await?;
         for r in readings {
-            let count = s
-                .state
-                .soak
-                .as_ref()
-                .and_then(|k| k.breaches.get(&r.gate))
-                .copied()
-                .unwrap_or(0);
-            self.report_reading(r, step_id, count);
+            self.report_reading(r, step_id, s.state.soak_breaches(&r.gate));
         }
         if let Some(r) = readings.iter().find(|r| r.pause) {
             let reason = format!(

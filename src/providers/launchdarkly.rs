@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
 
+use super::template::url_encode as enc;
 use super::web;
 use super::{same_flag, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError};
 use crate::plan::{LaunchDarkly, Text};
@@ -36,18 +37,6 @@ struct Live {
     true_id: String,
     false_id: String,
     percent: Option<f64>,
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn live_of(v: &Value, env: &str) -> Result<Live, String> {

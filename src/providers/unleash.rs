@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
 
+use super::template::url_encode as enc;
 use super::web;
 use super::{
     fmt_number, same_percent, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError,
@@ -101,18 +102,6 @@ impl UnleashFlags {
                 .error(Failure::Rejected, doing, format!("flag '{key}': {m}"))
         })
     }
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn live_of(v: &Value, environment: &str) -> Result<Live, String> {
