@@ -47,27 +47,39 @@ fn notes(step: &crate::plan::Step) -> String {
     notes.join(", ")
 }
 
+/// The Phase, Step, Action, Soak and Gates columns of the `i`th step of
+/// `phase` (the phase is named on its first step only).
+fn step_columns(
+    plan: &Plan,
+    phase: &crate::plan::Phase,
+    i: usize,
+    step: &crate::plan::Step,
+) -> Vec<String> {
+    let (soak, gates) = match &step.kind {
+        StepKind::Soak { duration, gates } => (duration_words(*duration), gates.join(", ")),
+        StepKind::Check { gates, .. } => (String::new(), gates.join(", ")),
+        _ => (String::new(), String::new()),
+    };
+    vec![
+        if i == 0 {
+            phase.name.clone()
+        } else {
+            String::new()
+        },
+        step.id.clone(),
+        describe::step(plan, step),
+        soak,
+        gates,
+    ]
+}
+
 pub fn plan_text(plan: &Plan) -> String {
     let mut t = table::new(&["Phase", "Step", "Action", "Soak", "Gates", "Notes"]);
     for phase in &plan.phases {
         for (i, step) in phase.steps.iter().enumerate() {
-            let (soak, gates) = match &step.kind {
-                StepKind::Soak { duration, gates } => (duration_words(*duration), gates.join(", ")),
-                StepKind::Check { gates, .. } => (String::new(), gates.join(", ")),
-                _ => (String::new(), String::new()),
-            };
-            t.add_row(vec![
-                if i == 0 {
-                    phase.name.clone()
-                } else {
-                    String::new()
-                },
-                step.id.clone(),
-                describe::step(plan, step),
-                soak,
-                gates,
-                notes(step),
-            ]);
+            let mut row = step_columns(plan, phase, i, step);
+            row.push(notes(step));
+            t.add_row(row);
         }
     }
     let steps = plan.steps().count();
@@ -247,23 +259,9 @@ fn plan_text_with_state(plan: &Plan, st: &crate::state::State) -> String {
                 Some(StepStatus::Running) => "▶",
                 _ => "",
             };
-            let (soak, gates) = match &step.kind {
-                StepKind::Soak { duration, gates } => (duration_words(*duration), gates.join(", ")),
-                StepKind::Check { gates, .. } => (String::new(), gates.join(", ")),
-                _ => (String::new(), String::new()),
-            };
-            t.add_row(vec![
-                mark.to_string(),
-                if i == 0 {
-                    phase.name.clone()
-                } else {
-                    String::new()
-                },
-                step.id.clone(),
-                describe::step(plan, step),
-                soak,
-                gates,
-            ]);
+            let mut row = vec![mark.to_string()];
+            row.extend(step_columns(plan, phase, i, step));
+            t.add_row(row);
             index += 1;
         }
     }

@@ -498,13 +498,7 @@ impl Engine<'_> {
             }
             // Breaches counted over this soak.
             let tripped = readings.iter().find(|r| {
-                let count = s
-                    .state
-                    .soak
-                    .as_ref()
-                    .and_then(|k| k.breaches.get(&r.gate))
-                    .copied()
-                    .unwrap_or(0);
+                let count = s.state.soak_breaches(&r.gate);
                 !r.ok
                     && self
                         .plan
@@ -558,14 +552,7 @@ impl Engine<'_> {
         }
         self.commit(s, entries).await?;
         for r in readings {
-            let count = s
-                .state
-                .soak
-                .as_ref()
-                .and_then(|k| k.breaches.get(&r.gate))
-                .copied()
-                .unwrap_or(0);
-            self.report_reading(r, step_id, count);
+            self.report_reading(r, step_id, s.state.soak_breaches(&r.gate));
         }
         if let Some(r) = readings.iter().find(|r| r.pause) {
             let reason = format!(
@@ -573,23 +560,10 @@ impl Engine<'_> {
                 r.gate,
                 r.note.clone().unwrap_or_default()
             );
-            self.commit(
-                s,
-                vec![Entry::Paused {
-                    reason: reason.clone(),
-                    breach: true,
-                }],
-            )
-            .await?;
-            self.events.event(&Event::Paused {
-                by: self.actor.clone(),
-                reason: reason.clone(),
-            });
-            return Ok(Some(Progress::End(Outcome::Paused {
-                by: self.actor.clone(),
-                reason,
-                breach: true,
-            })));
+            return self
+                .pause_on_breach(s, reason)
+                .await
+                .map(|o| Some(Progress::End(o)));
         }
         Ok(None)
     }
@@ -639,6 +613,20 @@ impl Engine<'_> {
         self.trip(s, step, &failed).await.map(Progress::End)
     }
 
+    /// A gate holds the migration: pause it.
+    async fn pause_on_breach(
+        &self,
+        s: &mut Session,
+        reason: String,
+    ) -> Result<Outcome, EngineError> {
+        self.record_pause(s, &reason, true).await?;
+        Ok(Outcome::Paused {
+            by: self.actor.clone(),
+            reason,
+            breach: true,
+        })
+    }
+
     /// A gate breached past its limit: the breaker.
     async fn trip(
         &self,
@@ -672,25 +660,7 @@ impl Engine<'_> {
             reason: reason.clone(),
         });
         match self.plan.settings.on_breach {
-            OnBreach::Pause => {
-                self.commit(
-                    s,
-                    vec![Entry::Paused {
-                        reason: reason.clone(),
-                        breach: true,
-                    }],
-                )
-                .await?;
-                self.events.event(&Event::Paused {
-                    by: self.actor.clone(),
-                    reason: reason.clone(),
-                });
-                Ok(Outcome::Paused {
-                    by: self.actor.clone(),
-                    reason,
-                    breach: true,
-                })
-            }
+            OnBreach::Pause => self.pause_on_breach(s, reason).await,
             OnBreach::Rollback => {
                 let report = self
                     .rollback_locked(

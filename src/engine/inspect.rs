@@ -192,18 +192,7 @@ impl Engine<'_> {
                 )))
             }
         }
-        self.commit(
-            &mut s,
-            vec![Entry::Paused {
-                reason: reason.to_string(),
-                breach: false,
-            }],
-        )
-        .await?;
-        self.events.event(&Event::Paused {
-            by: self.actor.clone(),
-            reason: reason.to_string(),
-        });
+        self.record_pause(&mut s, reason, false).await?;
         Ok(s.state)
     }
 

@@ -181,6 +181,29 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// Journal a pause and report it. `breach`: a gate paused the
+    /// migration, not an operator.
+    pub async fn record_pause(
+        &self,
+        s: &mut Session,
+        reason: &str,
+        breach: bool,
+    ) -> Result<(), EngineError> {
+        self.commit(
+            s,
+            vec![Entry::Paused {
+                reason: reason.to_string(),
+                breach,
+            }],
+        )
+        .await?;
+        self.events.event(&Event::Paused {
+            by: self.actor.clone(),
+            reason: reason.to_string(),
+        });
+        Ok(())
+    }
+
     async fn sync_plan(&self, s: &mut Session, write: bool) -> Result<(), EngineError> {
         let infos = digest::step_infos(self.plan);
         if s.state.steps.is_empty() && s.state.status == Status::New {

@@ -1,6 +1,8 @@
 //! The database capability: what a reconciliation needs from PostgreSQL,
-//! MySQL/MariaDB and SQLite, one adapter each (`postgres.rs`, `mysql.rs`,
-//! `sqlite.rs`).
+//! MySQL/MariaDB and SQLite. The reading and writing is the same for all
+//! three ([`SqlDb`]); each engine's file (`postgres.rs`, `mysql.rs`,
+//! `sqlite.rs`) holds what is particular to it ([`Engine`]: connecting, the
+//! catalog, quoting, binding and decoding values, the upsert clause).
 //!
 //! Values are read with their real types (never through text casts, which
 //! would lose meaning), rows come in key order, and writes are batches in a
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{CallCtx, Failure, ProviderError};
@@ -328,6 +331,11 @@ pub fn rows_per_statement(columns: usize, max_params: usize, wanted: usize) -> u
     (max_params / columns.max(1)).clamp(1, wanted.max(1))
 }
 
+/// An identifier quoted the SQL standard's way (PostgreSQL, SQLite).
+pub fn double_quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
 /// The SQL dialect details the shared statement builders need.
 pub trait Dialect {
     fn quote(&self, ident: &str) -> String;
@@ -529,6 +537,295 @@ pub fn cannot_write(ctx: &CallCtx, value: &Value, column: &Column) -> ProviderEr
     )
 }
 
+/// A query for the engine `DB`, its values bound one by one.
+pub type SqlQuery<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
+
+/// What differs from one SQL engine to the next: its driver, how values are
+/// bound and read back with their real types, its catalog, and its upsert
+/// clause. [`SqlDb`] builds the rest of [`Database`] on it (scans, reads by
+/// key, batched writes), the same for every engine.
+#[async_trait]
+pub trait Engine: Dialect + Sized + Send + Sync + 'static {
+    type Db: sqlx::Database + Sync;
+
+    /// The engine's limit of bound parameters per statement.
+    const MAX_PARAMS: usize;
+
+    /// Bind `value`, on its way into `column`.
+    fn bind<'q>(
+        ctx: &CallCtx,
+        q: SqlQuery<'q, Self::Db>,
+        value: &Value,
+        column: &Column,
+    ) -> Result<SqlQuery<'q, Self::Db>, ProviderError>;
+
+    /// The `i`th value of `row`, read as `column` means it.
+    fn decode(
+        row: &<Self::Db as sqlx::Database>::Row,
+        i: usize,
+        column: &Column,
+    ) -> Result<Value, sqlx::Error>;
+
+    fn rows_affected(result: &<Self::Db as sqlx::Database>::QueryResult) -> u64;
+
+    /// What follows `INSERT INTO t (cols) VALUES ...` to make it an upsert:
+    /// by default `ON CONFLICT (keys) DO UPDATE SET` every other column.
+    fn on_conflict(&self, shape: &Shape) -> String {
+        let keys: Vec<String> = shape
+            .key_columns()
+            .iter()
+            .map(|c| self.quote(&c.name))
+            .collect();
+        let sets: Vec<String> = shape.columns[shape.keys.min(shape.columns.len())..]
+            .iter()
+            .map(|c| format!("{0} = excluded.{0}", self.quote(&c.name)))
+            .collect();
+        if sets.is_empty() {
+            format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
+        } else {
+            format!(
+                " ON CONFLICT ({}) DO UPDATE SET {}",
+                keys.join(", "),
+                sets.join(", ")
+            )
+        }
+    }
+
+    /// The table's columns as the catalog has them, in order (none when
+    /// there is no such table).
+    async fn columns(
+        db: &SqlDb<Self>,
+        table: &TableName,
+        doing: &str,
+    ) -> Result<Vec<Column>, ProviderError>;
+
+    /// See [`Database::estimate_rows`].
+    async fn estimate_rows(
+        db: &SqlDb<Self>,
+        table: &TableName,
+        doing: &str,
+    ) -> Result<Option<u64>, ProviderError>;
+}
+
+/// A database reached through sqlx: the provider's call settings, a small
+/// pool of connections, and the engine for what is particular to it.
+pub struct SqlDb<E: Engine> {
+    pub ctx: CallCtx,
+    pub pool: sqlx::Pool<E::Db>,
+    pub engine: E,
+}
+
+/// The pool every engine uses: a few connections, each waited for at most
+/// the provider's timeout.
+pub fn pool_options<DB: sqlx::Database>(ctx: &CallCtx) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(ctx.timeout)
+}
+
+/// Open one connection and close it, so that a refused or failing
+/// connection is reported as it is (a pool would keep retrying until its
+/// timeout); the pool then opens its connections as needed.
+pub async fn probe<C: sqlx::Connection>(
+    ctx: &CallCtx,
+    doing: &str,
+    opts: &C::Options,
+) -> Result<(), ProviderError> {
+    ctx.call(doing, true, || async {
+        let conn = C::connect_with(opts)
+            .await
+            .map_err(|e| db_error(ctx, doing, &e))?;
+        let _ = conn.close().await;
+        Ok(())
+    })
+    .await
+}
+
+impl<E: Engine> SqlDb<E>
+where
+    for<'c> &'c mut <E::Db as sqlx::Database>::Connection: sqlx::Executor<'c, Database = E::Db>,
+    for<'q> <E::Db as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, E::Db>,
+{
+    fn query<'q>(&self, st: &'q Statement<'_>) -> Result<SqlQuery<'q, E::Db>, ProviderError> {
+        st.binds.iter().try_fold(sqlx::query(&st.sql), |q, (v, c)| {
+            E::bind(&self.ctx, q, v, c)
+        })
+    }
+
+    fn decode_row(
+        &self,
+        row: &<E::Db as sqlx::Database>::Row,
+        columns: &[Column],
+    ) -> Result<Row, ProviderError> {
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                E::decode(row, i, c).map_err(|e| {
+                    self.ctx.error(
+                        Failure::Garbage,
+                        format!("reading column {} ({})", c.name, c.ty),
+                        e.to_string(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    async fn rows(
+        &self,
+        doing: &str,
+        st: Statement<'_>,
+        shape: &Shape,
+    ) -> Result<Vec<Row>, ProviderError> {
+        let rows = self
+            .query(&st)?
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_error(&self.ctx, doing, &e))?;
+        rows.iter()
+            .map(|r| self.decode_row(r, &shape.columns))
+            .collect()
+    }
+
+    /// One statement per part of `items` (`per` each), all in one
+    /// transaction, retried as a whole (the statements are absolute).
+    /// Returns the rows affected.
+    async fn write<'a>(
+        &self,
+        doing: &str,
+        items: &'a [Row],
+        per: usize,
+        statement: impl Fn(&'a [Row]) -> Statement<'a> + Sync,
+    ) -> Result<u64, ProviderError> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        self.ctx
+            .call(doing, true, || async {
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, doing, &e))?;
+                let mut n = 0;
+                for part in items.chunks(per) {
+                    let st = statement(part);
+                    let done = self
+                        .query(&st)?
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| db_error(&self.ctx, doing, &e))?;
+                    n += E::rows_affected(&done);
+                }
+                tx.commit()
+                    .await
+                    .map_err(|e| db_error(&self.ctx, doing, &e))?;
+                Ok(n)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> Database for SqlDb<E>
+where
+    for<'c> &'c mut <E::Db as sqlx::Database>::Connection: sqlx::Executor<'c, Database = E::Db>,
+    for<'q> <E::Db as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, E::Db>,
+{
+    fn ctx(&self) -> &CallCtx {
+        &self.ctx
+    }
+
+    async fn columns(&self, table: &TableName) -> Result<Vec<Column>, ProviderError> {
+        let doing = format!("reading the columns of {table}");
+        let columns = E::columns(self, table, &doing).await?;
+        if columns.is_empty() {
+            return Err(self.ctx.error(
+                Failure::Rejected,
+                &doing,
+                format!("there is no table {table} (or it has no columns)"),
+            ));
+        }
+        Ok(columns)
+    }
+
+    async fn estimate_rows(&self, table: &TableName) -> Result<Option<u64>, ProviderError> {
+        let doing = format!("estimating the rows of {table}");
+        E::estimate_rows(self, table, &doing).await
+    }
+
+    async fn scan(
+        &self,
+        shape: &Shape,
+        after: Option<&[Value]>,
+        sink: &mut RowSink,
+    ) -> Result<(), ProviderError> {
+        let doing = format!("reading {}", shape.table);
+        let st = scan_sql(&self.engine, shape, after);
+        let mut rows = self.query(&st)?.fetch(&self.pool);
+        let (first, next) = scan_timeouts(&self.ctx);
+        let mut wait = first;
+        loop {
+            let item = tokio::time::timeout(wait, rows.next()).await.map_err(|_| {
+                self.ctx.error(
+                    Failure::Transient,
+                    &doing,
+                    format!("no row within {wait:?}"),
+                )
+            })?;
+            wait = next;
+            let Some(row) = item else { break };
+            let row = row.map_err(|e| db_error(&self.ctx, &doing, &e))?;
+            if !sink.push(self.decode_row(&row, &shape.columns)?).await {
+                return Ok(());
+            }
+        }
+        sink.flush().await;
+        Ok(())
+    }
+
+    async fn fetch(&self, shape: &Shape, keys: &[Row]) -> Result<Vec<Row>, ProviderError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let doing = format!("reading {} rows of {} by key", keys.len(), shape.table);
+        let per = rows_per_statement(shape.keys, E::MAX_PARAMS, keys.len());
+        let mut out = Vec::new();
+        for part in keys.chunks(per) {
+            let rows = self
+                .ctx
+                .call(&doing, true, || {
+                    self.rows(&doing, fetch_sql(&self.engine, shape, part), shape)
+                })
+                .await?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    async fn upsert(&self, shape: &Shape, rows: &[Row]) -> Result<u64, ProviderError> {
+        let doing = format!("writing {} rows into {}", rows.len(), shape.table);
+        let conflict = self.engine.on_conflict(shape);
+        let per = rows_per_statement(shape.columns.len(), E::MAX_PARAMS, rows.len());
+        self.write(&doing, rows, per, |part| {
+            let mut st = insert_sql(&self.engine, shape, part);
+            st.sql.push_str(&conflict);
+            st
+        })
+        .await
+    }
+
+    async fn delete(&self, shape: &Shape, keys: &[Row]) -> Result<u64, ProviderError> {
+        let doing = format!("deleting {} rows from {}", keys.len(), shape.table);
+        let per = rows_per_statement(shape.keys * 2, E::MAX_PARAMS, keys.len());
+        self.write(&doing, keys, per, |part| {
+            delete_sql(&self.engine, shape, part)
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,7 +833,7 @@ mod tests {
     struct Pg;
     impl Dialect for Pg {
         fn quote(&self, ident: &str) -> String {
-            format!("\"{}\"", ident.replace('"', "\"\""))
+            double_quote(ident)
         }
         fn param(&self, n: usize, _c: &Column) -> String {
             format!("${n}")

@@ -15,7 +15,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::split::{percent_of, weights_for};
+use super::split::{holding, percent_of};
 use super::{CallCtx, Channel, Failure, ProviderError, Router};
 use crate::plan::{Endpoint, Haproxy};
 
@@ -293,26 +293,14 @@ impl Router for HaproxyRouter {
         }
         let _held = self.lock.lock().await;
         let servers = self.servers(&doing).await?;
-        let w = weights_for(
+        let w = holding(
             percent,
             self.cfg.legacy.len(),
             self.cfg.candidate.len(),
             MAX_WEIGHT,
-        );
-        let reached = w.percent(self.cfg.legacy.len(), self.cfg.candidate.len());
-        if !super::same_percent(reached, percent) {
-            return Err(self.ctx.error(
-                Failure::Rejected,
-                doing.as_str(),
-                format!(
-                    "HAProxy weights (0 to 256) spread evenly over {} legacy and {} candidate servers cannot hold {}%; the closest is {}%",
-                    self.cfg.legacy.len(),
-                    self.cfg.candidate.len(),
-                    super::fmt_number(percent),
-                    super::fmt_number((reached * 100.0).round() / 100.0)
-                ),
-            ));
-        }
+            "HAProxy weights (0 to 256)",
+        )
+        .map_err(|m| self.ctx.error(Failure::Rejected, doing.as_str(), m))?;
         let mut changes: Vec<(&str, u32, u32)> = Vec::new();
         for (names, weight) in [
             (&self.cfg.legacy, w.legacy),

@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
 
+use super::template::url_encode as enc;
 use super::web;
-use super::{fmt_number, same_flag, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError};
+use super::{same_flag, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError};
 use crate::plan::{LaunchDarkly, Text};
 
 pub const SEMANTIC_PATCH: &str = "application/json; domain-model=launchdarkly.semanticpatch";
@@ -36,18 +37,6 @@ struct Live {
     true_id: String,
     false_id: String,
     percent: Option<f64>,
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn live_of(v: &Value, env: &str) -> Result<Live, String> {
@@ -220,23 +209,9 @@ impl Flags for LaunchDarklyFlags {
     }
 
     async fn set(&self, key: &str, change: &FlagChange) -> Result<(), ProviderError> {
-        let mut what = Vec::new();
-        if let Some(e) = change.enabled {
-            what.push(if e {
-                "on".to_string()
-            } else {
-                "off".to_string()
-            });
-        }
-        match change.percent {
-            Some(Some(p)) => what.push(format!("{}%", fmt_number(p))),
-            Some(None) => what.push("no percentage rollout".to_string()),
-            None => {}
-        }
         let doing = format!(
-            "setting flag '{key}' in {} to {}",
-            self.cfg.environment,
-            what.join(" at ")
+            "setting flag '{key}' in {} to {change}",
+            self.cfg.environment
         );
         let live = self.read(&doing, key).await?;
         let instructions = instructions(&live, change);

@@ -40,7 +40,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Plan, Provider, ProviderKind, Settings};
+use crate::plan::{Plan, Provider, ProviderKind, Settings, Text};
 
 /// Traffic proper, or a mirrored copy of it whose responses are discarded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -104,6 +104,22 @@ pub struct FlagChange {
     /// `Some(Some(p))`: roll out to p%; `Some(None)`: remove the percentage
     /// rollout (everyone gets `enabled`), used to restore such a baseline.
     pub percent: Option<Option<f64>>,
+}
+
+/// `on at 25%`, `off`, `no percentage rollout`, as the change says.
+impl fmt::Display for FlagChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut what = Vec::new();
+        if let Some(e) = self.enabled {
+            what.push(if e { "on" } else { "off" }.to_string());
+        }
+        match self.percent {
+            Some(Some(p)) => what.push(format!("{}%", fmt_number(p))),
+            Some(None) => what.push("no percentage rollout".to_string()),
+            None => {}
+        }
+        f.write_str(&what.join(" at "))
+    }
 }
 
 impl FlagChange {
@@ -278,6 +294,29 @@ pub fn same_percent(a: f64, b: f64) -> bool {
     (a - b).abs() < PERCENT_TOLERANCE
 }
 
+/// The read-back of a router that writes a file: the share `live` read from
+/// `file` must be the `percent` just written into it.
+pub fn file_holds(
+    ctx: &CallCtx,
+    verify: &str,
+    file: &Text,
+    live: f64,
+    percent: f64,
+) -> Result<(), ProviderError> {
+    if same_percent(live, percent) {
+        return Ok(());
+    }
+    Err(ctx.error(
+        Failure::Transient,
+        verify,
+        format!(
+            "{file} holds {}% after {}% was written (changed by someone else?)",
+            fmt_number(live),
+            fmt_number(percent)
+        ),
+    ))
+}
+
 /// Whether a flag read back matches what was set. An off flag is off for
 /// everyone whatever rollout it keeps (some systems drop the rollout when a
 /// flag is turned off), so its percent does not count.
@@ -412,5 +451,24 @@ impl Registry {
         };
         self.remember(name, 2, Handle::Metrics(m.clone()));
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_changes_read_as_sentences() {
+        let change = |enabled, percent| FlagChange { enabled, percent };
+        assert_eq!(
+            change(Some(true), Some(Some(2.5))).to_string(),
+            "on at 2.5%"
+        );
+        assert_eq!(change(Some(false), None).to_string(), "off");
+        assert_eq!(
+            change(None, Some(None)).to_string(),
+            "no percentage rollout"
+        );
     }
 }

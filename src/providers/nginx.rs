@@ -20,8 +20,8 @@ use std::process::Stdio;
 
 use async_trait::async_trait;
 
-use super::split::{percent_of, weights_for};
-use super::{fmt_number, same_percent, CallCtx, Channel, Failure, ProviderError, Router};
+use super::split::{holding, percent_of};
+use super::{file_holds, fmt_number, CallCtx, Channel, Failure, ProviderError, Router};
 use crate::plan::{Nginx, Text};
 
 /// nginx takes any positive weight; this bound keeps the numbers readable
@@ -451,26 +451,14 @@ impl NginxRouter {
         percent: f64,
         doing: &str,
     ) -> Result<String, ProviderError> {
-        let w = weights_for(
+        let w = holding(
             percent,
             self.cfg.legacy.len(),
             self.cfg.candidate.len(),
             MAX_WEIGHT,
-        );
-        let reached = w.percent(self.cfg.legacy.len(), self.cfg.candidate.len());
-        if !super::same_percent(reached, percent) {
-            return Err(self.ctx.error(
-                Failure::Rejected,
-                doing,
-                format!(
-                    "nginx weights (1 to 100, or down) spread evenly over {} legacy and {} candidate servers cannot hold {}%; the closest is {}%",
-                    self.cfg.legacy.len(),
-                    self.cfg.candidate.len(),
-                    super::fmt_number(percent),
-                    super::fmt_number((reached * 100.0).round() / 100.0)
-                ),
-            ));
-        }
+            "nginx weights (1 to 100, or down)",
+        )
+        .map_err(|m| self.ctx.error(Failure::Rejected, doing, m))?;
         let weight_of = |addr: &str| {
             if self.cfg.candidate.iter().any(|c| c == addr) {
                 w.candidate
@@ -739,19 +727,7 @@ impl Router for NginxRouter {
             Channel::Traffic => self.traffic_of(&verify, &parsed)?,
             Channel::Mirror => self.mirror_of(&verify, &parsed)?,
         };
-        if !same_percent(live, percent) {
-            return Err(self.err(
-                Failure::Transient,
-                &verify,
-                format!(
-                    "{} holds {}% after {}% was written (changed by someone else?)",
-                    self.file(),
-                    fmt_number(live),
-                    fmt_number(percent)
-                ),
-            ));
-        }
-        Ok(())
+        file_holds(&self.ctx, &verify, self.file(), live, percent)
     }
 
     async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
@@ -772,6 +748,7 @@ impl Router for NginxRouter {
 mod tests {
     use super::*;
     use crate::plan::Text;
+    use crate::providers::same_percent;
 
     fn router(file: &str) -> NginxRouter {
         let ctx = CallCtx {

@@ -9,6 +9,8 @@
 //! plainly as `9:1` or `19:1`). 0% and 100% keep the other side's weight
 //! above zero, so the total is never zero.
 
+use super::{fmt_number, same_percent};
+
 /// Per-server weights for each side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Weights {
@@ -64,6 +66,28 @@ pub fn weights_for(
     best
 }
 
+/// [`weights_for`], or why they cannot hold `percent` (within the
+/// tolerance of [`same_percent`]) and the closest share they can. `system`
+/// names the weights in that message: `HAProxy weights (0 to 256)`.
+pub fn holding(
+    percent: f64,
+    legacy_servers: usize,
+    candidate_servers: usize,
+    max: u32,
+    system: &str,
+) -> Result<Weights, String> {
+    let w = weights_for(percent, legacy_servers, candidate_servers, max);
+    let reached = w.percent(legacy_servers, candidate_servers);
+    if same_percent(reached, percent) {
+        return Ok(w);
+    }
+    Err(format!(
+        "{system} spread evenly over {legacy_servers} legacy and {candidate_servers} candidate servers cannot hold {}%; the closest is {}%",
+        fmt_number(percent),
+        fmt_number((reached * 100.0).round() / 100.0)
+    ))
+}
+
 impl Weights {
     /// The candidate's share these weights give, for the server counts.
     pub fn percent(self, legacy_servers: usize, candidate_servers: usize) -> f64 {
@@ -88,7 +112,6 @@ fn share(legacy_total: f64, candidate_total: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::same_percent;
 
     fn read_back(w: Weights, nl: usize, nc: usize) -> f64 {
         percent_of(
@@ -121,6 +144,15 @@ mod tests {
         // already gives the candidates 3/259.
         let w = weights_for(1.0, 1, 3, 256);
         assert!(!same_percent(w.percent(1, 3), 1.0));
+        let e = holding(1.0, 1, 3, 256, "weights (0 to 256)").unwrap_err();
+        assert_eq!(
+            e,
+            "weights (0 to 256) spread evenly over 1 legacy and 3 candidate servers cannot hold 1%; the closest is 1.16%"
+        );
+        assert_eq!(
+            holding(10.0, 1, 1, 256, "w"),
+            Ok(weights_for(10.0, 1, 1, 256))
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use yaml_rust2::yaml::Hash;
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 use super::split::percent_of;
-use super::{fmt_number, same_percent, CallCtx, Channel, Failure, ProviderError, Router};
+use super::{file_holds, fmt_number, CallCtx, Channel, Failure, ProviderError, Router};
 use crate::plan::Traefik;
 
 pub struct TraefikRouter {
@@ -315,19 +315,7 @@ impl Router for TraefikRouter {
             Channel::Traffic => self.traffic_of(&verify, &doc)?,
             Channel::Mirror => self.mirror_of(&verify, &doc)?,
         };
-        if !same_percent(live, percent) {
-            return Err(self.err(
-                Failure::Transient,
-                &verify,
-                format!(
-                    "{} holds {}% after {}% was written (changed by someone else?)",
-                    self.cfg.file,
-                    fmt_number(live),
-                    fmt_number(percent)
-                ),
-            ));
-        }
-        Ok(())
+        file_holds(&self.ctx, &verify, &self.cfg.file, live, percent)
     }
 
     async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {

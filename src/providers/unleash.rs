@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
 
+use super::template::url_encode as enc;
 use super::web;
 use super::{
     fmt_number, same_percent, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError,
@@ -103,18 +104,6 @@ impl UnleashFlags {
     }
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn live_of(v: &Value, environment: &str) -> Result<Live, String> {
     let envs = v
         .get("environments")
@@ -186,23 +175,9 @@ impl Flags for UnleashFlags {
     }
 
     async fn set(&self, key: &str, change: &FlagChange) -> Result<(), ProviderError> {
-        let mut what = Vec::new();
-        if let Some(e) = change.enabled {
-            what.push(if e {
-                "on".to_string()
-            } else {
-                "off".to_string()
-            });
-        }
-        match change.percent {
-            Some(Some(p)) => what.push(format!("{}%", fmt_number(p))),
-            Some(None) => what.push("no percentage rollout".to_string()),
-            None => {}
-        }
         let doing = format!(
-            "setting flag '{key}' in {} to {}",
-            self.cfg.environment,
-            what.join(" at ")
+            "setting flag '{key}' in {} to {change}",
+            self.cfg.environment
         );
         if let Some(Some(p)) = change.percent {
             if p.fract() != 0.0 {

@@ -570,6 +570,15 @@ impl Entry {
 }
 
 impl State {
+    /// The breaches of `gate` counted in the current soak.
+    pub fn soak_breaches(&self, gate: &str) -> u32 {
+        self.soak
+            .as_ref()
+            .and_then(|k| k.breaches.get(gate))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The state before the first record.
     pub fn empty(migration: &str) -> Self {
         Self {

@@ -2,7 +2,10 @@
 //! it records every request and answers what the test's handler says,
 //! including slow answers (a delay) and answers that never come. Used to
 //! stand in for systems that cannot run here (Envoy, LaunchDarkly), to
-//! serve `/metrics` pages, and as a scrape target for Prometheus.
+//! serve `/metrics` pages, as a scrape target for Prometheus, as the
+//! upstreams of the proxies under test ([`crate::backend`]), and, answering
+//! [`Response::never`], as a server that accepts connections and never
+//! answers (for timeouts, whatever the protocol).
 //!
 //! Each connection is served on its own thread and closed after one
 //! answer (`Connection: close`).
@@ -37,6 +40,11 @@ impl Request {
 
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
+    }
+
+    /// The query string, as sent (`a=1&b=2`; empty when there is none).
+    pub fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
     }
 
     /// A query-string parameter, percent- and `+`-decoded.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::backend::get;
+use crate::http::get;
 use crate::postgres::Postgres;
 use crate::{free_port, reap_after, run, wait_until, Guard};
 
@@ -107,7 +107,7 @@ impl Unleash {
             if u.guard.exited() {
                 return true;
             }
-            get(port, "/health").is_ok_and(|g| g.status == 200 && g.body.contains("GOOD"))
+            get(port, "/health").is_ok_and(|(status, body)| status == 200 && body.contains("GOOD"))
         });
         if ready.is_err() || u.guard.exited() {
             let log = std::fs::read_to_string(&log).unwrap_or_default();

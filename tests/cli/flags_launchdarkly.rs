@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use migrate::providers::{Failure, FlagChange, FlagState, Flags, Registry};
 use serde_json::{json, Value};
-use testbed::backend::{Request, Response, Silent, Stub};
+use testbed::http::{Request, Response, Server};
 
 const TOKEN: &str = "api-5d2e0c1f-ld-secret";
 const FLAG_PATH: &str = "/api/v2/flags/web/checkout-v2-ui";
@@ -17,7 +17,7 @@ const FLAG_PATH: &str = "/api/v2/flags/web/checkout-v2-ui";
 /// One boolean flag, variations true (index 0) and false (index 1),
 /// serving false by default in production.
 struct FakeLd {
-    stub: Stub,
+    server: Server,
     env: Arc<Mutex<Value>>,
     fail: Arc<Mutex<Option<Response>>>,
 }
@@ -68,6 +68,11 @@ fn apply(env: &mut Value, instructions: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
+/// An answer of the API: JSON, as LaunchDarkly sends it.
+fn api_answer(status: u16, body: impl Into<String>) -> Response {
+    Response::new(status, body).header("Content-Type", "application/json")
+}
+
 impl FakeLd {
     fn start() -> Self {
         let env = Arc::new(Mutex::new(json!({
@@ -78,11 +83,11 @@ impl FakeLd {
         })));
         let fail = Arc::new(Mutex::new(None::<Response>));
         let (e, f) = (env.clone(), fail.clone());
-        let stub = Stub::start(move |req: &Request| {
+        let server = Server::start(move |req: &Request| {
             if req.header("authorization") != Some(TOKEN) {
                 // LaunchDarkly does not echo tokens; this one does, to
                 // prove migrate masks what a server says.
-                return Response::new(
+                return api_answer(
                     401,
                     json!({"code": "unauthorized", "message": format!("Invalid access token {}", req.header("authorization").unwrap_or(""))}).to_string(),
                 );
@@ -91,44 +96,44 @@ impl FakeLd {
                 return r;
             }
             if req.path() != FLAG_PATH {
-                return Response::new(404, r#"{"code":"not_found","message":"Unknown resource"}"#);
+                return api_answer(404, r#"{"code":"not_found","message":"Unknown resource"}"#);
             }
             match req.method.as_str() {
                 "GET" if req.query() == "env=production" => {
-                    Response::new(200, flag_json(&e.lock().unwrap()))
+                    api_answer(200, flag_json(&e.lock().unwrap()))
                 }
                 "PATCH" => {
                     if req.header("content-type")
                         != Some("application/json; domain-model=launchdarkly.semanticpatch")
                     {
-                        return Response::new(400, r#"{"code":"invalid_request","message":"not a semantic patch"}"#);
+                        return api_answer(400, r#"{"code":"invalid_request","message":"not a semantic patch"}"#);
                     }
                     let body: Value = match serde_json::from_str(&req.body) {
                         Ok(b) => b,
-                        Err(_) => return Response::new(400, r#"{"code":"invalid_request"}"#),
+                        Err(_) => return api_answer(400, r#"{"code":"invalid_request"}"#),
                     };
                     if body["environmentKey"] != "production" {
-                        return Response::new(400, r#"{"code":"invalid_request","message":"environmentKey"}"#);
+                        return api_answer(400, r#"{"code":"invalid_request","message":"environmentKey"}"#);
                     }
                     let mut env = e.lock().unwrap();
                     let mut next = env.clone();
                     match apply(&mut next, body["instructions"].as_array().map_or(&[][..], Vec::as_slice)) {
                         Ok(()) => {
                             *env = next;
-                            Response::new(200, flag_json(&env))
+                            api_answer(200, flag_json(&env))
                         }
-                        Err(m) => Response::new(400, json!({"code": "invalid_request", "message": m}).to_string()),
+                        Err(m) => api_answer(400, json!({"code": "invalid_request", "message": m}).to_string()),
                     }
                 }
-                _ => Response::new(405, "{}"),
+                _ => api_answer(405, "{}"),
             }
         })
         .unwrap();
-        Self { stub, env, fail }
+        Self { server, env, fail }
     }
 
     fn patches(&self) -> Vec<Value> {
-        self.stub
+        self.server
             .requests()
             .into_iter()
             .filter(|r| r.method == "PATCH")
@@ -171,7 +176,7 @@ const KEY: &str = "checkout-v2-ui";
 #[tokio::test]
 async fn launchdarkly_semantic_patches_read_back_and_restore() {
     let ld = FakeLd::start();
-    let f = flags(&ld.stub.url(), TOKEN);
+    let f = flags(&ld.server.url(""), TOKEN);
 
     // Off, serving false: 0%.
     let baseline = f.get(KEY).await.unwrap();
@@ -182,7 +187,7 @@ async fn launchdarkly_semantic_patches_read_back_and_restore() {
             percent: Some(0.0)
         }
     );
-    let first = &ld.stub.requests()[0];
+    let first = &ld.server.requests()[0];
     assert_eq!(first.method, "GET");
     assert_eq!(first.target, format!("{FLAG_PATH}?env=production"));
 
@@ -260,7 +265,7 @@ async fn launchdarkly_errors_are_classified_and_hide_the_token() {
 
     // A wrong token: 401; the server's echo of it is masked.
     let wrong = "api-wrong-token-9090";
-    let e = flags(&ld.stub.url(), wrong).get(KEY).await.unwrap_err();
+    let e = flags(&ld.server.url(""), wrong).get(KEY).await.unwrap_err();
     let msg = e.to_string();
     assert!(
         msg.contains("launchdarkly provider 'ld'") && msg.contains("401"),
@@ -270,7 +275,7 @@ async fn launchdarkly_errors_are_classified_and_hide_the_token() {
     assert!(msg.contains("***"), "{msg}");
     assert_eq!(e.failure, Failure::Rejected);
 
-    let f = flags(&ld.stub.url(), TOKEN);
+    let f = flags(&ld.server.url(""), TOKEN);
     let e = f.get("no-such-flag").await.unwrap_err();
     assert!(
         e.to_string().contains("no-such-flag") && e.to_string().contains("404"),
@@ -280,11 +285,11 @@ async fn launchdarkly_errors_are_classified_and_hide_the_token() {
 
     // Rate limited, then a server error: transient, retried once.
     for status in [429, 500] {
-        ld.stub.clear();
-        *ld.fail.lock().unwrap() = Some(Response::new(status, r#"{"code":"x"}"#));
+        ld.server.clear();
+        *ld.fail.lock().unwrap() = Some(api_answer(status, r#"{"code":"x"}"#));
         let e = f.get(KEY).await.unwrap_err();
         assert_eq!(e.failure, Failure::Transient, "{e}");
-        assert_eq!(ld.stub.requests().len(), 2, "{status} is retried once");
+        assert_eq!(ld.server.requests().len(), 2, "{status} is retried once");
     }
     *ld.fail.lock().unwrap() = None;
 
@@ -294,8 +299,8 @@ async fn launchdarkly_errors_are_classified_and_hide_the_token() {
     *ld.fail.lock().unwrap() = None;
 
     // A server that never answers: the plan's timeout.
-    let silent = Silent::start().unwrap();
-    let e = flags(&silent.url(), TOKEN).get(KEY).await.unwrap_err();
+    let silent = Server::start(|_| Response::never()).unwrap();
+    let e = flags(&silent.url(""), TOKEN).get(KEY).await.unwrap_err();
     assert_eq!(e.failure, Failure::Transient);
     assert!(!e.to_string().contains(TOKEN));
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use migrate::providers::{Failure, FlagChange, FlagState, Flags, Registry};
 use serde_json::Value;
-use testbed::backend::Silent;
+use testbed::http::{Response, Server};
 use testbed::unleash::{Unleash, ADMIN_TOKEN};
 
 fn flags(url: &str, token: &str) -> Arc<dyn Flags> {
@@ -233,8 +233,8 @@ async fn unleash_errors_name_the_flag_and_hide_the_token() {
     assert_eq!(e.failure, Failure::Rejected);
 
     // An Unleash that never answers: the plan's timeout.
-    let silent = Silent::start().unwrap();
-    let e = flags(&silent.url(), ADMIN_TOKEN)
+    let silent = Server::start(|_| Response::never()).unwrap();
+    let e = flags(&silent.url(""), ADMIN_TOKEN)
         .get(key)
         .await
         .unwrap_err();

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use migrate::providers::{same_percent, Channel, Failure, Registry, Router};
 use serde_json::{json, Value};
-use testbed::backend::{Request, Response, Silent, Stub};
+use testbed::http::{decode, Request, Response, Server};
 
 const PREFIX: &str = "routing.checkout";
 const LEGACY_KEY: &str = "routing.checkout.checkout-legacy";
@@ -19,7 +19,7 @@ const MIRROR_KEY: &str = "routing.checkout.mirror";
 /// weighted_clusters (legacy 100, candidate 0) and mirror runtime_fraction
 /// (default 0/HUNDRED) are what Envoy uses before keys are set.
 struct FakeEnvoy {
-    stub: Stub,
+    server: Server,
     runtime: Arc<Mutex<BTreeMap<String, String>>>,
     /// When set, every answer is this.
     fail: Arc<Mutex<Option<Response>>>,
@@ -54,22 +54,9 @@ fn config_dump() -> Value {
     ]})
 }
 
-fn decode(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Envoy's admin answers other than JSON reports: plain text.
+fn admin_text(status: u16, body: &str) -> Response {
+    Response::new(status, body).header("Content-Type", "text/plain; charset=UTF-8")
 }
 
 impl FakeEnvoy {
@@ -77,7 +64,7 @@ impl FakeEnvoy {
         let runtime = Arc::new(Mutex::new(BTreeMap::<String, String>::new()));
         let fail = Arc::new(Mutex::new(None::<Response>));
         let (rt, f) = (runtime.clone(), fail.clone());
-        let stub = Stub::start(move |req: &Request| {
+        let server = Server::start(move |req: &Request| {
             if let Some(r) = f.lock().unwrap().clone() {
                 return r;
             }
@@ -88,9 +75,9 @@ impl FakeEnvoy {
                         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                         rt.insert(decode(k), decode(v));
                     }
-                    Response::new(200, "OK\n")
+                    admin_text(200, "OK\n")
                 }
-                (_, "/runtime_modify") => Response::new(405, "This endpoint requires POST\n"),
+                (_, "/runtime_modify") => admin_text(405, "This endpoint requires POST\n"),
                 ("GET", "/runtime") => {
                     let entries: serde_json::Map<String, Value> = rt
                         .lock()
@@ -103,19 +90,18 @@ impl FakeEnvoy {
                             )
                         })
                         .collect();
-                    Response::new(
-                        200,
+                    Response::json(
                         json!({"layers": ["static_layer", "admin"], "entries": entries})
                             .to_string(),
                     )
                 }
-                ("GET", "/config_dump") => Response::new(200, config_dump().to_string()),
-                _ => Response::new(404, "invalid path. admin commands are:\n"),
+                ("GET", "/config_dump") => Response::json(config_dump().to_string()),
+                _ => admin_text(404, "invalid path. admin commands are:\n"),
             }
         })
         .unwrap();
         Self {
-            stub,
+            server,
             runtime,
             fail,
         }
@@ -126,7 +112,7 @@ impl FakeEnvoy {
     }
 
     fn modifies(&self) -> Vec<String> {
-        self.stub
+        self.server
             .requests()
             .into_iter()
             .filter(|r| r.path() == "/runtime_modify")
@@ -174,13 +160,13 @@ phases:
 #[tokio::test]
 async fn envoy_reads_the_route_baseline_sets_runtime_keys_and_restores() {
     let envoy = FakeEnvoy::start();
-    let mesh = router(&envoy.stub.url(), "");
+    let mesh = router(&envoy.server.url(""), "");
 
     // Nothing in the runtime yet: the route's configured weights.
     assert_eq!(mesh.get(Channel::Traffic).await.unwrap(), 0.0);
     assert_eq!(mesh.get(Channel::Mirror).await.unwrap(), 0.0);
     let paths: Vec<String> = envoy
-        .stub
+        .server
         .requests()
         .iter()
         .map(|r| format!("{} {}", r.method, r.target))
@@ -196,7 +182,7 @@ async fn envoy_reads_the_route_baseline_sets_runtime_keys_and_restores() {
     );
     // The plan's headers go with every request.
     assert!(envoy
-        .stub
+        .server
         .requests()
         .iter()
         .all(|r| r.header("x-admin-token") == Some("admin-s3cret-77")));
@@ -229,10 +215,10 @@ async fn envoy_reads_the_route_baseline_sets_runtime_keys_and_restores() {
 
     // Whole percents only for mirroring (denominator HUNDRED): refused
     // before anything is sent.
-    envoy.stub.clear();
+    envoy.server.clear();
     let e = mesh.set(Channel::Mirror, 2.5).await.unwrap_err();
     assert_eq!(e.failure, Failure::Rejected);
-    assert!(envoy.stub.requests().is_empty());
+    assert!(envoy.server.requests().is_empty());
 
     // Restore the baseline.
     mesh.set(Channel::Traffic, 0.0).await.unwrap();
@@ -251,15 +237,15 @@ async fn envoy_reads_the_route_baseline_sets_runtime_keys_and_restores() {
 #[tokio::test]
 async fn envoy_errors_are_classified_and_name_the_admin_url() {
     let envoy = FakeEnvoy::start();
-    let mesh = router(&envoy.stub.url(), "");
+    let mesh = router(&envoy.server.url(""), "");
 
     // No admin layer: 503, retried once (idempotent), then reported.
-    envoy.fail_with(Some(Response::new(503, "No admin layer specified\n")));
+    envoy.fail_with(Some(admin_text(503, "No admin layer specified\n")));
     let e = mesh.set(Channel::Traffic, 5.0).await.unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("envoy provider 'mesh'"), "{msg}");
     assert!(
-        msg.contains(&envoy.stub.url()) && msg.contains("503"),
+        msg.contains(&envoy.server.url("")) && msg.contains("503"),
         "{msg}"
     );
     assert!(msg.contains("No admin layer specified"), "{msg}");
@@ -268,23 +254,23 @@ async fn envoy_errors_are_classified_and_name_the_admin_url() {
     assert!(!msg.contains("admin-s3cret-77"));
 
     // A 4xx is not retried.
-    envoy.stub.clear();
-    envoy.fail_with(Some(Response::new(403, "forbidden")));
+    envoy.server.clear();
+    envoy.fail_with(Some(admin_text(403, "forbidden")));
     let e = mesh.get(Channel::Traffic).await.unwrap_err();
     assert_eq!(e.failure, Failure::Rejected);
-    assert_eq!(envoy.stub.requests().len(), 1);
+    assert_eq!(envoy.server.requests().len(), 1);
 
     // Not JSON.
-    envoy.fail_with(Some(Response::new(200, "<html>proxy login</html>")));
+    envoy.fail_with(Some(admin_text(200, "<html>proxy login</html>")));
     let e = mesh.get(Channel::Mirror).await.unwrap_err();
     assert_eq!(e.failure, Failure::Garbage);
     envoy.fail_with(None);
 
     // An admin that never answers: the plan's timeout.
-    let silent = Silent::start().unwrap();
-    let mesh = router(&silent.url(), "");
+    let silent = Server::start(|_| Response::never()).unwrap();
+    let mesh = router(&silent.url(""), "");
     let e = mesh.set(Channel::Traffic, 5.0).await.unwrap_err();
-    assert!(e.to_string().contains(&silent.url()), "{e}");
+    assert!(e.to_string().contains(&silent.url("")), "{e}");
     assert_eq!(e.failure, Failure::Transient);
 
     // Nothing listening at all.

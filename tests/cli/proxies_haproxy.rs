@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use migrate::providers::{same_percent, Channel, Failure, Registry, Router};
-use testbed::backend::{get, Backend, Silent};
+use testbed::backend::Backend;
 use testbed::haproxy::{Haproxy, Server};
+use testbed::http::{self, get, Response};
 
 fn router(provider: &str) -> Arc<dyn Router> {
     let text = format!(
@@ -86,8 +87,8 @@ impl Setup {
             b.reset();
         }
         for _ in 0..n {
-            let g = get(self.haproxy.port, "/pay").unwrap();
-            assert_eq!(g.status, 200, "{g:?}");
+            let (status, body) = get(self.haproxy.port, "/pay").unwrap();
+            assert_eq!(status, 200, "{body}");
         }
         (self.old1.count() + self.old2.count(), self.new1.count())
     }
@@ -228,7 +229,7 @@ async fn haproxy_missing_socket_and_silent_peer() {
 
     // A runtime API that accepts the connection and never answers: the
     // plan's timeout (2s) ends the call.
-    let silent = Silent::start().unwrap();
+    let silent = http::Server::start(|_| Response::never()).unwrap();
     let lb = router(&format!(
         "{{ type: haproxy, address: '127.0.0.1:{}', backend: be, legacy: a, candidate: b }}",
         silent.port

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use migrate::providers::{same_percent, Channel, Failure, Registry, Router};
-use testbed::backend::{get, Backend};
+use testbed::backend::Backend;
+use testbed::http::get;
 use testbed::nginx::Nginx;
 
 fn yaml_list(argv: &[String]) -> String {
@@ -112,8 +113,8 @@ impl Setup {
         self.legacy.reset();
         self.candidate.reset();
         for _ in 0..n {
-            let g = get(self.nginx.port, "/orders").unwrap();
-            assert_eq!(g.status, 200, "{g:?}");
+            let (status, body) = get(self.nginx.port, "/orders").unwrap();
+            assert_eq!(status, 200, "{body}");
         }
         // Mirrored copies are sent alongside the answer and may land a
         // moment after it: wait until the count stops moving.
