@@ -28,12 +28,24 @@ impl Clock for SystemClock {
 /// A clock that moves only when told to, or when slept on.
 pub struct ManualClock {
     now: Mutex<SystemTime>,
+    /// Real time each sleep also takes, so that other tasks (another run
+    /// in the same test) get a turn while one waits.
+    real_pause: Duration,
 }
 
 impl ManualClock {
     pub fn new(start: SystemTime) -> Self {
         Self {
             now: Mutex::new(start),
+            real_pause: Duration::ZERO,
+        }
+    }
+
+    /// A clock whose every sleep also takes `real_pause` of real time.
+    pub fn with_real_pause(start: SystemTime, real_pause: Duration) -> Self {
+        Self {
+            now: Mutex::new(start),
+            real_pause,
         }
     }
 
@@ -55,6 +67,10 @@ impl Clock for ManualClock {
 
     async fn sleep(&self, d: Duration) {
         self.advance(d);
-        tokio::task::yield_now().await;
+        if self.real_pause.is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(self.real_pause).await;
+        }
     }
 }

@@ -614,7 +614,10 @@ async fn approvals_wait_for_a_person() {
 
 #[tokio::test]
 async fn a_waiting_advance_sees_another_runs_rollback() {
-    let w = World::new(PLAN);
+    let mut w = World::new(PLAN);
+    // The waiting run's sleeps take real time too, so the other run gets a
+    // turn while it waits.
+    w.clock = ManualClock::with_real_pause(w.clock.now(), Duration::from_millis(1));
     w.advance(Limit::All).await;
     let store_a = w.store();
     let store_b = w.store();
@@ -630,7 +633,16 @@ async fn a_waiting_advance_sees_another_runs_rollback() {
     };
     let waiting = a.advance(&opts);
     let other = async {
-        tokio::task::yield_now().await;
+        // Roll back once the first run is waiting in its soak.
+        while !store_b
+            .load()
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|st| st.soak.is_some())
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         b.rollback(&RollbackRequest {
             to: None,
             reason: "operator".into(),

@@ -294,6 +294,18 @@ pub fn db_error(ctx: &CallCtx, doing: &str, err: &sqlx::Error) -> ProviderError 
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_)
         | sqlx::Error::Tls(_) => Failure::Transient,
+        sqlx::Error::Database(e)
+            if e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|m| {
+                    // MySQL/MariaDB error numbers (the SQLSTATE of several is
+                    // the catch-all HY000): connection killed, server gone or
+                    // lost, shutdown, lock wait timeout, deadlock, too many
+                    // connections.
+                    matches!(m.number(), 1927 | 2006 | 2013 | 1053 | 1205 | 1213 | 1040)
+                }) =>
+        {
+            Failure::Transient
+        }
         sqlx::Error::Database(e) => match e.code().as_deref() {
             // PostgreSQL: connection exceptions, shutdown, serialization,
             // deadlock, too many connections.
@@ -303,11 +315,8 @@ pub fn db_error(ctx: &CallCtx, doing: &str, err: &sqlx::Error) -> ProviderError 
             {
                 Failure::Transient
             }
-            // MySQL/MariaDB: connection killed, server gone/lost, shutdown,
-            // lock wait timeout, deadlock, too many connections.
-            Some("1927" | "2006" | "2013" | "1053" | "1205" | "1213" | "1040" | "70100") => {
-                Failure::Transient
-            }
+            // MySQL/MariaDB SQLSTATEs: query interrupted (a killed query).
+            Some("70100") => Failure::Transient,
             // SQLite: busy, locked.
             Some("5" | "6" | "517" | "261" | "262") => Failure::Transient,
             _ => Failure::Rejected,

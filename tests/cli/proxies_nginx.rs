@@ -117,14 +117,25 @@ impl Setup {
             assert_eq!(status, 200, "{body}");
         }
         // Mirrored copies are sent alongside the answer and may land a
-        // moment after it: wait until the count stops moving.
+        // moment after it (much later on a loaded machine): wait until the
+        // count has not moved for half a second, or has reached every
+        // request, for up to 10 s.
         let mut last = (usize::MAX, usize::MAX);
-        for _ in 0..40 {
+        let mut still = 0;
+        for _ in 0..200 {
             let now = (self.legacy.count(), self.candidate.count());
-            if now == last {
-                break;
+            if now.1 >= n {
+                return now;
             }
-            last = now;
+            if now == last {
+                still += 1;
+                if still >= 10 {
+                    break;
+                }
+            } else {
+                still = 0;
+                last = now;
+            }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         last
