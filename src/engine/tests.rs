@@ -634,12 +634,12 @@ async fn a_waiting_advance_sees_another_runs_rollback() {
     let waiting = a.advance(&opts);
     let other = async {
         // Roll back once the first run is waiting in its soak.
-        while !store_b
+        while store_b
             .load()
             .await
             .ok()
             .flatten()
-            .is_some_and(|st| st.soak.is_some())
+            .is_none_or(|st| st.soak.is_none())
         {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
