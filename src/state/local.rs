@@ -6,6 +6,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ pub struct LocalStore {
     /// Length of the journal when this process last read or wrote it: a
     /// different length at commit time means another writer got in.
     journal_len: Mutex<Option<u64>>,
+    /// The last load found the checkpoint behind the journal.
+    behind: AtomicBool,
 }
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -36,6 +39,7 @@ impl LocalStore {
             dir: root.join(migration),
             migration: migration.to_string(),
             journal_len: Mutex::new(None),
+            behind: AtomicBool::new(false),
         }
     }
 
@@ -293,11 +297,22 @@ impl Store for LocalStore {
                 for r in records.iter().filter(|r| r.seq > seen) {
                     st.apply(r);
                 }
+                self.behind.store(seen < last_seq, Ordering::SeqCst);
                 Ok(Some(st))
             }
             None if records.is_empty() => Ok(None),
-            None => Ok(Some(State::replay(&self.migration, &records))),
+            None => {
+                self.behind.store(true, Ordering::SeqCst);
+                Ok(Some(State::replay(&self.migration, &records)))
+            }
         }
+    }
+
+    async fn catch_up(&self, _guard: &dyn LockGuard, state: &State) -> Result<(), StoreError> {
+        if self.behind.swap(false, Ordering::SeqCst) {
+            self.write_state(state)?;
+        }
+        Ok(())
     }
 
     async fn commit(
@@ -520,6 +535,12 @@ mod tests {
         let loaded = store.load().await.unwrap().unwrap();
         assert_eq!(loaded.position, 1);
         assert_eq!(loaded.status, Status::Active);
+        // The next run under the lock writes the checkpoint again.
+        store.catch_up(g.as_ref(), &loaded).await.unwrap();
+        let on_disk: State =
+            serde_json::from_slice(&fs::read(store.state_path()).unwrap()).unwrap();
+        assert_eq!(on_disk, loaded);
+        assert_eq!(on_disk, State::replay("m", &store.journal().await.unwrap()));
     }
 
     #[tokio::test]
