@@ -24,5 +24,6 @@ mod reconcile_engines;
 mod reconcile_live;
 mod rig;
 mod schema;
+mod storage;
 mod support;
 mod validate;
