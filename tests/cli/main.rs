@@ -14,6 +14,7 @@ mod docs;
 mod engine;
 mod flags_launchdarkly;
 mod flags_unleash;
+mod fuzz;
 mod plans;
 mod properties;
 mod proxies_envoy;
