@@ -25,6 +25,7 @@ mod reconcile_engines;
 mod reconcile_live;
 mod rig;
 mod schema;
+mod security;
 mod storage;
 mod support;
 mod validate;
