@@ -12,6 +12,7 @@ mod crash;
 mod design;
 mod docs;
 mod engine;
+mod faults;
 mod flags_launchdarkly;
 mod flags_unleash;
 mod fuzz;
