@@ -27,10 +27,12 @@ pub const FLAGS: &str = r#"{
 "#;
 
 /// An exec provider named `name` keeping a percent in `{DIR}/name.pct`
-/// and logging every set to `{DIR}/name.log`.
+/// and logging every set to `{DIR}/name.log`. A set replaces the file
+/// atomically (temp + rename), as a real system's set is atomic: a kill
+/// never leaves it half-written.
 pub fn exec_provider(name: &str) -> String {
     format!(
-        "  {name}:\n    type: exec\n    set: [sh, -c, 'echo {{{{percent}}}} > {{DIR}}/{name}.pct && echo {{{{percent}}}} >> {{DIR}}/{name}.log']\n    get: [sh, -c, 'cat {{DIR}}/{name}.pct 2>/dev/null || echo 0']\n"
+        "  {name}:\n    type: exec\n    set: [sh, -c, 'echo {{{{percent}}}} > {{DIR}}/{name}.pct.tmp && mv {{DIR}}/{name}.pct.tmp {{DIR}}/{name}.pct && echo {{{{percent}}}} >> {{DIR}}/{name}.log']\n    get: [sh, -c, 'cat {{DIR}}/{name}.pct 2>/dev/null || echo 0']\n"
     )
 }
 
