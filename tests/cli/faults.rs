@@ -181,8 +181,11 @@ fn metrics_faults_are_no_data_and_follow_the_gate_policy() {
     eprintln!("metrics faults: {cases} fault × policy cases, each through check and advance");
 }
 
+/// A flag's state at the flag service: enabled, rollout percent.
+type FlagCell = Arc<Mutex<(bool, Option<f64>)>>;
+
 /// A flag service behind the `http` provider, with a fault the test sets.
-fn flag_service(mode: Arc<Mutex<&'static str>>) -> (Server, Arc<Mutex<(bool, Option<f64>)>>) {
+fn flag_service(mode: Arc<Mutex<&'static str>>) -> (Server, FlagCell) {
     let flag = Arc::new(Mutex::new((false, None)));
     let server = {
         let flag = flag.clone();

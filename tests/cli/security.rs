@@ -301,6 +301,14 @@ fn tls_certificates_are_verified_unless_a_provider_opts_out_loudly() {
     tls_plan(&rig, &server.url(""), "");
     let (code, out, err) = rig.run(&["check"]);
     let shown = format!("{out}{err}");
+    eprintln!(
+        "untrusted certificate: {}",
+        shown
+            .lines()
+            .filter(|l| l.contains("certificate"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    );
     assert_eq!(code, 7, "{shown}");
     assert!(
         shown.contains("certificate") && shown.contains("prom"),
