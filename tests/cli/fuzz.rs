@@ -312,10 +312,17 @@ fn hostile(rng: &mut Rng, seeds: &[String], max: usize) -> String {
             "version: 1\nname: k\nphases:\n  - name: p\n    steps:\n{}",
             "      - traffic: { provider: lb, percent: 1 }\n".repeat(n.min(5000))
         ),
-        12 => {
-            // the same key many times, and many keys
-            (0..n.min(20_000)).map(|i| format!("k{}: {i}\n", i % 7)).collect()
-        }
+        12 => match rng.below(3) {
+            // the same key many times
+            0 => (0..n).map(|i| format!("k{}: {i}\n", i % 7)).collect(),
+            // many keys (each unknown: as many diagnostics)
+            1 => (0..n * 5).map(|i| format!("k{i}: {i}\n")).collect(),
+            // many phases of one name
+            _ => format!(
+                "version: 1\nname: n\nphases:\n{}",
+                "  - name: p\n    steps: []\n".repeat(n)
+            ),
+        },
         _ => {
             let base = rng.pick(seeds).clone();
             base.repeat(1 + rng.below(6))
@@ -356,8 +363,9 @@ fn feed(text: &str, env: &HashMap<String, String>) -> bool {
             true
         }
         Err(diags) => {
+            let lines = migrate::plan::diag::Lines::new(text);
             for d in &diags {
-                let _ = d.render("plan.yaml", text, true);
+                let _ = d.render_in("plan.yaml", &lines, true);
                 let _ = serde_json::to_string(&d.to_json("plan.yaml"));
             }
             false
