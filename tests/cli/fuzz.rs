@@ -377,6 +377,7 @@ fn feed(text: &str, env: &HashMap<String, String>) -> bool {
 fn run(inputs: u64, seed: u64, max: usize) {
     let seeds = seeds();
     let env = env();
+    let started = Instant::now();
     let next = AtomicU64::new(0);
     let valid = AtomicU64::new(0);
     let bytes_fed = AtomicU64::new(0);
@@ -386,13 +387,18 @@ fn run(inputs: u64, seed: u64, max: usize) {
     // A panic's message is collected, not printed a million times.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let started = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 if i >= inputs {
                     break;
+                }
+                if i > 0 && i % 100_000 == 0 {
+                    eprintln!(
+                        "fuzz: {i} inputs after {:.0} s",
+                        started.elapsed().as_secs_f64()
+                    );
                 }
                 let mut rng = Rng(seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
                 let kind = match rng.below(10) {
