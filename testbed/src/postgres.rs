@@ -104,6 +104,11 @@ impl Postgres {
         self.start_server()
     }
 
+    /// Start the server again after [`Self::stop`].
+    pub fn start_again(&self) -> Result<()> {
+        self.start_server()
+    }
+
     /// Stop the server (fast shutdown), keeping the data.
     pub fn stop(&self) -> Result<()> {
         let data = self.dir.path().join("data");

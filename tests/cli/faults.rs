@@ -406,3 +406,109 @@ phases:
     assert_eq!(rig.state().status, migrate::state::Status::RolledBack);
     rig.assert_consistent("stuck target");
 }
+
+#[test]
+fn a_database_connection_dropped_or_down_mid_reconcile_step() {
+    const ROWS: u64 = 100_000;
+    let pg = testbed::postgres::Postgres::start().unwrap();
+    for db in ["old", "new"] {
+        pg.create_database(db).unwrap();
+        let rows = if db == "old" { ROWS } else { ROWS / 2 };
+        pg.psql(
+            db,
+            &format!(
+                "CREATE TABLE t (id bigint PRIMARY KEY, v text NOT NULL);
+                 INSERT INTO t SELECT s, 'row ' || s FROM generate_series(1, {rows}) s;"
+            ),
+        )
+        .unwrap();
+    }
+    let plan = |rig: &Rig| {
+        rig.plan(&format!(
+            r#"version: 1
+name: {name}
+settings: {{ timeout: 5s, retries: 2 }}
+providers:
+{lb}  old: {{ type: postgres, url: '{old}' }}
+  new: {{ type: postgres, url: '{new}' }}
+reconciliations:
+  t:
+    source: {{ provider: old, table: t }}
+    target: {{ provider: new, table: t }}
+    key: id
+    settle: 0s
+phases:
+  - name: backfill
+    steps:
+      - reconcile: t
+        repair: true
+  - name: canary
+    steps:
+      - traffic: {{ provider: lb, percent: 10 }}
+"#,
+            name = rig.name,
+            lb = exec_provider("lb"),
+            old = pg.url("old"),
+            new = pg.url("new"),
+        ))
+    };
+    let rig = Rig::new("dbdrop");
+    plan(&rig);
+    // 1. The connection reading the source is killed mid-run.
+    let child = rig.command(&["advance"]).spawn().unwrap();
+    let mut killed = false;
+    for _ in 0..3000 {
+        let pids = pg
+            .psql(
+                "postgres",
+                "SELECT pid FROM pg_stat_activity WHERE datname = 'old' \
+                 AND query ILIKE 'SELECT%' AND pid <> pg_backend_pid() AND state = 'active'",
+            )
+            .unwrap_or_default();
+        if let Some(pid) = pids.split_whitespace().next() {
+            pg.psql("postgres", &format!("SELECT pg_terminate_backend({pid})"))
+                .unwrap();
+            killed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (code, out, err) = crate::rig::output(child.wait_with_output().unwrap());
+    assert!(killed, "the scan was never seen running: {out}{err}");
+    assert_eq!(
+        code, 0,
+        "the reconciliation resumed after the drop: {out}{err}"
+    );
+    assert_eq!(
+        pg.psql("new", "SELECT count(*) FROM t").unwrap().trim(),
+        ROWS.to_string(),
+        "every missing row copied"
+    );
+    assert_eq!(rig.pct("lb"), 10.0);
+    rig.assert_consistent("connection dropped");
+
+    // 2. The database is down when the step runs: it fails, naming the
+    // provider; once it is back, advance runs the step again.
+    let rig = Rig::new("dbdown");
+    plan(&rig);
+    pg.psql("new", "DELETE FROM t WHERE id % 10 = 0").unwrap();
+    pg.stop().unwrap();
+    let (code, out, err) = rig.run(&["advance"]);
+    assert_eq!(code, 1, "{out}{err}");
+    eprintln!("database down: {}", err.lines().last().unwrap_or_default());
+    assert!(
+        err.contains("postgres provider 'old'") || err.contains("postgres provider 'new'"),
+        "names the provider: {err}"
+    );
+    assert_eq!(rig.state().status, migrate::state::Status::Failed);
+    assert_eq!(rig.pct("lb"), 0.0, "nothing after the failed step ran");
+    pg.start_again().unwrap();
+    let (code, out, err) = rig.run(&["advance"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        pg.psql("new", "SELECT count(*) FROM t").unwrap().trim(),
+        ROWS.to_string()
+    );
+    assert_eq!(rig.pct("lb"), 10.0);
+    rig.assert_consistent("database down");
+}
