@@ -394,7 +394,7 @@ fn run(inputs: u64, seed: u64, max: usize) {
                 if i >= inputs {
                     break;
                 }
-                if i > 0 && i % 100_000 == 0 {
+                if i > 0 && i.is_multiple_of(100_000) {
                     eprintln!(
                         "fuzz: {i} inputs after {:.0} s",
                         started.elapsed().as_secs_f64()
