@@ -145,8 +145,10 @@ impl Engine<'_> {
         let resp = req.send().await.map_err(|e| {
             let what = if e.is_timeout() {
                 format!("no answer within {}", duration_words(limit))
+            } else if e.is_connect() {
+                format!("cannot connect: {}", web::root_cause(&e))
             } else {
-                e.without_url().to_string()
+                web::root_cause(&e)
             };
             format!("{method} {url}: {}", redact::clean(&what))
         })?;

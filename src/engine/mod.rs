@@ -167,6 +167,7 @@ impl Engine<'_> {
             .load()
             .await?
             .unwrap_or_else(|| State::empty(&self.plan.name));
+        self.store.catch_up(guard.as_ref(), &state).await?;
         let mut s = Session { guard, state };
         self.sync_plan(&mut s, write).await?;
         Ok(s)

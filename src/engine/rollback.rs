@@ -37,12 +37,13 @@ pub struct RollbackReport {
 
 /// What a target is restored to when the steps before `keep` stay: its
 /// baseline with those steps applied, and the `keep_on_rollback` steps
-/// after them.
+/// after them that took effect — also those an earlier rollback kept,
+/// which are done but past the position it moved back to.
 pub fn restore_plan(state: &State, steps: &[&Step], keep: usize) -> Vec<Restore> {
     let mut out = Vec::new();
     for rec in state.targets.values() {
         let mut value = rec.baseline.clone();
-        for (i, st) in state.steps.iter().enumerate().take(state.position) {
+        for (i, st) in state.steps.iter().enumerate() {
             if st.status != StepStatus::Done || !(i < keep || st.keep_on_rollback) {
                 continue;
             }

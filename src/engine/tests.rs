@@ -689,3 +689,45 @@ async fn hooks_run_without_the_lock_and_record_their_result() {
     assert_eq!(st.current().map(|s| s.id.as_str()), Some("hooks.2"));
     assert!(st.claim.is_none(), "a failed step leaves no claim behind");
 }
+
+#[tokio::test]
+async fn a_second_rollback_keeps_what_the_first_kept() {
+    let w = World::new(PLAN);
+    w.advance(Limit::All).await;
+    assert!(w.dual());
+    let store = w.store();
+    let rollback = |reason: &str| RollbackRequest {
+        to: None,
+        reason: reason.into(),
+        breach: false,
+        force: false,
+    };
+    let report = w.engine(&store).rollback(&rollback("first")).await.unwrap();
+    assert!(report.remaining.is_empty());
+    assert!(w.dual(), "keep_on_rollback");
+    assert_eq!(w.traffic(), 0.0);
+    // Run again (to be sure, or by a script that missed the first exit):
+    // dual writes must stay on.
+    let report = w.engine(&store).rollback(&rollback("again")).await.unwrap();
+    assert!(report.remaining.is_empty());
+    assert!(w.dual(), "a second rollback turned dual writes off");
+    // And after a partial rollback that kept them, a full one keeps them.
+    let store = w.store();
+    w.engine(&store).retry(false).await.unwrap();
+    w.advance(Limit::All).await;
+    assert_eq!(w.traffic(), 10.0);
+    w.engine(&store)
+        .rollback(&RollbackRequest {
+            to: Some("dual-write.1".into()),
+            reason: "partial".into(),
+            breach: false,
+            force: false,
+        })
+        .await
+        .unwrap();
+    w.engine(&store).rollback(&rollback("full")).await.unwrap();
+    assert!(w.dual(), "a full rollback after a partial one");
+    let st = w.state().await;
+    let journal = w.store().journal().await.unwrap();
+    assert_eq!(crate::state::State::replay("t", &journal), st);
+}

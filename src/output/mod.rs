@@ -64,11 +64,12 @@ impl Printer {
     /// quiet.
     pub fn diagnostics(&self, file: &str, source: &str, diags: &[Diagnostic]) {
         let mut text = String::new();
+        let lines = crate::plan::diag::Lines::new(source);
         for d in diags {
             if self.quiet && !d.is_error() {
                 continue;
             }
-            text.push_str(&d.render(file, source, true));
+            text.push_str(&d.render_in(file, &lines, true));
             text.push('\n');
         }
         if !text.is_empty() {

@@ -117,6 +117,12 @@ impl Diagnostic {
     /// `file:line:col: severity: message`, the source line, a caret under the
     /// offending text, and the hint. `color` adds ANSI styles.
     pub fn render(&self, file: &str, source: &str, color: bool) -> String {
+        self.render_in(file, &Lines::new(source), color)
+    }
+
+    /// [`Self::render`] with the source already split into lines (to
+    /// render many diagnostics of one file in time linear in their number).
+    pub fn render_in(&self, file: &str, source: &Lines<'_>, color: bool) -> String {
         let style = |s: Style| if color { s } else { Style::new() };
         let bold = style(Style::new().bold());
         let (label, label_style) = match self.severity {
@@ -141,7 +147,7 @@ impl Diagnostic {
                 self.message
             );
         }
-        if let Some(text) = source_line(source, line) {
+        if let Some(text) = source.line(line) {
             let gutter = line.to_string().len();
             let shown: String = text
                 .chars()
@@ -175,14 +181,19 @@ impl Diagnostic {
     }
 }
 
-fn source_line(source: &str, line: usize) -> Option<&str> {
-    if line == 0 {
-        return None;
+/// A source text split into its lines, once.
+pub struct Lines<'a>(Vec<&'a str>);
+
+impl<'a> Lines<'a> {
+    pub fn new(source: &'a str) -> Self {
+        Lines(source.lines().collect())
     }
-    source
-        .lines()
-        .nth(line - 1)
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+
+    /// Line `line` (1-based), without its line ending.
+    fn line(&self, line: usize) -> Option<&'a str> {
+        let l = *self.0.get(line.checked_sub(1)?)?;
+        Some(l.strip_suffix('\r').unwrap_or(l))
+    }
 }
 
 /// Orders diagnostics by place, errors before warnings at the same place;

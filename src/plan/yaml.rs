@@ -312,6 +312,9 @@ enum Frame {
         /// Parallel to `entries`: true where the entry came from a merge key
         /// and may still be overridden by the map's own value.
         merged: Vec<bool>,
+        /// Where each key is in `entries`, so that a map of many keys is
+        /// checked for duplicates in linear time.
+        index: HashMap<String, usize>,
         pending_key: Option<Node>,
     },
 }
@@ -387,6 +390,7 @@ impl Builder {
                     start: span,
                     entries: Vec::new(),
                     merged: Vec::new(),
+                    index: HashMap::new(),
                     pending_key: None,
                 },
                 span,
@@ -476,6 +480,7 @@ impl Builder {
             Some(Frame::Map {
                 entries,
                 merged,
+                index,
                 pending_key,
                 ..
             }) => match pending_key.take() {
@@ -493,9 +498,9 @@ impl Builder {
                 Some(key) => {
                     let name = key.as_scalar().map(|s| s.text.clone()).unwrap_or_default();
                     if name == "<<" && key.as_scalar().is_some_and(|s| s.plain) {
-                        return merge(entries, merged, &key, node);
+                        return merge(entries, merged, index, &key, node);
                     }
-                    if let Some(i) = entries.iter().position(|(k, _)| same_key(k, &key)) {
+                    if let Some(&i) = index.get(&name) {
                         if merged[i] {
                             entries[i] = (key, node);
                             merged[i] = false;
@@ -514,6 +519,7 @@ impl Builder {
                             .with_hint("a key may appear once in a map; remove one of them"),
                         ));
                     }
+                    index.insert(name, entries.len());
                     entries.push((key, node));
                     merged.push(false);
                     Ok(())
@@ -523,18 +529,12 @@ impl Builder {
     }
 }
 
-fn same_key(a: &Node, b: &Node) -> bool {
-    match (a.as_scalar(), b.as_scalar()) {
-        (Some(a), Some(b)) => a.text == b.text,
-        _ => false,
-    }
-}
-
 /// YAML merge keys (`<<: *defaults`): the merged map's entries are added
 /// unless the map already has (or later gets) its own value for the key.
 fn merge(
     entries: &mut Vec<(Node, Node)>,
     merged: &mut Vec<bool>,
+    index: &mut HashMap<String, usize>,
     key: &Node,
     value: Node,
 ) -> Result<(), Box<Diagnostic>> {
@@ -566,7 +566,9 @@ fn merge(
     };
     for source in sources {
         for (k, v) in source {
-            if !entries.iter().any(|(existing, _)| same_key(existing, &k)) {
+            let name = k.as_scalar().map(|s| s.text.clone()).unwrap_or_default();
+            if let std::collections::hash_map::Entry::Vacant(e) = index.entry(name) {
+                e.insert(entries.len());
                 entries.push((k, v));
                 merged.push(true);
             }

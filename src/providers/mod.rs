@@ -319,15 +319,14 @@ pub fn file_holds(
 
 /// Whether a flag read back matches what was set. An off flag is off for
 /// everyone whatever rollout it keeps (some systems drop the rollout when a
-/// flag is turned off), so its percent does not count.
+/// flag is turned off), so its percent does not count. An on flag without
+/// a percentage rollout is on for everyone: the same as a 100% rollout
+/// (some systems report one as the other), and not the same as any other
+/// percent — a flag restored to "on for everyone" must lose its rollout.
 pub fn same_flag(want: &FlagState, live: &FlagState) -> bool {
     want.enabled == live.enabled
         && (!want.enabled
-            || match (want.percent, live.percent) {
-                (None, _) => true,
-                (Some(a), Some(b)) => same_percent(a, b),
-                (Some(_), None) => false,
-            })
+            || same_percent(want.percent.unwrap_or(100.0), live.percent.unwrap_or(100.0)))
 }
 
 #[derive(Clone)]
@@ -470,5 +469,23 @@ mod tests {
             change(None, Some(None)).to_string(),
             "no percentage rollout"
         );
+    }
+
+    fn flag(enabled: bool, percent: Option<f64>) -> FlagState {
+        FlagState { enabled, percent }
+    }
+
+    #[test]
+    fn an_on_flag_without_rollout_is_on_for_everyone() {
+        // On for everyone is a 100% rollout, and nothing less.
+        assert!(same_flag(&flag(true, None), &flag(true, None)));
+        assert!(same_flag(&flag(true, None), &flag(true, Some(100.0))));
+        assert!(same_flag(&flag(true, Some(100.0)), &flag(true, None)));
+        assert!(!same_flag(&flag(true, None), &flag(true, Some(50.0))));
+        assert!(!same_flag(&flag(true, Some(5.0)), &flag(true, None)));
+        assert!(same_flag(&flag(true, Some(5.0)), &flag(true, Some(5.0))));
+        // Off is off, whatever rollout it keeps.
+        assert!(same_flag(&flag(false, None), &flag(false, Some(50.0))));
+        assert!(!same_flag(&flag(false, None), &flag(true, None)));
     }
 }

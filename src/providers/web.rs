@@ -214,15 +214,23 @@ pub fn transport(ctx: &CallCtx, doing: &str, url: &Text, e: &reqwest::Error) -> 
 }
 
 /// The innermost cause of an error, which says what actually happened
-/// ("Connection refused (os error 111)").
-fn root_cause(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
+/// ("Connection refused (os error 111)", "invalid peer certificate:
+/// UnknownIssuer"), without the URL reqwest would quote.
+pub fn root_cause(e: &reqwest::Error) -> String {
+    let mut msg = None;
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        msg = s.to_string();
+        msg = Some(s.to_string());
         source = s.source();
     }
-    msg
+    // reqwest's own words name the URL: "... for url (http://u:p@h/)".
+    msg.unwrap_or_else(|| {
+        let text = e.to_string();
+        match text.find(" for url (") {
+            Some(i) => text[..i].to_string(),
+            None => text,
+        }
+    })
 }
 
 /// Join a base URL and a path without doubling or dropping the slash.

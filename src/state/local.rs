@@ -6,6 +6,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub struct LocalStore {
     /// its length is unchanged the state is too, and a run polling during a
     /// soak need not re-read the journal.
     cache: Mutex<Option<(u64, State)>>,
+    /// The last load found the checkpoint behind the journal.
+    behind: AtomicBool,
 }
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -41,6 +44,7 @@ impl LocalStore {
             migration: migration.to_string(),
             journal_len: Mutex::new(None),
             cache: Mutex::new(None),
+            behind: AtomicBool::new(false),
         }
     }
 
@@ -189,10 +193,14 @@ impl LocalStore {
                 for r in records.iter().filter(|r| r.seq > seen) {
                     st.apply(r);
                 }
+                self.behind.store(seen < last_seq, Ordering::SeqCst);
                 Ok(Some(st))
             }
             None if records.is_empty() => Ok(None),
-            None => Ok(Some(State::replay(&self.migration, &records))),
+            None => {
+                self.behind.store(true, Ordering::SeqCst);
+                Ok(Some(State::replay(&self.migration, &records)))
+            }
         }
     }
 
@@ -261,6 +269,42 @@ fn held(guard: &dyn LockGuard) -> Result<(), StoreError> {
     }
 }
 
+/// A seam for crash tests, compiled into debug builds only (release
+/// binaries neither read these variables nor carry the code): the process
+/// aborts — as abruptly as a SIGKILL: no destructor runs, nothing more is
+/// written — at a journal boundary.
+///
+/// - `MIGRATE_TEST_CRASH_AFTER_RECORD=N`: right after journal record N is
+///   appended and fsynced, before `state.json` is written (the checkpoint
+///   lags the journal; when N is not the last record of its commit, the
+///   commit is cut after N).
+/// - `MIGRATE_TEST_CRASH_AFTER_CHECKPOINT=N`: right after the commit that
+///   holds record N is complete (journal and `state.json`).
+mod crash {
+    #[cfg(debug_assertions)]
+    fn var(name: &str) -> Option<u64> {
+        std::env::var(name).ok()?.trim().parse().ok()
+    }
+
+    #[cfg(not(debug_assertions))]
+    fn var(_: &str) -> Option<u64> {
+        None
+    }
+
+    pub fn after_record() -> Option<u64> {
+        var("MIGRATE_TEST_CRASH_AFTER_RECORD")
+    }
+
+    pub fn after_checkpoint() -> Option<u64> {
+        var("MIGRATE_TEST_CRASH_AFTER_CHECKPOINT")
+    }
+
+    pub fn die(when: &str) -> ! {
+        eprintln!("migrate: test crash {when}");
+        std::process::abort()
+    }
+}
+
 #[async_trait]
 impl Store for LocalStore {
     fn location(&self) -> String {
@@ -305,6 +349,14 @@ impl Store for LocalStore {
         Ok(loaded)
     }
 
+    async fn catch_up(&self, guard: &dyn LockGuard, state: &State) -> Result<(), StoreError> {
+        if self.behind.swap(false, Ordering::SeqCst) {
+            held(guard)?;
+            self.write_state(state)?;
+        }
+        Ok(())
+    }
+
     async fn commit(
         &self,
         guard: &dyn LockGuard,
@@ -321,6 +373,9 @@ impl Store for LocalStore {
         let now = Timestamp::new(now.0);
         let mut next = state.clone();
         let mut lines = String::new();
+        let first = next.journal_seq + 1;
+        // Where each record's line ends, for the crash seam below.
+        let mut ends = Vec::new();
         for entry in entries {
             let r = Record {
                 v: JOURNAL_SCHEMA,
@@ -334,12 +389,30 @@ impl Store for LocalStore {
                 .map_err(|e| StoreError::Io(format!("encoding a journal record: {e}")))?;
             lines.push_str(&redact::clean(&line));
             lines.push('\n');
+            ends.push(lines.len());
             next.apply(&r);
+        }
+        let last = next.journal_seq;
+        if let Some(n) = crash::after_record().filter(|n| (first..=last).contains(n)) {
+            // The journal holds record N (and those before it in this
+            // commit), the checkpoint does not: the process dies here.
+            let end = usize::try_from(n - first)
+                .ok()
+                .and_then(|i| ends.get(i))
+                .copied()
+                .unwrap_or(lines.len());
+            self.append(lines.get(..end).unwrap_or(&lines))?;
+            crash::die(&format!("after appending journal record {n}"));
         }
         self.append(&lines)?;
         self.write_state(&next)?;
         if let Some(len) = self.journal_len.lock().ok().and_then(|l| *l) {
             self.remember(len, &next);
+        }
+        if crash::after_checkpoint().is_some_and(|n| (first..=last).contains(&n)) {
+            crash::die(&format!(
+                "after checkpointing journal records {first}..={last}"
+            ));
         }
         *state = next;
         Ok(())
@@ -539,9 +612,17 @@ mod tests {
         // As if the process died after the journal append, before the
         // checkpoint was replaced.
         fs::write(store.state_path(), before).unwrap();
+        // The next run (a new process) folds in what the checkpoint missed.
+        let store = LocalStore::new(root.path(), "m");
         let loaded = store.load().await.unwrap().unwrap();
         assert_eq!(loaded.position, 1);
         assert_eq!(loaded.status, Status::Active);
+        // And, under the lock, writes the checkpoint again.
+        store.catch_up(g.as_ref(), &loaded).await.unwrap();
+        let on_disk: State =
+            serde_json::from_slice(&fs::read(store.state_path()).unwrap()).unwrap();
+        assert_eq!(on_disk, loaded);
+        assert_eq!(on_disk, State::replay("m", &store.journal().await.unwrap()));
     }
 
     #[tokio::test]

@@ -99,6 +99,13 @@ pub trait Store: Send + Sync {
         entries: Vec<Entry>,
     ) -> Result<(), StoreError>;
 
+    /// Write the checkpoint again when the last [`Store::load`] found it
+    /// behind the journal (a crash between the journal append and the
+    /// checkpoint): `state` is what that load returned. Must hold the lock.
+    async fn catch_up(&self, _guard: &dyn LockGuard, _state: &State) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Every journal record, in order.
     async fn journal(&self) -> Result<Vec<Record>, StoreError>;
 

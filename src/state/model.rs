@@ -875,12 +875,17 @@ impl State {
                 self.claim = None;
                 self.inflight = None;
                 self.paused = None;
-                // Steps after the rollback point are undone.
+                // Steps after the rollback point are undone — except the
+                // `keep_on_rollback` ones that took effect: their values
+                // stay, through this rollback and any later one.
                 let keep = match to {
                     Some(id) => self.index_of(id).map_or(0, |i| i + 1),
                     None => 0,
                 };
                 for s in self.steps.iter_mut().skip(keep) {
+                    if s.keep_on_rollback && s.status == StepStatus::Done {
+                        continue;
+                    }
                     if s.status != StepStatus::Pending {
                         s.status = StepStatus::Pending;
                         s.finished = None;
@@ -929,6 +934,9 @@ impl State {
                     for (j, s) in self.steps.iter_mut().enumerate() {
                         if j < i {
                             s.status = StepStatus::Done;
+                        } else if s.keep_on_rollback && s.status == StepStatus::Done {
+                            // Still in effect (rollbacks kept it); it runs
+                            // again, idempotently, when advance reaches it.
                         } else {
                             s.status = StepStatus::Pending;
                             s.finished = None;

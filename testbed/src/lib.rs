@@ -11,6 +11,8 @@ pub mod mariadb;
 pub mod nginx;
 pub mod postgres;
 pub mod prometheus;
+pub mod tls;
+pub mod tmpfs;
 pub mod unleash;
 
 use std::net::{TcpListener, TcpStream};
