@@ -113,7 +113,7 @@ fn metrics_faults_are_no_data_and_follow_the_gate_policy() {
     let m = Metrics::start();
     let faults = [
         (Fault::Down, "cannot connect"),
-        (Fault::Slow, "timed out"),
+        (Fault::Slow, "no answer within 500ms"),
         (Fault::Garbage, ""),
         (Fault::NaN, ""),
         (Fault::Empty, ""),
@@ -236,7 +236,7 @@ phases:
         lb = exec_provider("lb"),
         url = server.url(""),
     ));
-    for (fault, words) in [("500", "answered 500"), ("hang", "timed out")] {
+    for (fault, words) in [("500", "answered 500"), ("hang", "no answer within")] {
         *mode.lock().unwrap() = fault;
         let (code, out, err) = rig.run(&["advance"]);
         assert_eq!(code, 1, "{fault}: {out}{err}");
@@ -254,7 +254,7 @@ phases:
     assert_eq!(*flag.lock().unwrap(), (true, Some(25.0)));
     // The flag service fails during a rollback: traffic is restored, the
     // flag is named, exit 6; once it is back, rollback completes.
-    for (fault, words) in [("500", "answered 500"), ("hang", "timed out")] {
+    for (fault, words) in [("500", "answered 500"), ("hang", "no answer within")] {
         *mode.lock().unwrap() = fault;
         let (code, out, err) = rig.run(&["rollback"]);
         let shown = format!("{out}{err}");
