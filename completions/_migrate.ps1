@@ -41,7 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Watch a live migration: a payments API moved to its replacement in under a minute, a rollback on the way')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the plan: every problem, with its line and column (exit 0 or 2)')
-            [CompletionResult]::new('plan', 'plan', [CompletionResultType]::ParameterValue, 'Show the steps of the plan, what each does, and how long it takes at least')
+            [CompletionResult]::new('plan', 'plan', [CompletionResultType]::ParameterValue, 'The steps, where the migration stands and what the next advance changes (--offline: the file alone)')
             [CompletionResult]::new('advance', 'advance', [CompletionResultType]::ParameterValue, 'Run steps: until the end, a soak, an approval, or the limit given')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put every changed target back (or to its value after a step)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Where the migration stands: position, soak time left, gates, drift')
@@ -467,7 +467,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
         'migrate;help' {
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Watch a live migration: a payments API moved to its replacement in under a minute, a rollback on the way')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check the plan: every problem, with its line and column (exit 0 or 2)')
-            [CompletionResult]::new('plan', 'plan', [CompletionResultType]::ParameterValue, 'Show the steps of the plan, what each does, and how long it takes at least')
+            [CompletionResult]::new('plan', 'plan', [CompletionResultType]::ParameterValue, 'The steps, where the migration stands and what the next advance changes (--offline: the file alone)')
             [CompletionResult]::new('advance', 'advance', [CompletionResultType]::ParameterValue, 'Run steps: until the end, a soak, an approval, or the limit given')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Put every changed target back (or to its value after a step)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Where the migration stands: position, soak time left, gates, drift')

@@ -38,7 +38,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand --version 'Print version'
             cand demo 'Watch a live migration: a payments API moved to its replacement in under a minute, a rollback on the way'
             cand validate 'Check the plan: every problem, with its line and column (exit 0 or 2)'
-            cand plan 'Show the steps of the plan, what each does, and how long it takes at least'
+            cand plan 'The steps, where the migration stands and what the next advance changes (--offline: the file alone)'
             cand advance 'Run steps: until the end, a soak, an approval, or the limit given'
             cand rollback 'Put every changed target back (or to its value after a step)'
             cand status 'Where the migration stands: position, soak time left, gates, drift'
@@ -439,7 +439,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
         &'migrate;help'= {
             cand demo 'Watch a live migration: a payments API moved to its replacement in under a minute, a rollback on the way'
             cand validate 'Check the plan: every problem, with its line and column (exit 0 or 2)'
-            cand plan 'Show the steps of the plan, what each does, and how long it takes at least'
+            cand plan 'The steps, where the migration stands and what the next advance changes (--offline: the file alone)'
             cand advance 'Run steps: until the end, a soak, an approval, or the limit given'
             cand rollback 'Put every changed target back (or to its value after a step)'
             cand status 'Where the migration stands: position, soak time left, gates, drift'

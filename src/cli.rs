@@ -91,7 +91,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Check the plan: every problem, with its line and column (exit 0 or 2)
     Validate,
-    /// Show the steps of the plan, what each does, and how long it takes at least
+    /// The steps, where the migration stands and what the next advance changes (--offline: the file alone)
     Plan(PlanArgs),
     /// Run steps: until the end, a soak, an approval, or the limit given
     Advance(AdvanceArgs),
