@@ -10,11 +10,17 @@
 //!   RECONCILE_BENCH_LARGE_ROWS=5000000   rows of the identical large table (0: skip)
 //!   RECONCILE_BENCH_DATA_DIFF=1          run data-diff 0.11.2 beside migrate (0: skip)
 //!   RECONCILE_BENCH_DATA_DIFF_THREADS=   data-diff's -j (default: its own default, 1)
+//!   RECONCILE_BENCH_REPEAT=3             runs of each comparison (the median is shown)
 //!   DATA_DIFF_VENV=                      its virtualenv (default ~/.cache/migrate-bench/…)
 //!
 //! Each run is a separate process under `/usr/bin/time` (wall time and peak
 //! RSS): the release `migrate` binary, then data-diff on the same tables and
-//! columns. The differences are a mix of changed values (amount, status, a
+//! columns, taking turns, each comparison repeated (the median run is
+//! shown: the machine is shared). migrate runs twice per turn on
+//! differences: with `settle: 0s` (static tables, like data-diff, which
+//! re-checks nothing; migrate still re-reads every difference from both
+//! sides before reporting it) and with the default settle delay of 2 s
+//! (what a live table needs). The differences are a mix of changed values (amount, status, a
 //! timestamp one microsecond off), NULLs set and cleared, rows deleted from
 //! and rows inserted into the target, spread over the whole key range; both
 //! tools must find exactly them. Also measured: the floor of any checksum
@@ -41,6 +47,7 @@ struct Config {
     large: u64,
     data_diff: bool,
     dd_threads: Option<String>,
+    repeat: usize,
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -65,6 +72,7 @@ impl Config {
             dd_threads: std::env::var("RECONCILE_BENCH_DATA_DIFF_THREADS")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            repeat: env_u64("RECONCILE_BENCH_REPEAT", 3).max(1) as usize,
         }
     }
 }
@@ -157,7 +165,31 @@ fn load(maria: &Mariadb, pg: &Postgres, table: &str, rows: u64) -> f64 {
         });
     });
     let _ = std::fs::remove_file(&data);
-    t.elapsed().as_secs_f64()
+    let secs = t.elapsed().as_secs_f64();
+    quiesce(maria, pg);
+    secs
+}
+
+/// Let both servers write out what the load left dirty, so that no
+/// background flushing competes with the runs measured.
+fn quiesce(maria: &Mariadb, pg: &Postgres) {
+    maria
+        .sql("", "SET GLOBAL innodb_max_dirty_pages_pct = 0")
+        .unwrap();
+    let t = Instant::now();
+    while t.elapsed().as_secs() < 120 {
+        let dirty = maria
+            .sql(
+                "",
+                "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'",
+            )
+            .unwrap();
+        if dirty.split_whitespace().nth(1) == Some("0") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    pg.psql("payments", "CHECKPOINT").unwrap();
 }
 
 /// Differences of each kind, as the tools should count them.
@@ -376,9 +408,20 @@ impl DataDiff {
 /// One line of the final table.
 struct Line {
     scenario: String,
+    /// The run compared with data-diff (`settle: 0s` when there are
+    /// differences; no difference, no re-check: the settle delay is moot).
     migrate: Measure,
+    /// With the default settle delay, when there are differences.
+    migrate_default: Option<Measure>,
     data_diff: Option<Measure>,
-    expected: Option<Counts>,
+    expected: Counts,
+}
+
+/// The run with the median wall time.
+fn median(mut runs: Vec<Measure>) -> Measure {
+    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    let mid = runs.len() / 2;
+    runs.swap_remove(mid)
 }
 
 fn mib(kib: u64) -> f64 {
@@ -448,6 +491,11 @@ reconciliations:
     target: {{ provider: new-db, table: payments }}
     key: [id]
     delete_extra: true
+  payments-static:
+    source: {{ provider: old-db, table: payments }}
+    target: {{ provider: new-db, table: payments }}
+    key: [id]
+    settle: 0s
   large:
     source: {{ provider: old-db, table: payments_large }}
     target: {{ provider: new-db, table: payments_large }}
@@ -558,21 +606,38 @@ fn main() {
     );
 
     let mut lines: Vec<Line> = Vec::new();
+    let repeat = cfg.repeat;
+    // Each turn: migrate (both settle delays when there are differences),
+    // then data-diff; migrate must be exact every time.
     let mut compare = |scenario: String, reconciliation: &str, table: &str, expected: Counts| {
-        let m = run_migrate(&plan, dir.path(), &["reconcile", reconciliation]);
-        print_line(&format!("migrate: {scenario}"), &m);
-        assert_eq!(m.found, expected, "migrate's differences");
-        assert_eq!(m.code, if expected.total() == 0 { 0 } else { 7 });
-        let d = dd.as_ref().map(|dd| {
-            let d = dd.run(table, dir.path());
-            print_line(&format!("data-diff: {scenario}"), &d);
-            d
-        });
+        let mut runs = (Vec::new(), Vec::new(), Vec::new());
+        for turn in 1..=repeat {
+            let migrate = |name: &str, label: &str| {
+                let m = run_migrate(&plan, dir.path(), &["reconcile", name]);
+                print_line(&format!("migrate{label}: {scenario} ({turn})"), &m);
+                assert_eq!(m.found, expected, "migrate's differences");
+                assert_eq!(m.code, if expected.total() == 0 { 0 } else { 7 });
+                m
+            };
+            if expected.total() == 0 {
+                runs.0.push(migrate(reconciliation, ""));
+            } else {
+                runs.0
+                    .push(migrate(&format!("{reconciliation}-static"), " settle 0s"));
+                runs.1.push(migrate(reconciliation, " settle 2s"));
+            }
+            if let Some(dd) = &dd {
+                let d = dd.run(table, dir.path());
+                print_line(&format!("data-diff: {scenario} ({turn})"), &d);
+                runs.2.push(d);
+            }
+        }
         lines.push(Line {
             scenario,
-            migrate: m,
-            data_diff: d,
-            expected: Some(expected),
+            migrate: median(runs.0),
+            migrate_default: (!runs.1.is_empty()).then(|| median(runs.1)),
+            data_diff: (!runs.2.is_empty()).then(|| median(runs.2)),
+            expected,
         });
     };
 
@@ -625,35 +690,56 @@ fn main() {
     }
 
     println!();
-    println!("| scenario | migrate | migrate peak RSS | data-diff | data-diff peak RSS | speed-up | found by migrate | found by data-diff |");
-    println!("|---|---:|---:|---:|---:|---:|---|---|");
+    println!(
+        "medians of {repeat} runs; data-diff {}{}",
+        testbed::data_diff::VERSION,
+        cfg.dd_threads
+            .as_deref()
+            .map(|j| format!(" -j {j}"))
+            .unwrap_or_default()
+    );
+    println!("| scenario | migrate | peak RSS | migrate, default settle (2 s) | data-diff | peak RSS | speed-up | found by migrate | found by data-diff |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|---|");
     for l in &lines {
         let (dd_time, dd_rss, speedup, dd_found) = match &l.data_diff {
             Some(d) => (
                 format!("{:.2} s", d.seconds),
                 format!("{:.0} MiB", mib(d.peak_kib)),
                 format!("{:.1}×", d.seconds / l.migrate.seconds.max(0.01)),
-                found(d),
+                format!(
+                    "{}{}",
+                    found(d),
+                    if d.found == l.expected {
+                        ""
+                    } else {
+                        " (WRONG)"
+                    }
+                ),
             ),
             None => ("–".into(), "–".into(), "–".into(), "–".into()),
         };
-        let exact = |m: &Measure| l.expected.is_some_and(|e| e == m.found);
+        let default = l
+            .migrate_default
+            .as_ref()
+            .map_or("–".into(), |m| match &l.data_diff {
+                Some(d) => format!(
+                    "{:.2} s ({:.1}×)",
+                    m.seconds,
+                    d.seconds / m.seconds.max(0.01)
+                ),
+                None => format!("{:.2} s", m.seconds),
+            });
         println!(
-            "| {} | {:.2} s | {:.0} MiB | {dd_time} | {dd_rss} | {speedup} | {}{} | {dd_found}{} |",
+            "| {} | {:.2} s | {:.0} MiB | {default} | {dd_time} | {dd_rss} | {speedup} | {} | {dd_found} |",
             l.scenario,
             l.migrate.seconds,
             mib(l.migrate.peak_kib),
             found(&l.migrate),
-            if exact(&l.migrate) { "" } else { " (WRONG)" },
-            match &l.data_diff {
-                Some(d) if !exact(d) => " (WRONG)",
-                _ => "",
-            }
         );
     }
     for (what, m) in &repairs {
         println!(
-            "| {what} (migrate --repair) | {:.2} s | {:.0} MiB | | | | | |",
+            "| {what} (migrate --repair) | {:.2} s | {:.0} MiB | | | | | | |",
             m.seconds,
             mib(m.peak_kib)
         );

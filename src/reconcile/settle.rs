@@ -4,7 +4,12 @@
 //! While dual writes run, a row can be caught between the write to the
 //! source and its copy to the target. Every difference the merge finds is
 //! therefore read again from both sides — by key, a batch in one statement
-//! per side — once `settle` has passed since it was seen. A row that now
+//! per side — once `settle` has passed since it was seen, counted from the
+//! snapshot of the reads that saw it: the scans' (when their first rows
+//! arrived), not the moment the merge got to the row, since everything in
+//! flight at the snapshot has landed `settle` later. On a table that takes
+//! longer than `settle` to scan, most differences are re-checked during the
+//! scan and the delay adds nothing to the run. A row that now
 //! matches is not reported. A row that still differs but changed on either
 //! side since it was seen (its digest moved) is still being written: it is
 //! given another settle delay, up to three re-checks. Only stable
@@ -52,20 +57,47 @@ pub struct Checked {
 /// Re-checks of a row that keeps changing before it is reported anyway.
 const MAX_CHECKS: u32 = 3;
 
+/// While the merge runs, how long settled differences may wait for more to
+/// join them, so that they are re-read in batches rather than one by one.
+/// Costs no time overall: what is left when the merge ends is re-read at
+/// once.
+const GATHER: Duration = Duration::from_millis(200);
+
+/// Put `d` in its place in `queue`, ordered by the time each difference
+/// was (last) seen, hence by the time it has settled. Differences from the
+/// merge come in that order; re-checked ones may go before them.
+fn enqueue(queue: &mut VecDeque<Diff>, d: Diff) {
+    let at = queue.partition_point(|q| q.seen <= d.seen);
+    queue.insert(at, d);
+}
+
 impl Checker<'_> {
     pub async fn run(mut self, mut rx: mpsc::Receiver<Diff>) -> anyhow::Result<Checked> {
         let mut out = Checked::default();
-        // Ordered by the time each difference was (last) seen, hence by the
-        // time it has settled.
         let mut queue: VecDeque<Diff> = VecDeque::new();
         let batch = self.batch.max(1);
         let mut open = true;
         loop {
-            if queue.len() >= batch || (!open && !queue.is_empty()) {
-                let n = queue.len().min(batch);
+            let now = Instant::now();
+            let settled = |d: &Diff| d.seen + self.settle <= now;
+            // A full batch (re-read once its last one has settled), what is
+            // left once the merge is over, or settled differences that have
+            // waited long enough for company.
+            let n = if queue.len() >= batch || (!open && !queue.is_empty()) {
+                queue.len().min(batch)
+            } else if queue
+                .front()
+                .is_some_and(|d| d.seen + self.settle + GATHER <= now)
+            {
+                queue.iter().take(batch).take_while(|d| settled(d)).count()
+            } else {
+                0
+            };
+            if n > 0 {
                 let due: Vec<Diff> = queue.drain(..n).collect();
-                let again = self.process(due, &mut out).await?;
-                queue.extend(again);
+                for d in self.process(due, &mut out).await? {
+                    enqueue(&mut queue, d);
+                }
                 continue;
             }
             if !open {
@@ -74,29 +106,16 @@ impl Checker<'_> {
             let next = match queue.front() {
                 None => rx.recv().await,
                 Some(first) => {
-                    // Wait for more differences, but not past the moment the
-                    // oldest one has settled.
-                    let deadline = tokio::time::Instant::from_std(first.seen + self.settle);
+                    let deadline =
+                        tokio::time::Instant::from_std(first.seen + self.settle + GATHER);
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
                         Ok(next) => next,
-                        Err(_) => {
-                            let now = Instant::now();
-                            let n = queue
-                                .iter()
-                                .take(batch)
-                                .take_while(|d| d.seen + self.settle <= now)
-                                .count()
-                                .max(1);
-                            let due: Vec<Diff> = queue.drain(..n).collect();
-                            let again = self.process(due, &mut out).await?;
-                            queue.extend(again);
-                            continue;
-                        }
+                        Err(_) => continue,
                     }
                 }
             };
             match next {
-                Some(d) => queue.push_back(d),
+                Some(d) => enqueue(&mut queue, d),
                 None => open = false,
             }
         }
@@ -110,10 +129,10 @@ impl Checker<'_> {
     /// ones to look at again later: rows that changed on either side since
     /// they were seen are still being written.
     async fn process(&mut self, batch: Vec<Diff>, out: &mut Checked) -> anyhow::Result<Vec<Diff>> {
-        let Some(last) = batch.last() else {
+        let Some(latest) = batch.iter().map(|d| d.seen).max() else {
             return Ok(Vec::new());
         };
-        tokio::time::sleep_until(tokio::time::Instant::from_std(last.seen + self.settle)).await;
+        tokio::time::sleep_until(tokio::time::Instant::from_std(latest + self.settle)).await;
         let pair = self.pair;
         let keys = pair.keys();
         let wanted: Vec<Row> = batch.iter().map(|d| d.key.clone()).collect();
