@@ -966,6 +966,41 @@ mod tests {
     }
 
     #[test]
+    fn chunks_are_dated_by_the_first_row_of_their_read() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel(16);
+            let mut sink = RowSink::new(tx, 2, 1);
+            let row = |k: i128| vec![Value::Int(k), Value::Null];
+            sink.begin();
+            let before = Instant::now();
+            for k in 1..=3 {
+                assert!(sink.push(row(k)).await);
+            }
+            let after = Instant::now();
+            assert!(sink.end().await);
+            let a = rx.recv().await.unwrap();
+            let b = rx.recv().await.unwrap();
+            assert_eq!((a.rows.len(), b.rows.len()), (2, 1));
+            assert!(a.snapshot >= before && a.snapshot <= after);
+            assert_eq!(a.snapshot, b.snapshot, "one read, one snapshot");
+            // A resumed read that finds nothing more says so, dated by
+            // its own end.
+            sink.begin();
+            let resumed = Instant::now();
+            assert!(sink.end().await);
+            let c = rx.recv().await.unwrap();
+            assert!(c.rows.is_empty());
+            assert!(c.snapshot >= resumed);
+            assert_eq!(sink.resume_after(), Some(vec![Value::Int(3)]));
+            drop(sink);
+            assert!(rx.recv().await.is_none());
+        });
+    }
+
+    #[test]
     fn statements_stay_under_the_parameter_limit() {
         assert_eq!(rows_per_statement(7, 65535, 1000), 1000);
         assert_eq!(rows_per_statement(100, 32766, 1000), 327);

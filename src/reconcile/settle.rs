@@ -57,10 +57,10 @@ pub struct Checked {
 /// Re-checks of a row that keeps changing before it is reported anyway.
 const MAX_CHECKS: u32 = 3;
 
-/// While the merge runs, how long settled differences may wait for more to
-/// join them, so that they are re-read in batches rather than one by one.
-/// Costs no time overall: what is left when the merge ends is re-read at
-/// once.
+/// While the merge runs, batches that are not full are re-read at most this
+/// often, so that differences are re-read in batches rather than one by one
+/// as they come. Costs no time overall: what is left when the merge ends is
+/// re-read at once.
 const GATHER: Duration = Duration::from_millis(200);
 
 /// Put `d` in its place in `queue`, ordered by the time each difference
@@ -77,18 +77,23 @@ impl Checker<'_> {
         let mut queue: VecDeque<Diff> = VecDeque::new();
         let batch = self.batch.max(1);
         let mut open = true;
+        // When the last batch was re-read: while the merge runs, batches
+        // that are not full are re-read at most every GATHER.
+        let mut last = Instant::now();
         loop {
             let now = Instant::now();
             let settled = |d: &Diff| d.seen + self.settle <= now;
+            // When the settled differences at the front may go as a batch
+            // that is not full.
+            let partial = queue
+                .front()
+                .map(|d| (d.seen + self.settle).max(last + GATHER));
             // A full batch (re-read once its last one has settled), what is
             // left once the merge is over, or settled differences that have
             // waited long enough for company.
             let n = if queue.len() >= batch || (!open && !queue.is_empty()) {
                 queue.len().min(batch)
-            } else if queue
-                .front()
-                .is_some_and(|d| d.seen + self.settle + GATHER <= now)
-            {
+            } else if partial.is_some_and(|t| t <= now) {
                 queue.iter().take(batch).take_while(|d| settled(d)).count()
             } else {
                 0
@@ -98,16 +103,16 @@ impl Checker<'_> {
                 for d in self.process(due, &mut out).await? {
                     enqueue(&mut queue, d);
                 }
+                last = Instant::now();
                 continue;
             }
             if !open {
                 break;
             }
-            let next = match queue.front() {
+            let next = match partial {
                 None => rx.recv().await,
-                Some(first) => {
-                    let deadline =
-                        tokio::time::Instant::from_std(first.seen + self.settle + GATHER);
+                Some(at) => {
+                    let deadline = tokio::time::Instant::from_std(at);
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
                         Ok(next) => next,
                         Err(_) => continue,
@@ -220,4 +225,38 @@ pub fn find<'r>(
         .ok()
         .and_then(|i| rows.get(i))
         .filter(|r| cmp_keys(r, key, keys) == Ordering::Equal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::value::Value;
+
+    fn diff(key: i128, seen: Instant) -> Diff {
+        Diff {
+            kind: DiffKind::Different,
+            key: vec![Value::Int(key)],
+            seen,
+            source: Some(1),
+            target: Some(2),
+            checks: 0,
+        }
+    }
+
+    #[test]
+    fn the_queue_stays_ordered_by_the_time_each_difference_settles() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut q = VecDeque::new();
+        enqueue(&mut q, diff(1, t0));
+        // A re-checked row, seen again at its re-read...
+        enqueue(&mut q, diff(2, t0 + 5 * s));
+        // ...and rows the merge found afterwards, dated by the scans'
+        // snapshot, which settle before it.
+        enqueue(&mut q, diff(3, t0 + s));
+        enqueue(&mut q, diff(4, t0 + s));
+        enqueue(&mut q, diff(5, t0 + 6 * s));
+        let keys: Vec<String> = q.iter().map(|d| d.key[0].to_string()).collect();
+        assert_eq!(keys, ["1", "3", "4", "2", "5"]);
+    }
 }
