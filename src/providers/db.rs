@@ -12,10 +12,10 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
+use futures_util::{FutureExt as _, StreamExt};
 use tokio::sync::mpsc;
 
 use super::{CallCtx, Failure, ProviderError};
@@ -151,20 +151,33 @@ impl Shape {
     }
 }
 
+/// Rows a scan hands over together, with a moment at or after which the
+/// read they come from had taken its snapshot: the arrival of that read's
+/// first row (a statement's snapshot is taken before its first row is
+/// sent). The rows show both tables as they were at that moment or
+/// earlier, however long the scan then takes to get to them.
+#[derive(Debug)]
+pub struct Chunk {
+    pub rows: Vec<Row>,
+    pub snapshot: Instant,
+}
+
 /// Where a scan puts its rows: chunks into a bounded channel (so a scan
 /// never holds more than a few chunks), remembering the last key handed
 /// over so that a scan broken by a dropped connection resumes after it.
 pub struct RowSink {
-    tx: mpsc::Sender<Vec<Row>>,
+    tx: mpsc::Sender<Chunk>,
     buf: Vec<Row>,
     chunk: usize,
     keys: usize,
     last: Option<Row>,
     rows: u64,
+    /// When the current read's first row arrived.
+    snapshot: Option<Instant>,
 }
 
 impl RowSink {
-    pub fn new(tx: mpsc::Sender<Vec<Row>>, chunk: usize, keys: usize) -> Self {
+    pub fn new(tx: mpsc::Sender<Chunk>, chunk: usize, keys: usize) -> Self {
         Self {
             tx,
             buf: Vec::with_capacity(chunk),
@@ -172,12 +185,23 @@ impl RowSink {
             keys,
             last: None,
             rows: 0,
+            snapshot: None,
         }
+    }
+
+    /// A new read (statement) starts: the rows pushed from now on come
+    /// from its snapshot. (Rows of the previous read still buffered are
+    /// then dated by the new one: later, which is on the safe side.)
+    pub fn begin(&mut self) {
+        self.snapshot = None;
     }
 
     /// Hand over a row. False when nobody reads any more (the run was
     /// dropped): the scan should stop.
     pub async fn push(&mut self, row: Row) -> bool {
+        if self.snapshot.is_none() {
+            self.snapshot = Some(Instant::now());
+        }
         self.buf.push(row);
         self.rows += 1;
         if self.buf.len() >= self.chunk {
@@ -193,8 +217,28 @@ impl RowSink {
         if let Some(last) = self.buf.last() {
             self.last = Some(last[..self.keys.min(last.len())].to_vec());
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk));
-        self.tx.send(chunk).await.is_ok()
+        let rows = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk));
+        let snapshot = *self.snapshot.get_or_insert_with(Instant::now);
+        self.tx.send(Chunk { rows, snapshot }).await.is_ok()
+    }
+
+    /// The read is over. When it found no rows, the end of the table is
+    /// news as of now: say so with an empty chunk dated now.
+    pub async fn end(&mut self) -> bool {
+        if !self.flush().await {
+            return false;
+        }
+        if self.snapshot.is_some() {
+            return true;
+        }
+        let snapshot = *self.snapshot.get_or_insert_with(Instant::now);
+        self.tx
+            .send(Chunk {
+                rows: Vec::new(),
+                snapshot,
+            })
+            .await
+            .is_ok()
     }
 
     /// The key of the last row pushed: a resumed scan starts after it.
@@ -666,19 +710,18 @@ where
         row: &<E::Db as sqlx::Database>::Row,
         columns: &[Column],
     ) -> Result<Row, ProviderError> {
-        columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                E::decode(row, i, c).map_err(|e| {
-                    self.ctx.error(
-                        Failure::Garbage,
-                        format!("reading column {} ({})", c.name, c.ty),
-                        e.to_string(),
-                    )
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(columns.len());
+        for (i, c) in columns.iter().enumerate() {
+            let v = E::decode(row, i, c).map_err(|e| {
+                self.ctx.error(
+                    Failure::Garbage,
+                    format!("reading column {} ({})", c.name, c.ty),
+                    e.to_string(),
+                )
+            })?;
+            out.push(v);
+        }
+        Ok(out)
     }
 
     async fn rows(
@@ -776,13 +819,18 @@ where
         let (first, next) = scan_timeouts(&self.ctx);
         let mut wait = first;
         loop {
-            let item = tokio::time::timeout(wait, rows.next()).await.map_err(|_| {
-                self.ctx.error(
-                    Failure::Transient,
-                    &doing,
-                    format!("no row within {wait:?}"),
-                )
-            })?;
+            // A row already received is taken without arming a timer (one
+            // per row costs more than decoding it).
+            let item = match rows.next().now_or_never() {
+                Some(item) => item,
+                None => tokio::time::timeout(wait, rows.next()).await.map_err(|_| {
+                    self.ctx.error(
+                        Failure::Transient,
+                        &doing,
+                        format!("no row within {wait:?}"),
+                    )
+                })?,
+            };
             wait = next;
             let Some(row) = item else { break };
             let row = row.map_err(|e| db_error(&self.ctx, &doing, &e))?;
@@ -915,6 +963,41 @@ mod tests {
             d.sql,
             "DELETE FROM \"s\".\"t\" WHERE (\"a\", \"b\") IN (($1, $2))"
         );
+    }
+
+    #[test]
+    fn chunks_are_dated_by_the_first_row_of_their_read() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel(16);
+            let mut sink = RowSink::new(tx, 2, 1);
+            let row = |k: i128| vec![Value::Int(k), Value::Null];
+            sink.begin();
+            let before = Instant::now();
+            for k in 1..=3 {
+                assert!(sink.push(row(k)).await);
+            }
+            let after = Instant::now();
+            assert!(sink.end().await);
+            let a = rx.recv().await.unwrap();
+            let b = rx.recv().await.unwrap();
+            assert_eq!((a.rows.len(), b.rows.len()), (2, 1));
+            assert!(a.snapshot >= before && a.snapshot <= after);
+            assert_eq!(a.snapshot, b.snapshot, "one read, one snapshot");
+            // A resumed read that finds nothing more says so, dated by
+            // its own end.
+            sink.begin();
+            let resumed = Instant::now();
+            assert!(sink.end().await);
+            let c = rx.recv().await.unwrap();
+            assert!(c.rows.is_empty());
+            assert!(c.snapshot >= resumed);
+            assert_eq!(sink.resume_after(), Some(vec![Value::Int(3)]));
+            drop(sink);
+            assert!(rx.recv().await.is_none());
+        });
     }
 
     #[test]

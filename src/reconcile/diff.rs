@@ -18,7 +18,7 @@ use super::columns::Pair;
 use super::settle::{Checked, Checker};
 use super::value::{Row, Value};
 use super::Progress;
-use crate::providers::db::{Database, RowSink, Shape};
+use crate::providers::db::{Chunk, Database, RowSink, Shape};
 use crate::providers::{backoff, ProviderError};
 
 /// Rows per chunk handed from a reading task to the merge.
@@ -49,6 +49,11 @@ pub enum DiffKind {
 pub struct Diff {
     pub kind: DiffKind,
     pub key: Row,
+    /// When both sides were certainly as seen: the later of the two reads'
+    /// snapshots (for the merge: the arrival of each scan's first row; for
+    /// a re-check: the end of its lookups). The settle delay counts from
+    /// here, not from the moment the merge got to the row: a write in flight
+    /// when the scans started has landed `settle` after they started.
     pub seen: Instant,
     pub source: Option<u64>,
     pub target: Option<u64>,
@@ -117,7 +122,7 @@ impl<T> Drop for Task<T> {
 async fn read_side(
     db: Arc<dyn Database>,
     shape: Shape,
-    tx: mpsc::Sender<Vec<Row>>,
+    tx: mpsc::Sender<Chunk>,
 ) -> Result<u64, ProviderError> {
     let mut sink = RowSink::new(tx, CHUNK_ROWS, shape.keys);
     let limit = db.ctx().retries.max(3);
@@ -126,8 +131,12 @@ async fn read_side(
     loop {
         let before = sink.rows();
         let after = sink.resume_after();
+        sink.begin();
         match db.scan(&shape, after.as_deref(), &mut sink).await {
-            Ok(()) => return Ok(resumed),
+            Ok(()) => {
+                sink.end().await;
+                return Ok(resumed);
+            }
             Err(e) if e.is_transient() => {
                 if sink.rows() > before {
                     failures = 0;
@@ -147,7 +156,7 @@ async fn read_side(
 
 /// One side of the merge: the current row, and the order check.
 struct Stream {
-    rx: mpsc::Receiver<Vec<Row>>,
+    rx: mpsc::Receiver<Chunk>,
     chunk: std::vec::IntoIter<Row>,
     cur: Option<Row>,
     prev: Option<Row>,
@@ -156,6 +165,8 @@ struct Stream {
     what: String,
     rows: u64,
     retries: u64,
+    /// The snapshot of the rows read so far (the latest read's).
+    snapshot: Option<Instant>,
 }
 
 impl Stream {
@@ -173,6 +184,7 @@ impl Stream {
             what: what.to_string(),
             rows: 0,
             retries: 0,
+            snapshot: None,
         }
     }
 
@@ -186,8 +198,14 @@ impl Stream {
                     break;
                 }
                 match self.rx.recv().await {
-                    Some(chunk) => self.chunk = chunk.into_iter(),
+                    Some(chunk) => {
+                        self.snapshot = self.snapshot.max(Some(chunk.snapshot));
+                        self.chunk = chunk.rows.into_iter();
+                    }
                     None => {
+                        // (Every read dates its chunks; a stream that sent
+                        // none at all is dated now.)
+                        self.snapshot.get_or_insert_with(Instant::now);
                         if let Some(mut task) = self.task.take() {
                             let handle = &mut task.0;
                             match handle.await {
@@ -304,10 +322,12 @@ async fn merge(
         }
         if let Some((kind, source, target, mut row)) = diff {
             row.truncate(keys);
+            let now = Instant::now();
+            let seen = src.snapshot.max(tgt.snapshot).map_or(now, |s| s.min(now));
             let d = Diff {
                 kind,
                 key: row,
-                seen: Instant::now(),
+                seen,
                 source,
                 target,
                 checks: 0,

@@ -4,7 +4,12 @@
 //! While dual writes run, a row can be caught between the write to the
 //! source and its copy to the target. Every difference the merge finds is
 //! therefore read again from both sides — by key, a batch in one statement
-//! per side — once `settle` has passed since it was seen. A row that now
+//! per side — once `settle` has passed since it was seen, counted from the
+//! snapshot of the reads that saw it: the scans' (when their first rows
+//! arrived), not the moment the merge got to the row, since everything in
+//! flight at the snapshot has landed `settle` later. On a table that takes
+//! longer than `settle` to scan, most differences are re-checked during the
+//! scan and the delay adds nothing to the run. A row that now
 //! matches is not reported. A row that still differs but changed on either
 //! side since it was seen (its digest moved) is still being written: it is
 //! given another settle delay, up to three re-checks. Only stable
@@ -52,51 +57,70 @@ pub struct Checked {
 /// Re-checks of a row that keeps changing before it is reported anyway.
 const MAX_CHECKS: u32 = 3;
 
+/// While the merge runs, batches that are not full are re-read at most this
+/// often, so that differences are re-read in batches rather than one by one
+/// as they come. Costs no time overall: what is left when the merge ends is
+/// re-read at once.
+const GATHER: Duration = Duration::from_millis(200);
+
+/// Put `d` in its place in `queue`, ordered by the time each difference
+/// was (last) seen, hence by the time it has settled. Differences from the
+/// merge come in that order; re-checked ones may go before them.
+fn enqueue(queue: &mut VecDeque<Diff>, d: Diff) {
+    let at = queue.partition_point(|q| q.seen <= d.seen);
+    queue.insert(at, d);
+}
+
 impl Checker<'_> {
     pub async fn run(mut self, mut rx: mpsc::Receiver<Diff>) -> anyhow::Result<Checked> {
         let mut out = Checked::default();
-        // Ordered by the time each difference was (last) seen, hence by the
-        // time it has settled.
         let mut queue: VecDeque<Diff> = VecDeque::new();
         let batch = self.batch.max(1);
         let mut open = true;
+        // When the last batch was re-read: while the merge runs, batches
+        // that are not full are re-read at most every GATHER.
+        let mut last = Instant::now();
         loop {
-            if queue.len() >= batch || (!open && !queue.is_empty()) {
-                let n = queue.len().min(batch);
+            let now = Instant::now();
+            let settled = |d: &Diff| d.seen + self.settle <= now;
+            // When the settled differences at the front may go as a batch
+            // that is not full.
+            let partial = queue
+                .front()
+                .map(|d| (d.seen + self.settle).max(last + GATHER));
+            // A full batch (re-read once its last one has settled), what is
+            // left once the merge is over, or settled differences that have
+            // waited long enough for company.
+            let n = if queue.len() >= batch || (!open && !queue.is_empty()) {
+                queue.len().min(batch)
+            } else if partial.is_some_and(|t| t <= now) {
+                queue.iter().take(batch).take_while(|d| settled(d)).count()
+            } else {
+                0
+            };
+            if n > 0 {
                 let due: Vec<Diff> = queue.drain(..n).collect();
-                let again = self.process(due, &mut out).await?;
-                queue.extend(again);
+                for d in self.process(due, &mut out).await? {
+                    enqueue(&mut queue, d);
+                }
+                last = Instant::now();
                 continue;
             }
             if !open {
                 break;
             }
-            let next = match queue.front() {
+            let next = match partial {
                 None => rx.recv().await,
-                Some(first) => {
-                    // Wait for more differences, but not past the moment the
-                    // oldest one has settled.
-                    let deadline = tokio::time::Instant::from_std(first.seen + self.settle);
+                Some(at) => {
+                    let deadline = tokio::time::Instant::from_std(at);
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
                         Ok(next) => next,
-                        Err(_) => {
-                            let now = Instant::now();
-                            let n = queue
-                                .iter()
-                                .take(batch)
-                                .take_while(|d| d.seen + self.settle <= now)
-                                .count()
-                                .max(1);
-                            let due: Vec<Diff> = queue.drain(..n).collect();
-                            let again = self.process(due, &mut out).await?;
-                            queue.extend(again);
-                            continue;
-                        }
+                        Err(_) => continue,
                     }
                 }
             };
             match next {
-                Some(d) => queue.push_back(d),
+                Some(d) => enqueue(&mut queue, d),
                 None => open = false,
             }
         }
@@ -110,10 +134,10 @@ impl Checker<'_> {
     /// ones to look at again later: rows that changed on either side since
     /// they were seen are still being written.
     async fn process(&mut self, batch: Vec<Diff>, out: &mut Checked) -> anyhow::Result<Vec<Diff>> {
-        let Some(last) = batch.last() else {
+        let Some(latest) = batch.iter().map(|d| d.seen).max() else {
             return Ok(Vec::new());
         };
-        tokio::time::sleep_until(tokio::time::Instant::from_std(last.seen + self.settle)).await;
+        tokio::time::sleep_until(tokio::time::Instant::from_std(latest + self.settle)).await;
         let pair = self.pair;
         let keys = pair.keys();
         let wanted: Vec<Row> = batch.iter().map(|d| d.key.clone()).collect();
@@ -201,4 +225,38 @@ pub fn find<'r>(
         .ok()
         .and_then(|i| rows.get(i))
         .filter(|r| cmp_keys(r, key, keys) == Ordering::Equal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::value::Value;
+
+    fn diff(key: i128, seen: Instant) -> Diff {
+        Diff {
+            kind: DiffKind::Different,
+            key: vec![Value::Int(key)],
+            seen,
+            source: Some(1),
+            target: Some(2),
+            checks: 0,
+        }
+    }
+
+    #[test]
+    fn the_queue_stays_ordered_by_the_time_each_difference_settles() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut q = VecDeque::new();
+        enqueue(&mut q, diff(1, t0));
+        // A re-checked row, seen again at its re-read...
+        enqueue(&mut q, diff(2, t0 + 5 * s));
+        // ...and rows the merge found afterwards, dated by the scans'
+        // snapshot, which settle before it.
+        enqueue(&mut q, diff(3, t0 + s));
+        enqueue(&mut q, diff(4, t0 + s));
+        enqueue(&mut q, diff(5, t0 + 6 * s));
+        let keys: Vec<String> = q.iter().map(|d| d.key[0].to_string()).collect();
+        assert_eq!(keys, ["1", "3", "4", "2", "5"]);
+    }
 }

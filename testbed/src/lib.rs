@@ -5,6 +5,7 @@
 //! free ports, readiness polling, and the child-process guard.
 
 pub mod backend;
+pub mod data_diff;
 pub mod haproxy;
 pub mod http;
 pub mod mariadb;
