@@ -19,7 +19,7 @@
 //! shown: the machine is shared). migrate runs twice per turn on
 //! differences: with `settle: 0s` (static tables, like data-diff, which
 //! re-checks nothing; migrate still re-reads every difference from both
-//! sides before reporting it) and with the default settle delay of 2 s
+//! sides before reporting it) and with the default settle delay of 1 s
 //! (what a live table needs). The differences are a mix of changed values (amount, status, a
 //! timestamp one microsecond off), NULLs set and cleared, rows deleted from
 //! and rows inserted into the target, spread over the whole key range; both
@@ -624,7 +624,7 @@ fn main() {
             } else {
                 runs.0
                     .push(migrate(&format!("{reconciliation}-static"), " settle 0s"));
-                runs.1.push(migrate(reconciliation, " settle 2s"));
+                runs.1.push(migrate(reconciliation, " settle 1s"));
             }
             if let Some(dd) = &dd {
                 let d = dd.run(table, dir.path());
@@ -698,7 +698,7 @@ fn main() {
             .map(|j| format!(" -j {j}"))
             .unwrap_or_default()
     );
-    println!("| scenario | migrate | peak RSS | migrate, default settle (2 s) | data-diff | peak RSS | speed-up | found by migrate | found by data-diff |");
+    println!("| scenario | migrate | peak RSS | migrate, default settle (1 s) | data-diff | peak RSS | speed-up | found by migrate | found by data-diff |");
     println!("|---|---:|---:|---:|---:|---:|---:|---|---|");
     for l in &lines {
         let (dd_time, dd_rss, speedup, dd_found) = match &l.data_diff {

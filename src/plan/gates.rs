@@ -116,7 +116,7 @@ fn reconciliation(
     let settle = match map.opt("settle") {
         Some((n, _)) if is_zero_duration(n) => Some(Duration::ZERO),
         Some((n, p)) => cx.duration(n, &p),
-        None => Some(Duration::from_secs(2)),
+        None => Some(Duration::from_secs(1)),
     };
     let (both, source_where, target_where) = (both?, source_where?, target_where?);
     Some(Reconciliation {
