@@ -9,7 +9,7 @@
 //! a header.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock, RwLock};
 
 use crate::plan::Env;
@@ -94,14 +94,14 @@ fn percent_decode(s: &str) -> String {
 /// whatever a plan took from the environment is masked.
 pub struct SecretEnv<E: Env> {
     inner: E,
-    seen: Mutex<HashMap<String, ()>>,
+    seen: Mutex<HashSet<String>>,
 }
 
 impl<E: Env> SecretEnv<E> {
     pub fn new(inner: E) -> Self {
         Self {
             inner,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashSet::new()),
         }
     }
 }
@@ -110,7 +110,7 @@ impl<E: Env> Env for SecretEnv<E> {
     fn var(&self, name: &str) -> Option<String> {
         let v = self.inner.var(name)?;
         if let Ok(mut seen) = self.seen.lock() {
-            if seen.insert(v.clone(), ()).is_none() {
+            if seen.insert(v.clone()) {
                 register(&v);
             }
         }

@@ -24,11 +24,17 @@ const QUOTE_LIMIT: usize = 300;
 /// loopback, and a rollback must not pay it once per target. Each call is
 /// bounded by the provider's own timeout in [`CallCtx::call`].
 pub fn client(ctx: &CallCtx, tls: &Tls) -> Result<Client, ProviderError> {
-    type Key = (bool, Option<String>);
-    static CLIENTS: OnceLock<Mutex<HashMap<Key, Client>>> = OnceLock::new();
     if tls.insecure_skip_verify {
         warn_insecure(&ctx.provider);
     }
+    shared_client(tls).map_err(|(doing, message)| ctx.error(Failure::Rejected, doing, message))
+}
+
+/// The client shared by everything with these TLS options (providers and
+/// webhooks); an error says what was being done and what went wrong.
+pub fn shared_client(tls: &Tls) -> Result<Client, (&'static str, String)> {
+    type Key = (bool, Option<String>);
+    static CLIENTS: OnceLock<Mutex<HashMap<Key, Client>>> = OnceLock::new();
     let key: Key = (
         tls.insecure_skip_verify,
         tls.ca_file.as_ref().map(|c| c.expose().to_string()),
@@ -45,29 +51,19 @@ pub fn client(ctx: &CallCtx, tls: &Tls) -> Result<Client, ProviderError> {
         b = b.danger_accept_invalid_certs(true);
     }
     if let Some(ca) = &tls.ca_file {
-        let pem = std::fs::read(ca.expose()).map_err(|e| {
-            ctx.error(
-                Failure::Rejected,
-                "reading ca_file",
-                format!("cannot read {ca}: {e}"),
-            )
-        })?;
+        let pem = std::fs::read(ca.expose())
+            .map_err(|e| ("reading ca_file", format!("cannot read {ca}: {e}")))?;
         let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-            ctx.error(
-                Failure::Rejected,
+            (
                 "reading ca_file",
                 format!("{ca} is not a PEM certificate: {}", e.without_url()),
             )
         })?;
         b = b.add_root_certificate(cert);
     }
-    let c = b.build().map_err(|e| {
-        ctx.error(
-            Failure::Rejected,
-            "building the HTTP client",
-            e.without_url().to_string(),
-        )
-    })?;
+    let c = b
+        .build()
+        .map_err(|e| ("building the HTTP client", e.without_url().to_string()))?;
     if let Ok(mut m) = clients.lock() {
         m.insert(key, c.clone());
     }
