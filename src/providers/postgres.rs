@@ -93,6 +93,11 @@ impl Engine for Postgres {
     /// PostgreSQL's limit of bound parameters per statement.
     const MAX_PARAMS: usize = 65_535;
 
+    /// Every value of a column is bound as the one Rust type of its kind,
+    /// NULL included. sqlx prepares a statement once per SQL text, with the
+    /// parameter types of its first execution, and caches it: a NULL bound
+    /// as text would make the parameter `text` for good, and the next row's
+    /// binary `numeric` or `bool` would then be read as (invalid) text.
     fn bind<'q>(
         ctx: &CallCtx,
         q: SqlQuery<'q, sqlx::Postgres>,
@@ -101,20 +106,43 @@ impl Engine for Postgres {
     ) -> Result<SqlQuery<'q, sqlx::Postgres>, ProviderError> {
         let value = v.coerce(c.kind).ok_or_else(|| cannot_write(ctx, v, c))?;
         let bad = || cannot_write(ctx, v, c);
-        Ok(match (c.kind, value) {
-            (_, Value::Null) => q.bind(None::<String>),
-            (_, Value::Bool(b)) => q.bind(b),
-            (_, Value::Int(i)) => q.bind(i64::try_from(i).map_err(|_| bad())?),
-            (_, Value::Decimal(d)) => q.bind(d),
-            (_, Value::Float(f)) => q.bind(f),
-            (_, Value::Text(t)) => q.bind(t),
-            (_, Value::Bytes(b)) => q.bind(b),
-            (_, Value::Date(d)) => q.bind(d),
-            (_, Value::Time(t)) => q.bind(t),
-            (Kind::TimestampTz, Value::Timestamp(t)) => q.bind(t.and_utc()),
-            (_, Value::Timestamp(t)) => q.bind(t),
-            (_, Value::Uuid(u)) => q.bind(u),
-            (_, Value::Json(j)) => q.bind(j),
+        /// `Some(x)` for the kind's variant, `None` for NULL, else an error.
+        macro_rules! typed {
+            ($variant:ident($x:ident) => $conv:expr) => {
+                match value {
+                    Value::Null => None,
+                    Value::$variant($x) => Some($conv),
+                    _ => return Err(bad()),
+                }
+            };
+        }
+        Ok(match c.kind {
+            Kind::Bool => q.bind(typed!(Bool(b) => b)),
+            Kind::Int | Kind::UInt => {
+                q.bind(typed!(Int(i) => i64::try_from(i).map_err(|_| bad())?))
+            }
+            Kind::Decimal => q.bind(typed!(Decimal(d) => d)),
+            Kind::Float => q.bind(typed!(Float(f) => f)),
+            Kind::Text | Kind::Char | Kind::Other => q.bind(typed!(Text(t) => {
+                // PostgreSQL text cannot hold NUL (0x00), whatever the
+                // encoding: say which column, before the server refuses
+                // the whole statement.
+                if t.contains('\0') {
+                    return Err(ctx.error(
+                        Failure::Rejected,
+                        format!("writing column {} ({})", c.name, c.ty),
+                        "the text holds a NUL character (0x00), which PostgreSQL text cannot store",
+                    ));
+                }
+                t
+            })),
+            Kind::Bytes => q.bind(typed!(Bytes(b) => b)),
+            Kind::Date => q.bind(typed!(Date(d) => d)),
+            Kind::Time => q.bind(typed!(Time(t) => t)),
+            Kind::Timestamp => q.bind(typed!(Timestamp(t) => t)),
+            Kind::TimestampTz => q.bind(typed!(Timestamp(t) => t.and_utc())),
+            Kind::Uuid => q.bind(typed!(Uuid(u) => u)),
+            Kind::Json => q.bind(typed!(Json(j) => j)),
         })
     }
 
