@@ -808,9 +808,10 @@ impl Engine<'_> {
                 let entry = r.entry(reconciliation);
                 if r.parity + 1e-12 < need {
                     return Err(format!(
-                        "reconciliation {reconciliation}: parity {} is below the required {}",
+                        "reconciliation {reconciliation}: parity {} is below the required {}{}",
                         crate::providers::fmt_number(r.parity),
-                        crate::providers::fmt_number(need)
+                        crate::providers::fmt_number(need),
+                        unrepaired_note(&r.summary)
                     ));
                 }
                 Ok((
@@ -894,4 +895,22 @@ pub fn millis(d: Duration) -> u64 {
 
 fn round_secs(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500))
+}
+
+/// `; 2 rows could not be repaired (id=2 body: …)`, from a repair's
+/// summary, for the message of a `reconcile` step that fails; empty when
+/// every row was.
+fn unrepaired_note(summary: &serde_json::Value) -> String {
+    let failed = summary["repair"]["failed"].as_u64().unwrap_or(0);
+    if failed == 0 {
+        return String::new();
+    }
+    let first: Option<crate::reconcile::repair::Unrepaired> = summary["repair"]["unrepaired"]
+        .get(0)
+        .and_then(|u| serde_json::from_value(u.clone()).ok());
+    let rows = if failed == 1 { "row" } else { "rows" };
+    match first {
+        Some(u) => format!("; {failed} {rows} could not be repaired (first: {u})"),
+        None => format!("; {failed} {rows} could not be repaired"),
+    }
 }

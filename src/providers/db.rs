@@ -281,6 +281,12 @@ pub trait Database: Send + Sync {
     /// is outside the filter, are simply absent).
     async fn fetch(&self, shape: &Shape, keys: &[Row]) -> Result<Vec<Row>, ProviderError>;
 
+    /// The first value of `row` (in `shape`'s column order) that its column
+    /// cannot take, by the column's type, checked here without the
+    /// database: the value's index and why (the message never quotes the
+    /// value). [`Database::upsert`] of such a row fails whole.
+    fn unwritable(&self, shape: &Shape, row: &[Value]) -> Option<(usize, ProviderError)>;
+
     /// Insert or update these rows (key columns first, as in `shape`), in
     /// one transaction. Absolute, hence safe to retry.
     async fn upsert(&self, shape: &Shape, rows: &[Row]) -> Result<u64, ProviderError>;
@@ -586,7 +592,7 @@ pub fn cannot_write(ctx: &CallCtx, value: &Value, column: &Column) -> ProviderEr
     ctx.error(
         Failure::Rejected,
         format!("writing column {} ({})", column.name, column.ty),
-        format!("a {} value ({value}) does not fit", value.type_name()),
+        format!("a {} value does not fit", value.type_name()),
     )
 }
 
@@ -859,6 +865,17 @@ where
             out.extend(rows);
         }
         Ok(out)
+    }
+
+    fn unwritable(&self, shape: &Shape, row: &[Value]) -> Option<(usize, ProviderError)> {
+        row.iter()
+            .zip(&shape.columns)
+            .enumerate()
+            .find_map(|(i, (v, c))| {
+                E::bind(&self.ctx, sqlx::query(""), v, c)
+                    .err()
+                    .map(|e| (i, e))
+            })
     }
 
     async fn upsert(&self, shape: &Shape, rows: &[Row]) -> Result<u64, ProviderError> {

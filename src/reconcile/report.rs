@@ -24,8 +24,12 @@ pub struct RepairSummary {
     pub deleted: u64,
     /// Extra rows left in the target.
     pub kept: u64,
-    /// Rows written that did not read back equal.
+    /// Rows not repaired: refused by the target (a value its column
+    /// cannot take, a constraint) or written but not read back equal.
     pub failed: u64,
+    /// The first of those rows (all of them in the report file): key,
+    /// columns, why.
+    pub unrepaired: Vec<super::repair::Unrepaired>,
     /// The parity the target has after the repair (what a second pass
     /// finds, unless rows change meanwhile). In a dry run: after the repair
     /// it would do.
@@ -90,6 +94,7 @@ impl Summary {
                 deleted: r.deleted,
                 kept: r.kept,
                 failed: r.failed,
+                unrepaired: r.unrepaired.clone(),
                 parity_after: ratio(
                     matched + r.inserted + r.updated,
                     compared.saturating_sub(r.deleted),
@@ -174,7 +179,22 @@ impl Summary {
                 ),
             ]);
             if r.failed > 0 {
-                t.add_row(vec!["not repaired".to_string(), n(r.failed)]);
+                let mut lines = vec![format!(
+                    "{}{}",
+                    r.failed,
+                    if r.dry_run {
+                        " (cannot be written)"
+                    } else {
+                        ""
+                    }
+                )];
+                for u in r.unrepaired.iter().take(SHOWN) {
+                    lines.push(u.to_string());
+                }
+                if r.failed > SHOWN as u64 {
+                    lines.push(format!("… {} more", r.failed - SHOWN as u64));
+                }
+                t.add_row(vec!["not repaired".to_string(), lines.join("\n")]);
             }
             t.add_row(vec![
                 format!(
@@ -197,6 +217,10 @@ impl Summary {
         }
     }
 }
+
+/// Unrepaired rows shown in the table (the JSON summary has more, the
+/// report file all).
+const SHOWN: usize = 10;
 
 /// `1`, `0.999712`: exact when it is exactly 1, never rounded up to it.
 pub fn fmt_parity(p: f64) -> String {
@@ -241,6 +265,19 @@ impl ReportFile {
         if kind == DiffKind::Different {
             line["columns"] = serde_json::json!(columns);
         }
+        writeln!(self.out, "{line}")
+            .with_context(|| format!("writing the report file {}", self.path.display()))
+    }
+
+    /// A row the repair could not put right:
+    /// `{"kind":"unrepaired","key":{"id":7},"columns":["note"],"reason":"…"}`.
+    pub fn write_unrepaired(&mut self, u: &super::repair::Unrepaired) -> anyhow::Result<()> {
+        let line = serde_json::json!({
+            "kind": "unrepaired",
+            "key": u.key,
+            "columns": u.columns,
+            "reason": u.reason,
+        });
         writeln!(self.out, "{line}")
             .with_context(|| format!("writing the report file {}", self.path.display()))
     }

@@ -209,6 +209,11 @@ impl Checker<'_> {
                 extras,
             )
             .await?;
+            if let Some(report) = self.report.as_mut() {
+                for u in &counts.unrepaired {
+                    report.write_unrepaired(u)?;
+                }
+            }
             out.repair.add(&counts);
         }
         Ok(again)
