@@ -145,6 +145,12 @@ impl HumanReporter {
     }
 }
 
+/// A reconciliation's progress while the number of rows is not known.
+const RECONCILE_COUNTING: &str = "  {spinner} {msg} {human_pos} rows compared ({per_sec}){prefix}";
+/// A reconciliation's progress out of the source's (estimated) rows.
+const RECONCILE_BAR: &str =
+    "  {spinner} {msg} [{bar:30}] {human_pos}/~{human_len} rows (eta {eta}){prefix}";
+
 /// The status line as the bar templates' `{prefix}`: on a line of its own.
 fn status_suffix(status: Option<&str>) -> String {
     match status {
@@ -454,24 +460,22 @@ impl Reporter for HumanReporter {
             }
             Event::ReconcileStarted { name } => {
                 self.line(st, &format!("  reconciling {name}…"));
-                self.bar(
-                    st,
-                    &format!("reconcile:{name}"),
-                    1,
-                    "  {spinner} {msg} [{bar:30}] {pos}/{len} rows (eta {eta}){prefix}",
-                );
+                self.bar(st, &format!("reconcile:{name}"), 0, RECONCILE_COUNTING);
             }
             Event::ReconcileProgress { name, done, total } => {
                 let key = format!("reconcile:{name}");
-                self.bar(
-                    st,
-                    &key,
-                    total.unwrap_or(0),
-                    "  {spinner} {msg} [{bar:30}] {pos}/{len} rows (eta {eta}){prefix}",
-                );
+                self.bar(st, &key, 0, RECONCILE_COUNTING);
                 if let Some((_, bar)) = &st.bar {
-                    if let Some(t) = total {
-                        bar.set_length(*t);
+                    // The total (the source's estimate) may come with the
+                    // first progress, or never (SQLite keeps none): a bar
+                    // of rows out of it when known, else a count.
+                    if let Some(t) = total.filter(|t| *t > 0) {
+                        if bar.length().unwrap_or(0) == 0 {
+                            if let Ok(style) = ProgressStyle::with_template(RECONCILE_BAR) {
+                                bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
+                            }
+                        }
+                        bar.set_length(t);
                     }
                     bar.set_position(*done);
                     bar.set_message(name.clone());
