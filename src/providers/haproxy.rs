@@ -2,7 +2,9 @@
 //!
 //! The split is held in server weights: `set server <backend>/<server>
 //! weight N` for every legacy and candidate server, the share spread evenly
-//! over the servers of each side (see [`super::split`]). Read back with
+//! over the servers of each side and scaled to the largest weights HAProxy
+//! takes, so that the new split is served from the first requests after a
+//! change (see [`super::split::Weights::scaled`]). Read back with
 //! `show servers state <backend>` (the user weight column). A server that
 //! would get traffic while an operator holds it in maintenance or drain is
 //! an error naming it: migrate never changes a server's admin state. With
@@ -300,7 +302,8 @@ impl Router for HaproxyRouter {
             MAX_WEIGHT,
             "HAProxy weights (0 to 256)",
         )
-        .map_err(|m| self.ctx.error(Failure::Rejected, doing.as_str(), m))?;
+        .map_err(|m| self.ctx.error(Failure::Rejected, doing.as_str(), m))?
+        .scaled(MAX_WEIGHT);
         let mut changes: Vec<(&str, u32, u32)> = Vec::new();
         for (names, weight) in [
             (&self.cfg.legacy, w.legacy),

@@ -89,6 +89,23 @@ pub fn holding(
 }
 
 impl Weights {
+    /// The same share in the largest weights up to `max`: `3:1` becomes
+    /// `192:64` for HAProxy. HAProxy's weighted round robin takes the new
+    /// total into account at once for a server whose weight changes, but a
+    /// server raised from 0 is queued behind what is left of the old
+    /// weights' round, and the larger its weight, the sooner its turn
+    /// comes: from `100:0`, `3:1` serves 14 of the next 100 requests to the
+    /// candidate, `192:64` exactly 25. Large weights also make both sides
+    /// change at each canary step, so neither keeps a place computed from
+    /// the old weights.
+    pub fn scaled(self, max: u32) -> Self {
+        let k = (max / self.legacy.max(self.candidate).max(1)).max(1);
+        Self {
+            legacy: self.legacy * k,
+            candidate: self.candidate * k,
+        }
+    }
+
     /// The candidate's share these weights give, for the server counts.
     pub fn percent(self, legacy_servers: usize, candidate_servers: usize) -> f64 {
         percent_of(

@@ -166,10 +166,7 @@ fn a_canary_under_live_load_splits_as_planned_and_the_breaker_returns_traffic() 
             .args(["advance", "--to", step])
             .assert()
             .code(0);
-        // HAProxy's weighted round robin places a server whose weight just
-        // rose by the old weights, and settles within a round of requests:
-        // warm up, then measure.
-        live.observed_share(200);
+        // From the first requests after the step (no warm-up).
         let share = live.observed_share(200);
         assert!(
             (share - percent).abs() <= 4.0,

@@ -105,14 +105,15 @@ async fn haproxy_baseline_set_read_back_real_split_and_restore() {
 
     lb.set(Channel::Traffic, 10.0).await.unwrap();
     assert!(same_percent(lb.get(Channel::Traffic).await.unwrap(), 10.0));
-    // 10% over 2 legacy + 1 candidate: 9, 9 and 2 out of 20.
-    assert_eq!(s.haproxy.weight("old1").unwrap(), 9);
-    assert_eq!(s.haproxy.weight("old2").unwrap(), 9);
-    assert_eq!(s.haproxy.weight("new1").unwrap(), 2);
+    // 10% over 2 legacy + 1 candidate: 9, 9 and 2 out of 20, scaled to
+    // HAProxy's largest weights.
+    assert_eq!(s.haproxy.weight("old1").unwrap(), 252);
+    assert_eq!(s.haproxy.weight("old2").unwrap(), 252);
+    assert_eq!(s.haproxy.weight("new1").unwrap(), 56);
     let (legacy, candidate) = s.send(200);
     assert_eq!(legacy + candidate, 200);
-    // Round robin over weights 9:9:2 gives 20 of 200, give or take the
-    // position the scheduler was at when the weights changed.
+    // Round robin over weights 252:252:56 gives 20 of 200, give or take
+    // the position the scheduler was at when the weights changed.
     assert!(
         (18..=22).contains(&candidate),
         "10% of 200 requests went to the candidate: {candidate}"
@@ -120,7 +121,7 @@ async fn haproxy_baseline_set_read_back_real_split_and_restore() {
 
     // Idempotent: the same set again changes nothing.
     lb.set(Channel::Traffic, 10.0).await.unwrap();
-    assert_eq!(s.haproxy.weight("new1").unwrap(), 2);
+    assert_eq!(s.haproxy.weight("new1").unwrap(), 56);
 
     lb.set(Channel::Traffic, 100.0).await.unwrap();
     assert_eq!(lb.get(Channel::Traffic).await.unwrap(), 100.0);
@@ -238,4 +239,84 @@ async fn haproxy_missing_socket_and_silent_peer() {
     let msg = e.to_string();
     assert!(msg.contains("no answer within 2s"), "{msg}");
     assert_eq!(e.failure, Failure::Transient);
+}
+
+/// An operator's HAProxy — its legacy server configured `weight 100`, the
+/// candidate `weight 0` — driven by `migrate advance` through `percents`,
+/// with 100 sequential requests sent right after each step: what users get
+/// must be what the plan says from those first requests on. Then a
+/// rollback, and every request is back on legacy. Returns the candidate's
+/// share after each step.
+fn canary_through_haproxy(percents: &[u32]) -> Vec<(u32, usize)> {
+    let legacy = Backend::start("legacy").unwrap();
+    let candidate = Backend::start("candidate").unwrap();
+    let haproxy = Haproxy::start(
+        "payments",
+        &[
+            Server {
+                name: "monolith",
+                port: legacy.port,
+                weight: 100,
+            },
+            Server {
+                name: "payments-v2",
+                port: candidate.port,
+                weight: 0,
+            },
+        ],
+    )
+    .unwrap();
+    let rig = crate::rig::Rig::new("haproxy-canary");
+    let steps: String = percents
+        .iter()
+        .map(|p| format!("      - traffic: {{ provider: lb, percent: {p} }}\n"))
+        .collect();
+    rig.plan(&format!(
+        "version: 1
+name: haproxy-canary
+providers:
+  lb: {{ type: haproxy, socket: '{}', backend: payments, legacy: monolith, candidate: payments-v2 }}
+phases:
+  - name: canary
+    steps:
+{steps}",
+        haproxy.socket().display()
+    ));
+    let send = |n: usize| {
+        legacy.reset();
+        candidate.reset();
+        for _ in 0..n {
+            let (status, body) = get(haproxy.port, "/pay").unwrap();
+            assert_eq!(status, 200, "{body}");
+        }
+        assert_eq!(legacy.count() + candidate.count(), n);
+        candidate.count()
+    };
+    assert_eq!(send(20), 0, "the operator's baseline: all on legacy");
+    let mut seen = Vec::new();
+    for &p in percents {
+        let (code, out, err) = rig.run(&["advance", "--steps", "1"]);
+        assert_eq!(code, 0, "advance to {p}%: {out}{err}");
+        let got = send(100);
+        seen.push((p, got));
+        assert!(
+            got.abs_diff(p as usize) <= 5,
+            "{got} of the 100 requests right after the step to {p}% reached the candidate (every step: {seen:?})"
+        );
+    }
+    let (code, out, err) = rig.run(&["rollback", "-y"]);
+    assert_eq!(code, 0, "rollback: {out}{err}");
+    assert_eq!(haproxy.weight("payments-v2").unwrap(), 0);
+    assert_eq!(send(100), 0, "after the rollback");
+    seen
+}
+
+/// Step by step, then straight from the operator's weights to 25% (where
+/// small weights such as `3:1` let HAProxy's round robin keep the
+/// candidate, raised from 0, waiting behind the old round: 14 of 100).
+#[test]
+fn haproxy_serves_each_canary_step_from_the_first_requests_after_advance() {
+    let gradual = canary_through_haproxy(&[1, 5, 10, 25, 50, 100]);
+    let direct = canary_through_haproxy(&[25, 50, 100]);
+    eprintln!("candidate share of the 100 requests after each step: {gradual:?}, {direct:?}");
 }
