@@ -28,12 +28,18 @@ impl Mariadb {
             .tempdir()?;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
         let data = dir.path().join("data");
+        // A temporary directory of its own: the server's default, /tmp, is
+        // shared by every instance and test on the machine.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o777))?;
         run(
             "mariadb-install-db",
             Command::new("mariadb-install-db")
                 .arg("--no-defaults")
                 .arg("--user=mysql")
                 .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--tmpdir={}", tmp.display()))
                 .args(["--auth-root-authentication-method=normal", "--skip-test-db"]),
         )?;
         let mut db = Self {
@@ -54,6 +60,7 @@ impl Mariadb {
             .arg(format!("--datadir={}", d.join("data").display()))
             .arg(format!("--socket={}", d.join("sock").display()))
             .arg(format!("--pid-file={}", d.join("pid").display()))
+            .arg(format!("--tmpdir={}", d.join("tmp").display()))
             .arg(format!("--port={}", self.port))
             .args([
                 "--bind-address=127.0.0.1",
