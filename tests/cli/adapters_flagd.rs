@@ -251,6 +251,18 @@ fn the_official_evaluator_serves_each_step_and_the_baseline_after_rollback() {
     assert_eq!(off.on.len(), 0, "an off flag serves nobody");
     assert!(!off.no_key);
     assert_eq!(rig.flag("dual-write")["metadata"]["migrate.rollout"], 5);
+    // Someone else changing the kept rollout is drift, shown by status.
+    let text = rig.read("flags.json");
+    std::fs::write(
+        rig.path("flags.json"),
+        text.replace("\"migrate.rollout\": 5", "\"migrate.rollout\": 50"),
+    )
+    .unwrap();
+    let (_, status, _) = rig.run(&["status"]);
+    assert!(status.contains("DRIFT"), "{status}");
+    std::fs::write(rig.path("flags.json"), &text).unwrap();
+    let (_, status, _) = rig.run(&["status"]);
+    assert!(!status.contains("DRIFT"), "{status}");
 
     // Turned on, it serves the stored 5% — not everyone.
     let out = step(&rig);
