@@ -335,7 +335,7 @@ fn stored(key: &str, flag: &Map<String, Value>) -> Result<Option<Split>, String>
 
 /// Apply `change` to the flag `key` in `doc`; whether anything changed.
 ///
-/// An on flag at 0 < p < 100 gets `"defaultVariant": "off"` and the split
+/// An on flag at 0 ≤ p < 100 gets `"defaultVariant": "off"` and the split
 /// (an evaluation without a targeting key falls back to the default: off);
 /// at 100% or without a rollout, `"on"` and no targeting (a split whose
 /// bucketing expression is the operator's stays, at 100/0, so that it is
@@ -430,24 +430,21 @@ fn set_stored(
                     super::template::kind(meta)
                 ));
             };
-            {
-                meta.insert(STORED_ROLLOUT.to_string(), number(s.percent));
-                match s.bucket_by {
-                    Some(b) => {
-                        meta.insert(STORED_BUCKET_BY.to_string(), json!(b.to_string()));
-                    }
-                    None => {
-                        meta.shift_remove(STORED_BUCKET_BY);
-                    }
+            meta.insert(STORED_ROLLOUT.to_string(), number(s.percent));
+            match s.bucket_by {
+                Some(b) => {
+                    meta.insert(STORED_BUCKET_BY.to_string(), json!(b.to_string()));
+                }
+                None => {
+                    meta.shift_remove(STORED_BUCKET_BY);
                 }
             }
         }
         None => {
-            let mut removed = false;
             if let Some(Value::Object(meta)) = flag.get_mut("metadata") {
-                removed |= meta.shift_remove(STORED_ROLLOUT).is_some();
-                removed |= meta.shift_remove(STORED_BUCKET_BY).is_some();
-                if removed && meta.is_empty() {
+                let rollout = meta.shift_remove(STORED_ROLLOUT).is_some();
+                let bucket_by = meta.shift_remove(STORED_BUCKET_BY).is_some();
+                if (rollout || bucket_by) && meta.is_empty() {
                     flag.shift_remove("metadata");
                 }
             }
