@@ -13,29 +13,43 @@
 //!
 //! | migrate's flag | in the file |
 //! |---|---|
-//! | on for everyone | `"state": "ENABLED"`, `"defaultVariant": "on"`, no `targeting` |
-//! | on for p% | `"state": "ENABLED"`, `"defaultVariant": "on"`, `"targeting": {"fractional": [["on", p], ["off", 100 - p]]}` |
+//! | on for everyone (or 100%) | `"state": "ENABLED"`, `"defaultVariant": "on"`, no `targeting` |
+//! | on for p% (0 ≤ p < 100) | `"state": "ENABLED"`, `"defaultVariant": "off"`, `"targeting": {"fractional": [["on", p], ["off", 100 - p]]}` |
 //! | off | `"state": "ENABLED"`, `"defaultVariant": "off"`, no `targeting` |
+//! | off, rolling out to p% once on | as off, and `"metadata": {"migrate.rollout": p}` |
+//!
+//! flagd buckets an evaluation by its targeting key; one without a key
+//! cannot be bucketed and gets the default variant, so a partial split
+//! defaults to "off": only bucketed keys get "on", about p% of them.
 //!
 //! Reading:
 //! - a flag whose `targeting` is that `fractional` split is on for p% —
-//!   whatever its `defaultVariant`, since flagd serves the split to
-//!   everyone it can bucket. The split may start with a bucketing
-//!   expression (`{"var": "email"}`), list its two buckets in either
-//!   order, and use any weights (p is `on / (on + off)`);
+//!   whatever its `defaultVariant` (earlier versions of migrate wrote
+//!   "on"), since flagd serves the split to every key it can bucket. The
+//!   split may start with a bucketing expression (`{"var": "email"}`),
+//!   list its two buckets in either order, and use any weights (p is
+//!   `on / (on + off)`);
 //! - without targeting, the flag is on when `state` is `ENABLED` and
-//!   `defaultVariant` is `on`; a `DISABLED` flag is off;
+//!   `defaultVariant` is `on`; otherwise it is off, with the rollout kept
+//!   in its metadata, if any;
+//! - a `DISABLED` flag is off; a split it has is its rollout once on;
 //! - a flag missing from the file is off, with no rollout.
 //!
-//! Writing sets the whole flag to one of the three forms above, computed
-//! from the change and the flag as read. Turning a flag off removes its
-//! rollout: in flagd a `fractional` split keeps serving "on" to its share
-//! whatever `defaultVariant` says, so an off flag with a rollout cannot be
-//! written. A flag missing from the file is created with the on/off
-//! variants. Non-integer percents are written as integer weights over a
-//! power of ten (2.5% → `["on", 25], ["off", 975]`), which needs a flagd
-//! whose `fractional` takes relative weights; whole percents always sum to
-//! 100.
+//! Writing sets the whole flag to one of the forms above, computed from
+//! the change and the flag as read. A flag turned off (or given a percent
+//! while off) keeps its rollout in `metadata` (`migrate.rollout`, and
+//! `migrate.rolloutBucketBy` for a split's bucketing expression, as JSON
+//! text: flagd's schema allows only strings, numbers and booleans there):
+//! an off flag with a `fractional` split would serve "on" to its share, so
+//! the split itself cannot stay. Turning it on writes the split back; a
+//! change that leaves no rollout removes migrate's metadata keys (and a
+//! `metadata` object left empty). At 100%, a split with the operator's
+//! bucketing expression is kept at 100/0 with `"defaultVariant": "on"`,
+//! so that it is not lost. A flag missing from the file is created with
+//! the on/off variants. Non-integer percents are written as integer
+//! weights over a power of ten (2.5% → `["on", 25], ["off", 975]`), which
+//! needs a flagd whose `fractional` takes relative weights; whole percents
+//! always sum to 100.
 //!
 //! What migrate does not own is never touched or lost: other flags,
 //! `$schema`, `$evaluators`, `metadata`, a flag's other fields, and key
@@ -236,6 +250,13 @@ fn flags(doc: &Value) -> Result<Option<&Map<String, Value>>, String> {
     }
 }
 
+/// Where an off flag keeps the rollout it gets when it is turned on: the
+/// percent (a number), and the bucketing expression of its split (JSON
+/// text), in the flag's `metadata` (whose values flagd's schema requires
+/// to be strings, numbers or booleans).
+pub const STORED_ROLLOUT: &str = "migrate.rollout";
+pub const STORED_BUCKET_BY: &str = "migrate.rolloutBucketBy";
+
 /// The flag `key` as migrate sees it.
 pub fn read_flag(doc: &Value, key: &str) -> Result<FlagState, String> {
     let Some(flag) = flags(doc)?.and_then(|f| f.get(key)) else {
@@ -250,31 +271,84 @@ pub fn read_flag(doc: &Value, key: &str) -> Result<FlagState, String> {
     check_variants(key, flag)?;
     let state_enabled = flag.get("state").and_then(Value::as_str) == Some("ENABLED");
     let split = rollout(key, flag)?;
+    let stored = stored(key, flag)?;
     Ok(match split {
+        // flagd serves the split to every targeting key, whatever
+        // `defaultVariant` says (files of earlier versions of migrate say
+        // "on", these say "off").
         Some(s) if state_enabled => FlagState {
             enabled: true,
             percent: Some(s.percent),
         },
-        _ => FlagState {
-            enabled: state_enabled
-                && flag.get("defaultVariant").and_then(Value::as_str) == Some("on"),
-            percent: None,
+        // A DISABLED flag serves nobody; its split is what it serves once
+        // it is enabled.
+        Some(s) => FlagState {
+            enabled: false,
+            percent: Some(s.percent),
+        },
+        None if state_enabled
+            && flag.get("defaultVariant").and_then(Value::as_str) == Some("on") =>
+        {
+            FlagState {
+                enabled: true,
+                percent: None,
+            }
+        }
+        None => FlagState {
+            enabled: false,
+            percent: stored.map(|s| s.percent),
         },
     })
 }
 
+/// The rollout an off flag keeps in its metadata, if any.
+fn stored(key: &str, flag: &Map<String, Value>) -> Result<Option<Split>, String> {
+    let Some(Value::Object(meta)) = flag.get("metadata") else {
+        return Ok(None);
+    };
+    let Some(p) = meta.get(STORED_ROLLOUT) else {
+        return Ok(None);
+    };
+    let percent = p
+        .as_f64()
+        .filter(|p| (0.0..=100.0).contains(p))
+        .ok_or_else(|| {
+            format!(
+                "flag '{key}' has metadata \"{STORED_ROLLOUT}\": {p}, which is not a percent (0 to 100); migrate keeps an off flag's rollout there: fix or remove it"
+            )
+        })?;
+    let bucket_by = match meta.get(STORED_BUCKET_BY) {
+        None => None,
+        Some(Value::String(text)) => Some(serde_json::from_str(text).map_err(|e| {
+            format!(
+                "flag '{key}' has metadata \"{STORED_BUCKET_BY}\" that is not JSON ({e}); migrate keeps an off flag's bucketing expression there: fix or remove it"
+            )
+        })?),
+        Some(other) => {
+            return Err(format!(
+                "flag '{key}' has metadata \"{STORED_BUCKET_BY}\": {other}, which is not a JSON text; fix or remove it"
+            ))
+        }
+    };
+    Ok(Some(Split { percent, bucket_by }))
+}
+
 /// Apply `change` to the flag `key` in `doc`; whether anything changed.
+///
+/// An on flag at 0 ≤ p < 100 gets `"defaultVariant": "off"` and the split
+/// (an evaluation without a targeting key falls back to the default: off);
+/// at 100% or without a rollout, `"on"` and no targeting (a split whose
+/// bucketing expression is the operator's stays, at 100/0, so that it is
+/// not lost). An off flag gets `"off"`, no targeting, and keeps its
+/// rollout in `metadata` for when it is turned on.
 pub fn apply(doc: &mut Value, key: &str, change: &FlagChange) -> Result<bool, String> {
     let current = read_flag(doc, key)?;
     let enabled = change.enabled.unwrap_or(current.enabled);
-    let percent = if enabled {
-        match change.percent {
-            Some(p) => p,
-            None => current.percent,
-        }
-    } else {
-        None
-    };
+    let percent = match change.percent {
+        Some(p) => p,
+        None => current.percent,
+    }
+    .map(|p| p.clamp(0.0, 100.0));
     let Value::Object(root) = doc else {
         return Err("the file is not a JSON object".to_string());
     };
@@ -299,21 +373,93 @@ pub fn apply(doc: &mut Value, key: &str, change: &FlagChange) -> Result<bool, St
     let Value::Object(flag) = flag else {
         return Err(format!("flag '{key}' is not an object"));
     };
-    let bucket_by = rollout(key, flag)?.and_then(|s| s.bucket_by);
+    let bucket_by = match rollout(key, flag)? {
+        Some(s) => s.bucket_by,
+        None => stored(key, flag)?.and_then(|s| s.bucket_by),
+    };
+    if !enabled && percent.is_some() {
+        if let Some(meta) = flag.get("metadata").filter(|m| !m.is_object()) {
+            return Err(format!(
+                "flag '{key}' has \"metadata\" {}, not an object; migrate keeps an off flag's rollout there",
+                super::template::kind(meta)
+            ));
+        }
+    }
     flag.insert("state".to_string(), json!("ENABLED"));
-    flag.insert(
-        "defaultVariant".to_string(),
-        json!(if enabled { "on" } else { "off" }),
-    );
-    match percent {
-        Some(p) => {
-            flag.insert("targeting".to_string(), fractional(p, bucket_by));
+    let (default, targeting) = match (enabled, percent) {
+        (true, Some(p)) if p < 100.0 => ("off", Some(fractional(p, bucket_by.clone()))),
+        (true, Some(p)) => match &bucket_by {
+            Some(b) => ("on", Some(fractional(p, Some(b.clone())))),
+            None => ("on", None),
+        },
+        (true, None) => ("on", None),
+        (false, _) => ("off", None),
+    };
+    flag.insert("defaultVariant".to_string(), json!(default));
+    match targeting {
+        Some(t) => {
+            flag.insert("targeting".to_string(), t);
         }
         None => {
             flag.shift_remove("targeting");
         }
     }
+    let keep = match (enabled, percent) {
+        (false, Some(percent)) => Some(Split { percent, bucket_by }),
+        _ => None,
+    };
+    set_stored(key, flag, keep)?;
     Ok(before.as_ref() != flags.get(key))
+}
+/// Keep `split` as the off flag's rollout in its metadata, or (`None`)
+/// remove migrate's keys from it; a metadata object left empty by that is
+/// removed, so that a flag migrate stored nothing on is as it was.
+fn set_stored(
+    key: &str,
+    flag: &mut Map<String, Value>,
+    split: Option<Split>,
+) -> Result<(), String> {
+    match split {
+        Some(s) => {
+            let meta = flag
+                .entry("metadata".to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            let Value::Object(meta) = meta else {
+                return Err(format!(
+                    "flag '{key}' has \"metadata\" {}, not an object; migrate keeps an off flag's rollout there",
+                    super::template::kind(meta)
+                ));
+            };
+            meta.insert(STORED_ROLLOUT.to_string(), number(s.percent));
+            match s.bucket_by {
+                Some(b) => {
+                    meta.insert(STORED_BUCKET_BY.to_string(), json!(b.to_string()));
+                }
+                None => {
+                    meta.shift_remove(STORED_BUCKET_BY);
+                }
+            }
+        }
+        None => {
+            if let Some(Value::Object(meta)) = flag.get_mut("metadata") {
+                let rollout = meta.shift_remove(STORED_ROLLOUT).is_some();
+                let bucket_by = meta.shift_remove(STORED_BUCKET_BY).is_some();
+                if (rollout || bucket_by) && meta.is_empty() {
+                    flag.shift_remove("metadata");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A percent as JSON: an integer when it is whole.
+fn number(p: f64) -> Value {
+    if p.fract() == 0.0 && p.abs() < 1e15 {
+        json!(p as i64)
+    } else {
+        json!(p)
+    }
 }
 
 fn check_variants(key: &str, flag: &Map<String, Value>) -> Result<(), String> {
@@ -512,7 +658,8 @@ mod tests {
             Ok(state(true, Some(5.0)))
         );
         let f = &d["flags"]["orders.dual-write"];
-        assert_eq!(f["defaultVariant"], "on");
+        // Partial: an evaluation without a targeting key gets the default.
+        assert_eq!(f["defaultVariant"], "off");
         assert_eq!(
             f["targeting"],
             json!({"fractional": [["on", 5], ["off", 95]]})
@@ -548,7 +695,65 @@ mod tests {
     }
 
     #[test]
-    fn turning_off_removes_the_rollout() {
+    fn an_off_flag_keeps_its_rollout_for_when_it_is_turned_on() {
+        let mut d = doc();
+        let original = d["flags"]["orders.dual-write"].clone();
+        // A percent on an off flag is stored, and serves nobody.
+        assert_eq!(
+            apply(&mut d, "orders.dual-write", &change(None, Some(Some(5.0)))),
+            Ok(true)
+        );
+        assert_eq!(
+            read_flag(&d, "orders.dual-write"),
+            Ok(state(false, Some(5.0)))
+        );
+        let f = &d["flags"]["orders.dual-write"];
+        assert_eq!(f["defaultVariant"], "off");
+        assert!(f.get("targeting").is_none());
+        assert_eq!(
+            f["metadata"],
+            json!({"owner": "orders", "migrate.rollout": 5})
+        );
+        // Turned on, it serves the stored share.
+        apply(&mut d, "orders.dual-write", &change(Some(true), None)).unwrap();
+        assert_eq!(
+            read_flag(&d, "orders.dual-write"),
+            Ok(state(true, Some(5.0)))
+        );
+        let f = &d["flags"]["orders.dual-write"];
+        assert_eq!(
+            f["targeting"],
+            json!({"fractional": [["on", 5], ["off", 95]]})
+        );
+        assert_eq!(f["metadata"], json!({"owner": "orders"}));
+        // Turned off again, the rollout is kept.
+        apply(&mut d, "orders.dual-write", &change(Some(false), None)).unwrap();
+        assert_eq!(
+            read_flag(&d, "orders.dual-write"),
+            Ok(state(false, Some(5.0)))
+        );
+        // Restoring the baseline (off, no rollout) puts the flag back as
+        // it was.
+        apply(
+            &mut d,
+            "orders.dual-write",
+            &FlagChange::to(&state(false, None)),
+        )
+        .unwrap();
+        assert_eq!(d["flags"]["orders.dual-write"], original);
+        // A flag without metadata gets none back.
+        let mut e = json!({"flags": {}});
+        apply(&mut e, "f", &change(Some(false), Some(Some(2.5)))).unwrap();
+        assert_eq!(e["flags"]["f"]["metadata"], json!({"migrate.rollout": 2.5}));
+        apply(&mut e, "f", &change(None, Some(None))).unwrap();
+        assert_eq!(
+            e["flags"]["f"],
+            json!({"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"})
+        );
+    }
+
+    #[test]
+    fn on_for_everyone_has_no_targeting_and_off_without_rollout_stores_none() {
         let mut d = doc();
         apply(
             &mut d,
@@ -556,11 +761,98 @@ mod tests {
             &change(Some(true), Some(Some(100.0))),
         )
         .unwrap();
+        let f = &d["flags"]["orders.dual-write"];
+        assert_eq!(f["defaultVariant"], "on");
+        assert!(f.get("targeting").is_none());
+        assert_eq!(read_flag(&d, "orders.dual-write"), Ok(state(true, None)));
         apply(&mut d, "orders.dual-write", &change(Some(false), None)).unwrap();
         assert_eq!(read_flag(&d, "orders.dual-write"), Ok(state(false, None)));
         let f = &d["flags"]["orders.dual-write"];
         assert_eq!(f["defaultVariant"], "off");
         assert!(f.get("targeting").is_none());
+        assert_eq!(f["metadata"], json!({"owner": "orders"}));
+    }
+
+    #[test]
+    fn files_of_the_earlier_format_read_back_and_are_rewritten() {
+        // `defaultVariant: on` with a split: on at the split's share.
+        let mut d = json!({"flags": {"f": {
+            "state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on",
+            "targeting": {"fractional": [["on", 25], ["off", 75]]}
+        }}});
+        assert_eq!(read_flag(&d, "f"), Ok(state(true, Some(25.0))));
+        // The same state written again: the default becomes off.
+        assert_eq!(
+            apply(&mut d, "f", &FlagChange::to(&state(true, Some(25.0)))),
+            Ok(true)
+        );
+        assert_eq!(d["flags"]["f"]["defaultVariant"], "off");
+        assert_eq!(read_flag(&d, "f"), Ok(state(true, Some(25.0))));
+        // A DISABLED flag with a split serves nobody, and its split once
+        // enabled (it is not widened to everyone).
+        let mut d = json!({"flags": {"f": {
+            "state": "DISABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on",
+            "targeting": {"fractional": [["on", 10], ["off", 90]]}
+        }}});
+        assert_eq!(read_flag(&d, "f"), Ok(state(false, Some(10.0))));
+        apply(&mut d, "f", &change(Some(true), None)).unwrap();
+        assert_eq!(read_flag(&d, "f"), Ok(state(true, Some(10.0))));
+        assert_eq!(d["flags"]["f"]["state"], "ENABLED");
+    }
+
+    #[test]
+    fn the_bucketing_expression_survives_off_and_100_percent() {
+        let email = json!({"var": "email"});
+        let mut d = json!({"flags": {"f": {
+            "state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+            "targeting": {"fractional": [email, ["on", 10], ["off", 90]]}
+        }}});
+        apply(&mut d, "f", &change(Some(false), None)).unwrap();
+        assert_eq!(
+            d["flags"]["f"]["metadata"],
+            json!({"migrate.rollout": 10, "migrate.rolloutBucketBy": "{\"var\":\"email\"}"})
+        );
+        apply(&mut d, "f", &change(Some(true), None)).unwrap();
+        assert_eq!(
+            d["flags"]["f"]["targeting"],
+            json!({"fractional": [email, ["on", 10], ["off", 90]]})
+        );
+        assert!(d["flags"]["f"].get("metadata").is_none());
+        // At 100% the operator's expression is kept, with everyone on.
+        apply(&mut d, "f", &change(None, Some(Some(100.0)))).unwrap();
+        assert_eq!(d["flags"]["f"]["defaultVariant"], "on");
+        assert_eq!(
+            d["flags"]["f"]["targeting"],
+            json!({"fractional": [email, ["on", 100], ["off", 0]]})
+        );
+        apply(&mut d, "f", &change(None, Some(Some(50.0)))).unwrap();
+        assert_eq!(
+            d["flags"]["f"]["targeting"],
+            json!({"fractional": [email, ["on", 50], ["off", 50]]})
+        );
+    }
+
+    #[test]
+    fn a_stored_rollout_that_is_not_a_percent_is_an_error() {
+        let mut d = json!({"flags": {"f": {
+            "state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+            "metadata": {"migrate.rollout": "lots"}
+        }}});
+        let err = read_flag(&d, "f").unwrap_err();
+        assert!(
+            err.contains("migrate.rollout") && err.contains("'f'"),
+            "{err}"
+        );
+        let before = d.clone();
+        assert!(apply(&mut d, "f", &change(Some(true), None)).is_err());
+        assert_eq!(d, before);
+        let mut e = json!({"flags": {"f": {
+            "state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+            "metadata": "x"
+        }}});
+        let err = apply(&mut e, "f", &change(None, Some(Some(5.0)))).unwrap_err();
+        assert!(err.contains("not an object"), "{err}");
+        assert_eq!(e["flags"]["f"]["metadata"], "x");
     }
 
     #[test]
@@ -580,7 +872,7 @@ mod tests {
             json!({
                 "state": "ENABLED",
                 "variants": {"on": true, "off": false},
-                "defaultVariant": "on",
+                "defaultVariant": "off",
                 "targeting": {"fractional": [["on", 10], ["off", 90]]}
             })
         );

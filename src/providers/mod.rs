@@ -86,13 +86,15 @@ pub struct FlagState {
 }
 
 impl fmt::Display for FlagState {
-    /// `on`, `on at 25%`, `off` (an off flag is off for everyone, whatever
-    /// rollout it keeps).
+    /// `on`, `on at 25%`, `off`, and `off (serves nobody; 5% when turned
+    /// on)` for an off flag that keeps a rollout: what it serves now, and
+    /// what it will serve.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.enabled, self.percent) {
             (true, Some(p)) => write!(f, "on at {}%", fmt_number(p)),
             (true, None) => f.write_str("on"),
-            (false, _) => f.write_str("off"),
+            (false, Some(p)) => write!(f, "off (serves nobody; {}% when turned on)", fmt_number(p)),
+            (false, None) => f.write_str("off"),
         }
     }
 }
@@ -318,15 +320,23 @@ pub fn file_holds(
 }
 
 /// Whether a flag read back matches what was set. An off flag is off for
-/// everyone whatever rollout it keeps (some systems drop the rollout when a
-/// flag is turned off), so its percent does not count. An on flag without
+/// everyone whatever rollout it keeps; some systems drop the rollout when a
+/// flag is turned off, so an off flag's percent counts only when both
+/// sides have one (a system that keeps it must keep the right one). An on flag without
 /// a percentage rollout is on for everyone: the same as a 100% rollout
 /// (some systems report one as the other), and not the same as any other
 /// percent — a flag restored to "on for everyone" must lose its rollout.
 pub fn same_flag(want: &FlagState, live: &FlagState) -> bool {
-    want.enabled == live.enabled
-        && (!want.enabled
-            || same_percent(want.percent.unwrap_or(100.0), live.percent.unwrap_or(100.0)))
+    if want.enabled != live.enabled {
+        return false;
+    }
+    if !want.enabled {
+        return match (want.percent, live.percent) {
+            (Some(w), Some(l)) => same_percent(w, l),
+            _ => true,
+        };
+    }
+    same_percent(want.percent.unwrap_or(100.0), live.percent.unwrap_or(100.0))
 }
 
 #[derive(Clone)]
@@ -469,6 +479,12 @@ mod tests {
             change(None, Some(None)).to_string(),
             "no percentage rollout"
         );
+        assert_eq!(flag(false, None).to_string(), "off");
+        assert_eq!(
+            flag(false, Some(5.0)).to_string(),
+            "off (serves nobody; 5% when turned on)"
+        );
+        assert_eq!(flag(true, Some(5.0)).to_string(), "on at 5%");
     }
 
     fn flag(enabled: bool, percent: Option<f64>) -> FlagState {
@@ -484,8 +500,14 @@ mod tests {
         assert!(!same_flag(&flag(true, None), &flag(true, Some(50.0))));
         assert!(!same_flag(&flag(true, Some(5.0)), &flag(true, None)));
         assert!(same_flag(&flag(true, Some(5.0)), &flag(true, Some(5.0))));
-        // Off is off, whatever rollout it keeps.
+        // Off is off, whatever rollout it keeps; a kept one must be right.
         assert!(same_flag(&flag(false, None), &flag(false, Some(50.0))));
+        assert!(same_flag(&flag(false, Some(5.0)), &flag(false, None)));
+        assert!(same_flag(&flag(false, Some(5.0)), &flag(false, Some(5.0))));
+        assert!(!same_flag(
+            &flag(false, Some(5.0)),
+            &flag(false, Some(50.0))
+        ));
         assert!(!same_flag(&flag(false, None), &flag(true, None)));
     }
 }

@@ -6,8 +6,10 @@
 //! `10000-bp` and `bp`, when the percent is not whole). Mirror:
 //! `http.services.<mirror_service>.mirroring` sends `percent` of the
 //! requests to the candidate, the legacy service answering. The rest of
-//! the file is kept (its comments are not: YAML is rewritten from its
-//! data), and the file is replaced atomically, then read back.
+//! the file's data is kept, in its order (keys migrate adds go last), but
+//! not its form: YAML is rewritten from its data, so comments, anchors,
+//! flow style (`[a, b]`) and quoting are not kept. The file is replaced
+//! atomically, then read back.
 //!
 //! The file is YAML (Traefik's TOML form is not supported).
 
@@ -32,16 +34,32 @@ fn key(s: &str) -> Yaml {
     Yaml::String(s.to_string())
 }
 
-/// `map[name]`, created as an empty mapping when missing; `None` when it
-/// exists but is not a mapping.
+/// `map[name]`, created (at the end) as an empty mapping when missing;
+/// `None` when it exists but is not a mapping. An existing entry stays
+/// where it is (the map's `entry().or_insert()` would move it to the end).
 fn child<'a>(map: &'a mut Hash, name: &str) -> Option<&'a mut Hash> {
-    let slot = map.entry(key(name)).or_insert(Yaml::Hash(Hash::new()));
+    let k = key(name);
+    if !map.contains_key(&k) {
+        map.insert(k.clone(), Yaml::Hash(Hash::new()));
+    }
+    let slot = map.get_mut(&k)?;
     if slot.is_null() {
         *slot = Yaml::Hash(Hash::new());
     }
     match slot {
         Yaml::Hash(h) => Some(h),
         _ => None,
+    }
+}
+
+/// Set `map[name]` to `value`, in place when it exists (the map's
+/// `insert` would move it to the end), at the end when it does not.
+fn put(map: &mut Hash, name: &str, value: Yaml) {
+    match map.get_mut(&key(name)) {
+        Some(slot) => *slot = value,
+        None => {
+            map.insert(key(name), value);
+        }
     }
 }
 
@@ -230,8 +248,9 @@ impl TraefikRouter {
                     h.insert(key("weight"), Yaml::Integer(w));
                     Yaml::Hash(h)
                 };
-                weighted.insert(
-                    key("services"),
+                put(
+                    weighted,
+                    "services",
                     Yaml::Array(vec![
                         entry(&self.cfg.legacy, l),
                         entry(&self.cfg.candidate, c),
@@ -256,11 +275,11 @@ impl TraefikRouter {
                     child(services, ms).ok_or_else(|| not_map(&format!("http.services.{ms}")))?;
                 let mirroring = child(svc, "mirroring")
                     .ok_or_else(|| not_map(&format!("http.services.{ms}.mirroring")))?;
-                mirroring.insert(key("service"), key(&self.cfg.legacy));
+                put(mirroring, "service", key(&self.cfg.legacy));
                 let mut m = Hash::new();
                 m.insert(key("name"), key(&self.cfg.candidate));
                 m.insert(key("percent"), Yaml::Integer(percent as i64));
-                mirroring.insert(key("mirrors"), Yaml::Array(vec![Yaml::Hash(m)]));
+                put(mirroring, "mirrors", Yaml::Array(vec![Yaml::Hash(m)]));
             }
         }
         Ok(())

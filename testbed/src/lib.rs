@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod data_diff;
+pub mod flagd_core;
 pub mod haproxy;
 pub mod http;
 pub mod mariadb;
@@ -14,10 +15,11 @@ pub mod postgres;
 pub mod prometheus;
 pub mod tls;
 pub mod tmpfs;
+pub mod traefik;
 pub mod unleash;
 
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -49,6 +51,18 @@ pub fn port_open(port: u16) -> bool {
         Duration::from_millis(200),
     )
     .is_ok()
+}
+
+/// Where components installed from a package registry (npm, PyPI) are
+/// kept between runs: `$MIGRATE_TESTBED_CACHE`, or
+/// `~/.cache/migrate-testbed`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("MIGRATE_TESTBED_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/migrate-testbed"))
+        })
+        .unwrap_or_else(|| std::env::temp_dir().join("migrate-testbed"))
 }
 
 /// Whether a program is on PATH (or an absolute path that exists).

@@ -28,13 +28,7 @@ pub struct Unleash {
 
 /// Where npm installs Unleash.
 pub fn install_dir() -> PathBuf {
-    let base = std::env::var_os("MIGRATE_TESTBED_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/migrate-testbed"))
-        })
-        .unwrap_or_else(|| std::env::temp_dir().join("migrate-testbed"));
-    base.join(format!("unleash-{VERSION}"))
+    crate::cache_dir().join(format!("unleash-{VERSION}"))
 }
 
 fn server_js() -> PathBuf {

@@ -1,5 +1,8 @@
 //! The `flagd` adapter editing a real flag-definition file: only the flag
 //! it drives changes; the file's other content, mode and location stay.
+//! What each step serves is measured with the official evaluator,
+//! `@openfeature/flagd-core` (the testbed installs it with npm), on the
+//! file migrate wrote.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -7,6 +10,9 @@ use std::path::Path;
 
 use migrate::providers::{Failure, FlagChange, FlagState, Registry};
 use serde_json::{json, Value};
+use testbed::flagd_core::{evaluate, Evaluation};
+
+use crate::rig::Rig;
 
 fn registry(file: &Path) -> Registry {
     let text = format!(
@@ -150,8 +156,8 @@ async fn a_symlinked_file_is_edited_where_it_lives() {
         .file_type()
         .is_symlink());
     assert_eq!(
-        load(&real)["flags"]["orders.dual-write"]["defaultVariant"],
-        "on"
+        load(&real)["flags"]["orders.dual-write"]["targeting"],
+        json!({"fractional": [["on", 50], ["off", 50]]})
     );
 }
 
@@ -179,4 +185,190 @@ async fn a_missing_or_broken_file_is_an_error_and_left_alone() {
         "{e}"
     );
     assert_eq!(std::fs::read_to_string(&broken).unwrap(), "{\"flags\": {,}");
+}
+
+/// Targeting keys per evaluation. At 5% the share's standard error over
+/// 20,000 keys is 0.15 points, at 50% 0.35: the tolerances below are
+/// several of them, and still fail on a split that is off by a point.
+const KEYS: usize = 20_000;
+
+const RAMP: &str = "version: 1
+name: flagd-ramp
+settings: { interval: 1s, timeout: 5s, retries: 0 }
+providers:
+  flags: { type: flagd, file: '{DIR}/flags.json' }
+phases:
+  - name: ramp
+    steps:
+      - flag: { provider: flags, key: dual-write, percent: 5 }
+      - flag: { provider: flags, key: dual-write, enabled: true }
+      - flag: { provider: flags, key: dual-write, percent: 25 }
+      - flag: { provider: flags, key: dual-write, percent: 50 }
+      - flag: { provider: flags, key: dual-write, percent: 100 }
+      - approve: Finish?
+";
+
+fn served(rig: &Rig) -> Evaluation {
+    evaluate(&rig.path("flags.json"), "dual-write", KEYS, "customer-")
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", rig.read("flags.json")))
+}
+
+fn step(rig: &Rig) -> String {
+    let (code, out, err) = rig.run(&["advance", "--steps", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    format!("{out}{err}")
+}
+
+fn near(e: &Evaluation, want: f64, tolerance: f64) {
+    let got = e.percent();
+    assert!(
+        (got - want).abs() <= tolerance,
+        "{got:.2}% of {} keys got true, want {want}% ± {tolerance}",
+        e.keys
+    );
+}
+
+fn subset(small: &Evaluation, big: &Evaluation) -> bool {
+    let big: std::collections::HashSet<_> = big.on.iter().collect();
+    small.on.iter().all(|k| big.contains(k))
+}
+
+#[test]
+fn the_official_evaluator_serves_each_step_and_the_baseline_after_rollback() {
+    let rig = Rig::new("flagd-ramp");
+    rig.plan(RAMP);
+    let baseline = rig.flag("dual-write");
+    let before = served(&rig);
+    assert_eq!(before.on.len(), 0, "off at the start");
+
+    // A percent on an off flag is stored, serves nobody, and says so.
+    let out = step(&rig);
+    assert!(
+        out.contains("reads back off (serves nobody; 5% when turned on)"),
+        "{out}"
+    );
+    let off = served(&rig);
+    assert_eq!(off.on.len(), 0, "an off flag serves nobody");
+    assert!(!off.no_key);
+    assert_eq!(rig.flag("dual-write")["metadata"]["migrate.rollout"], 5);
+    // Someone else changing the kept rollout is drift, shown by status.
+    let text = rig.read("flags.json");
+    std::fs::write(
+        rig.path("flags.json"),
+        text.replace("\"migrate.rollout\": 5", "\"migrate.rollout\": 50"),
+    )
+    .unwrap();
+    let (_, status, _) = rig.run(&["status"]);
+    assert!(status.contains("DRIFT"), "{status}");
+    std::fs::write(rig.path("flags.json"), &text).unwrap();
+    let (_, status, _) = rig.run(&["status"]);
+    assert!(!status.contains("DRIFT"), "{status}");
+
+    // Turned on, it serves the stored 5% — not everyone.
+    let out = step(&rig);
+    assert!(out.contains("reads back on at 5%"), "{out}");
+    let five = served(&rig);
+    near(&five, 5.0, 1.0);
+    assert!(
+        !five.no_key,
+        "an evaluation without a targeting key gets the default, off ({})",
+        five.no_key_reason
+    );
+    assert_eq!(five.no_key_reason, "DEFAULT");
+
+    step(&rig);
+    let quarter = served(&rig);
+    near(&quarter, 25.0, 1.5);
+    assert!(!quarter.no_key);
+    step(&rig);
+    let half = served(&rig);
+    near(&half, 50.0, 1.5);
+    assert!(!half.no_key);
+    // Sticky: a key that got the candidate keeps it as the share grows.
+    assert!(subset(&five, &quarter) && subset(&quarter, &half));
+
+    step(&rig);
+    let all = served(&rig);
+    assert_eq!(all.on.len(), KEYS, "100%: every key");
+    assert!(all.no_key, "100%: on without a key too");
+
+    // Rolling back restores the baseline: the flag as it was, off.
+    let (code, out, err) = rig.run(&["rollback"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(rig.flag("dual-write"), baseline);
+    let after = served(&rig);
+    assert_eq!(after.on.len(), 0);
+    assert!(!after.no_key);
+    assert_eq!(rig.flag("unrelated")["defaultVariant"], "on");
+}
+
+#[tokio::test]
+async fn a_flag_turned_off_mid_rollout_keeps_its_share_and_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flags.json");
+    std::fs::write(&path, FILE).unwrap();
+    let f = registry(&path).flags("flags").unwrap();
+    let at = || evaluate(&path, "orders.dual-write", KEYS, "user-").unwrap();
+    f.set("orders.dual-write", &on_at(10.0)).await.unwrap();
+    let ten = at();
+    near(&ten, 10.0, 1.0);
+    f.set(
+        "orders.dual-write",
+        &FlagChange {
+            enabled: Some(false),
+            percent: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        f.get("orders.dual-write").await.unwrap(),
+        FlagState {
+            enabled: false,
+            percent: Some(10.0)
+        }
+    );
+    let off = at();
+    assert!(off.on.is_empty() && !off.no_key);
+    f.set(
+        "orders.dual-write",
+        &FlagChange {
+            enabled: Some(true),
+            percent: None,
+        },
+    )
+    .await
+    .unwrap();
+    let again = at();
+    assert_eq!(again.on, ten.on, "the same keys as before it was off");
+}
+
+/// A file written by earlier versions of migrate (`defaultVariant: on`
+/// with the split) reads back as the split; rewriting it fixes what a
+/// request without a targeting key gets.
+#[tokio::test]
+async fn a_file_of_the_earlier_format_reads_back_and_is_fixed_on_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flags.json");
+    std::fs::write(
+        &path,
+        r#"{"flags": {"f": {"state": "ENABLED", "variants": {"on": true, "off": false},
+            "defaultVariant": "on", "targeting": {"fractional": [["on", 5], ["off", 95]]}}}}"#,
+    )
+    .unwrap();
+    let old = evaluate(&path, "f", KEYS, "user-").unwrap();
+    near(&old, 5.0, 1.0);
+    assert!(old.no_key, "the earlier format served true without a key");
+    let f = registry(&path).flags("flags").unwrap();
+    assert_eq!(
+        f.get("f").await.unwrap(),
+        FlagState {
+            enabled: true,
+            percent: Some(5.0)
+        }
+    );
+    f.set("f", &on_at(5.0)).await.unwrap();
+    let new = evaluate(&path, "f", KEYS, "user-").unwrap();
+    assert_eq!(new.on, old.on, "the same keys keep the candidate");
+    assert!(!new.no_key);
 }

