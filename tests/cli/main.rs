@@ -32,4 +32,5 @@ mod security;
 mod state_postgres;
 mod storage;
 mod support;
+mod supervise;
 mod validate;
