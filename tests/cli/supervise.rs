@@ -643,3 +643,64 @@ fn startup_errors_are_usage_errors() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("no plans to supervise"), "{text}");
 }
+
+/// The fence itself: while a store is fenced by a supervisor lease, a
+/// write is refused once another process holds that lease, even though
+/// the writer still holds the migration's own lock; and a lease found
+/// taken is no longer held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_under_a_lost_supervisor_lease_is_refused() {
+    use migrate::state::postgres::{supervisor_key, PgLock, PgStore};
+    use migrate::state::{Entry, Holder, State, Store, StoreError, Timestamp};
+    let url = database("sup_fence");
+    let key = supervisor_key("default");
+    let now = || Timestamp::new(std::time::SystemTime::now());
+    let holder = |actor: &str| Holder {
+        actor: actor.into(),
+        host: "elsewhere".into(),
+        pid: 1,
+        command: "test".into(),
+        since: now(),
+    };
+    let lease_a = PgStore::with_lease(&url, &url, &key, Duration::from_millis(300)).unwrap();
+    let held = lease_a
+        .lock(&holder("sup-a"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    let pg = held.as_any().downcast_ref::<PgLock>().unwrap();
+    assert!(!pg.held_for().is_zero());
+    let m = PgStore::new(&url, &url, "m").unwrap();
+    m.fence_with(Some((key.clone(), pg.token())));
+    let g = m
+        .lock(&holder("sup-a"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    let mut st = State::empty("m");
+    m.commit(g.as_ref(), &mut st, "sup-a", now(), vec![Entry::Resumed])
+        .await
+        .unwrap();
+    // Another supervisor takes the lease (as after an expiry).
+    let lease_b = PgStore::with_lease(&url, &url, &key, Duration::from_secs(30)).unwrap();
+    assert!(lease_b.break_lock().await.unwrap().is_some());
+    let _b = lease_b
+        .lock(&holder("sup-b"), Duration::ZERO, false)
+        .await
+        .unwrap();
+    let err = m
+        .commit(g.as_ref(), &mut st, "sup-a", now(), vec![Entry::Resumed])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("this supervisor no longer holds its lease"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains(PASSWORD), "{err}");
+    assert_eq!(m.journal().await.unwrap().len(), 1, "nothing was written");
+    // A's renewal finds the lease taken: no longer held.
+    testbed::wait_until("the lease to be seen lost", Duration::from_secs(10), || {
+        pg.held_for().is_zero()
+    })
+    .unwrap();
+}
