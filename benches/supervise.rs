@@ -87,9 +87,11 @@ impl Sup {
     }
 
     fn wait(&self, role: &str) {
-        testbed::wait_until(&format!("supervisor {role}"), Duration::from_secs(60), || {
-            self.is(role)
-        })
+        testbed::wait_until(
+            &format!("supervisor {role}"),
+            Duration::from_secs(60),
+            || self.is(role),
+        )
         .unwrap();
     }
 

@@ -134,10 +134,7 @@ pub fn store_for(global: &Global, plan: &Validated) -> anyhow::Result<Box<dyn St
 /// `settings.state.dir` when the plan keeps its state locally, else
 /// `.migrate` next to the plan.
 pub fn local_store(global: &Global, plan: &Validated, dir: Option<&Path>) -> LocalStore {
-    let root = dir.map_or_else(
-        || local_root(global, &global.file, plan),
-        Path::to_path_buf,
-    );
+    let root = dir.map_or_else(|| local_root(global, &global.file, plan), Path::to_path_buf);
     LocalStore::new(&root, &plan.plan.name)
 }
 
@@ -175,10 +172,7 @@ pub fn postgres_store(global: &Global, plan: &Validated) -> anyhow::Result<Optio
 
 /// The PostgreSQL state's URL and how it is shown, when `--state-url`
 /// (or `MIGRATE_STATE_URL`) or `settings.state` names one.
-pub fn postgres_url(
-    global: &Global,
-    plan: &Validated,
-) -> anyhow::Result<Option<(String, String)>> {
+pub fn postgres_url(global: &Global, plan: &Validated) -> anyhow::Result<Option<(String, String)>> {
     let (url, shown) = match (&global.state_url, &plan.plan.settings.state) {
         (Some(url), _) => {
             // From the environment, it is shown as the variable (as a plan

@@ -739,7 +739,10 @@ async fn a_watching_supervisor_evaluates_on_the_interval_and_never_advances() {
     let store = w.store();
     let engine = w.engine(&store);
     // Not started: nothing to do, nothing written.
-    assert!(matches!(engine.watch(false).await.unwrap(), Watch::Idle { .. }));
+    assert!(matches!(
+        engine.watch(false).await.unwrap(),
+        Watch::Idle { .. }
+    ));
     assert!(store.load().await.unwrap().is_none());
     w.advance(Limit::All).await; // 10%, soaking canary.2
     let serial = w.state().await.serial;
@@ -783,7 +786,10 @@ async fn an_advancing_supervisor_completes_soaks_and_respects_a_pause() {
     let store = w.store();
     let engine = w.engine(&store);
     // It never starts a migration by itself.
-    assert!(matches!(engine.watch(true).await.unwrap(), Watch::Idle { .. }));
+    assert!(matches!(
+        engine.watch(true).await.unwrap(),
+        Watch::Idle { .. }
+    ));
     w.advance(Limit::All).await;
     engine.pause("hands off").await.unwrap();
     w.clock.advance(Duration::from_secs(3600));

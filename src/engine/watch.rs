@@ -56,14 +56,12 @@ impl Engine<'_> {
                     reason: "not started".into(),
                 })
             }
-            Status::Failed => {
-                return Ok(Watch::Idle {
-                    reason: format!(
-                        "step {} failed; `migrate advance` tries it again, `migrate rollback` undoes",
-                        st.current().map_or("?", |c| c.id.as_str())
-                    ),
-                })
-            }
+            Status::Failed => return Ok(Watch::Idle {
+                reason: format!(
+                    "step {} failed; `migrate advance` tries it again, `migrate rollback` undoes",
+                    st.current().map_or("?", |c| c.id.as_str())
+                ),
+            }),
             _ => {}
         }
         if soaking(&st).is_some() {

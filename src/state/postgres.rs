@@ -222,7 +222,6 @@ pub fn supervisor_key(group: &str) -> String {
 }
 
 impl PgStore {
-
     fn guard<'g>(&self, guard: &'g dyn LockGuard) -> Result<&'g PgLock, StoreError> {
         match guard.as_any().downcast_ref::<PgLock>() {
             Some(g) if Arc::ptr_eq(&g.inner, &self.inner) => Ok(g),

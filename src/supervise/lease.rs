@@ -71,9 +71,8 @@ impl Lease {
         match self {
             Lease::Local { path } => {
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        StoreError::Io(format!("creating {}: {e}", dir.display()))
-                    })?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| StoreError::Io(format!("creating {}: {e}", dir.display())))?;
                 }
                 match filelock::acquire(path, holder, Duration::ZERO) {
                     Ok(l) => Ok(Attempt::Got(Held::Local(l))),

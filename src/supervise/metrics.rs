@@ -521,13 +521,18 @@ mod tests {
         m.round(Ok(()));
         let page = m.render();
         assert!(page.contains("migrate_supervisor_active 1\n"), "{page}");
-        assert!(page.contains("migrate_supervisor_lease_token 7\n"), "{page}");
+        assert!(
+            page.contains("migrate_supervisor_lease_token 7\n"),
+            "{page}"
+        );
         assert!(
             page.contains("migrate_breaker_trips_total{migration=\"pay\\\"v2\"} 1\n"),
             "{page}"
         );
         assert!(
-            page.contains("migrate_gate_evaluations_total{migration=\"pay\\\"v2\",gate=\"errors\"} 1\n"),
+            page.contains(
+                "migrate_gate_evaluations_total{migration=\"pay\\\"v2\",gate=\"errors\"} 1\n"
+            ),
             "{page}"
         );
         assert!(page.contains("state=\"new\"} 1"), "{page}");

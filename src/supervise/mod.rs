@@ -473,9 +473,7 @@ impl<'a> Supervisor<'a> {
                         self.metrics.set_role(true, token);
                         let stale = match &h {
                             Held::Postgres(g) => g.stale_previous().cloned(),
-                            Held::Local(l) => {
-                                crate::state::LockGuard::stale_previous(l).cloned()
-                            }
+                            Held::Local(l) => crate::state::LockGuard::stale_previous(l).cloned(),
                         };
                         let from = stale
                             .map(|p| format!(", taking over from {p}"))
@@ -495,10 +493,8 @@ impl<'a> Supervisor<'a> {
                     }
                     Ok(Attempt::Standby(who)) => {
                         self.metrics.set_role(false, None);
-                        let who = who.map_or_else(
-                            || "another supervisor".to_string(),
-                            |h| h.to_string(),
-                        );
+                        let who =
+                            who.map_or_else(|| "another supervisor".to_string(), |h| h.to_string());
                         if standby_said.as_deref() != Some(who.as_str()) {
                             self.out.say(
                                 "standby",
@@ -598,8 +594,8 @@ impl<'a> Supervisor<'a> {
                 continue;
             }
             let verdict = plans::validate(&file, &text).and_then(|plan| {
-                let backend = plans::backend_of(self.global, &file, &plan)
-                    .map_err(|e| format!("{e:#}"))?;
+                let backend =
+                    plans::backend_of(self.global, &file, &plan).map_err(|e| format!("{e:#}"))?;
                 if !backend.same(&self.backend) {
                     return Err(format!(
                         "it keeps its state in {}, not in {} like the others",
@@ -690,8 +686,11 @@ impl<'a> Supervisor<'a> {
                     continue;
                 }
             };
-            self.metrics
-                .state(w.name(), st.as_ref(), st.as_ref().and_then(|s| w.soak_of(s)));
+            self.metrics.state(
+                w.name(),
+                st.as_ref(),
+                st.as_ref().and_then(|s| w.soak_of(s)),
+            );
             let Some(h) = held else {
                 continue;
             };
@@ -770,8 +769,7 @@ impl<'a> Supervisor<'a> {
                     interrupt: Interrupt::default(),
                 };
                 if matches!(result, Ok(Watch::Soaking { .. } | Watch::Idle { .. })) {
-                    follow_errors =
-                        continuous::follow(f.as_ref(), &mut w.following, &engine).await;
+                    follow_errors = continuous::follow(f.as_ref(), &mut w.following, &engine).await;
                 }
             }
         }

@@ -31,6 +31,6 @@ mod schema;
 mod security;
 mod state_postgres;
 mod storage;
-mod support;
 mod supervise;
+mod support;
 mod validate;

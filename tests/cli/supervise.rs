@@ -158,10 +158,7 @@ impl Supervisor {
         testbed::wait_until(
             &format!("supervisor on {} to be {want}: {}", self.port, self.log()),
             Duration::from_secs(60),
-            || {
-                self.healthz()
-                    .is_some_and(|(_, body)| body.trim() == want)
-            },
+            || self.healthz().is_some_and(|(_, body)| body.trim() == want),
         )
         .unwrap();
     }
@@ -206,8 +203,13 @@ impl Supervisor {
 }
 
 fn metric(page: &str, series: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    page.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// Records of `history -o json --gates`.
@@ -625,7 +627,11 @@ fn a_local_supervisor_respects_a_pause_then_trips_the_breaker() {
 fn startup_errors_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("plan.yaml"), "version: 1\nname: a\nphases: []\nsettngs: {}\n").unwrap();
+    std::fs::write(
+        d.join("plan.yaml"),
+        "version: 1\nname: a\nphases: []\nsettngs: {}\n",
+    )
+    .unwrap();
     let (code, text) = run(d, &[], &["supervise", "--listen", "127.0.0.1:0"]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("settngs"), "{text}");
@@ -637,7 +643,10 @@ fn startup_errors_are_usage_errors() {
     std::fs::write(d.join("plans/two.yaml"), ok("two", "s2")).unwrap();
     let (code, text) = run(d, &[], &["supervise", "--listen", "127.0.0.1:0", "plans"]);
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("one supervisor watches the plans of one state backend"), "{text}");
+    assert!(
+        text.contains("one supervisor watches the plans of one state backend"),
+        "{text}"
+    );
     std::fs::create_dir(d.join("empty")).unwrap();
     let (code, text) = run(d, &[], &["supervise", "--listen", "127.0.0.1:0", "empty"]);
     assert_eq!(code, 2, "{text}");
