@@ -807,3 +807,19 @@ async fn an_advancing_supervisor_completes_soaks_and_respects_a_pause() {
     );
     assert_eq!(w.traffic(), 50.0);
 }
+
+#[tokio::test]
+async fn a_reconciliation_reading_is_recorded_only_for_a_running_migration() {
+    let w = World::new(PLAN);
+    let store = w.store();
+    let engine = w.engine(&store);
+    let reading = crate::engine::ReconcileResult {
+        parity: 0.75,
+        summary: serde_json::json!({"rows": 4}),
+    };
+    assert!(!engine.record_reconciliation("r", &reading).await.unwrap());
+    assert!(store.load().await.unwrap().is_none(), "not started by it");
+    w.advance(Limit::All).await;
+    assert!(engine.record_reconciliation("r", &reading).await.unwrap());
+    assert_eq!(w.state().await.parity["r"].parity, 0.75);
+}

@@ -47,6 +47,13 @@ impl Engine<'_> {
                 reason: "not started".into(),
             });
         };
+        if st.status == Status::RollingBack {
+            // Someone's rollback is under way (or died under way: `status`
+            // and the metrics say rolling back until `rollback` is run).
+            return Ok(Watch::Idle {
+                reason: "a rollback is in progress".into(),
+            });
+        }
         if let Some(o) = blocked(&st) {
             return Ok(Watch::Blocked(o));
         }
@@ -56,12 +63,14 @@ impl Engine<'_> {
                     reason: "not started".into(),
                 })
             }
-            Status::Failed => return Ok(Watch::Idle {
-                reason: format!(
+            Status::Failed => {
+                return Ok(Watch::Idle {
+                    reason: format!(
                     "step {} failed; `migrate advance` tries it again, `migrate rollback` undoes",
                     st.current().map_or("?", |c| c.id.as_str())
                 ),
-            }),
+                })
+            }
             _ => {}
         }
         if soaking(&st).is_some() {
@@ -145,6 +154,11 @@ impl Engine<'_> {
         name: &str,
         result: &ReconcileResult,
     ) -> Result<bool, EngineError> {
+        // Never the first record of a migration: a session would start it.
+        match self.peek().await? {
+            Some(st) if st.status != Status::New && blocked(&st).is_none() => {}
+            _ => return Ok(false),
+        }
         let mut s = self.session(true).await?;
         if blocked(&s.state).is_some() || s.state.status == Status::New {
             return Ok(false);

@@ -70,8 +70,8 @@ impl Lease {
     pub async fn try_take(&self, holder: &Holder) -> Result<Attempt, StoreError> {
         match self {
             Lease::Local { path } => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
+                if let Some(dir) = path.parent().filter(|d| !d.exists()) {
+                    crate::fsutil::create_private_dir(dir, 0o700)
                         .map_err(|e| StoreError::Io(format!("creating {}: {e}", dir.display())))?;
                 }
                 match filelock::acquire(path, holder, Duration::ZERO) {
