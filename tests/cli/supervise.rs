@@ -252,6 +252,10 @@ fn counting(name: &'static str, hits: Arc<AtomicU64>) -> Server {
 
 impl Canary {
     fn start(state: &str) -> Canary {
+        Self::with_soak(state, "48h")
+    }
+
+    fn with_soak(state: &str, soak: &str) -> Canary {
         let legacy_hits = Arc::new(AtomicU64::new(0));
         let candidate_hits = Arc::new(AtomicU64::new(0));
         let legacy = counting("legacy", legacy_hits.clone());
@@ -290,7 +294,7 @@ phases:
   - name: canary
     steps:
       - traffic: {{ provider: lb, percent: 25 }}
-      - soak: 48h
+      - soak: {soak}
         gates: [errors]
       - traffic: {{ provider: lb, percent: 100 }}
 ",
@@ -712,4 +716,66 @@ async fn a_write_under_a_lost_supervisor_lease_is_refused() {
         pg.held_for().is_zero()
     })
     .unwrap();
+}
+
+/// Alongside an operator: an `advance --wait` finishing the same soak
+/// (each gate read once per interval, whoever reads it), then a `rollback`
+/// from another terminal, which the supervisor notices and leaves alone.
+#[test]
+fn an_operators_advance_wait_and_rollback_work_alongside() {
+    let canary = Canary::with_soak("", "4s");
+    let dir = canary.path();
+    let (code, text) = run(dir, &[], &["advance"]);
+    assert_eq!(code, 4, "{text}");
+    let a = Supervisor::start(dir, "sup-a", &[], &[]);
+    a.wait_health("ok active");
+    let (code, text) = run(
+        dir,
+        &[("MIGRATE_ACTOR", "ana@laptop")],
+        &["advance", "--wait", "--steps", "1"],
+    );
+    assert_eq!(code, 0, "the operator's advance completes the soak: {text}");
+    let records = journal(dir, &[]);
+    let at = |r: &Value| humantime::parse_rfc3339(r["at"].as_str().unwrap()).unwrap();
+    let readings: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["event"] == "gate" && r["step"] == "canary.2")
+        .collect();
+    assert!(readings.len() >= 4, "{readings:#?}");
+    assert!(
+        a.events()
+            .iter()
+            .any(|e| e["event"] == "watching" && e["step"] == "canary.2"),
+        "{}",
+        a.log()
+    );
+    // The last reading is the soak's final one (its time is up); before it,
+    // readings are an interval apart whoever took them.
+    for pair in readings[..readings.len() - 1].windows(2) {
+        let gap = at(pair[1]).duration_since(at(pair[0])).unwrap();
+        assert!(
+            gap >= Duration::from_millis(490),
+            "two readings {} ms apart: {pair:#?}",
+            gap.as_millis()
+        );
+    }
+    assert_eq!(canary.weight_share(), 25.0, "stopped before the next step");
+    // A rollback from another terminal: the supervisor leaves it be.
+    let (code, text) = run(
+        dir,
+        &[("MIGRATE_ACTOR", "ana@laptop")],
+        &["rollback", "--reason", "not today"],
+    );
+    assert_eq!(code, 0, "{text}");
+    wait("the supervisor to see the rollback", || {
+        a.events()
+            .iter()
+            .any(|e| e["event"] == "blocked" && e["outcome"] == "rolled_back")
+    });
+    let records = journal(dir, &[]);
+    assert_eq!(count(&records, "rollback_started"), 1, "{records:#?}");
+    assert_eq!(count(&records, "breach"), 0, "{records:#?}");
+    assert_eq!(canary.weight_share(), 0.0);
+    let (code, log) = a.terminate();
+    assert_eq!(code, 0, "{log}");
 }
