@@ -150,7 +150,9 @@ impl Supervisor {
     }
 
     fn metrics(&self) -> String {
-        testbed::http::get(self.port, "/metrics").unwrap().1
+        testbed::http::get(self.port, "/metrics")
+            .map(|(_, page)| page)
+            .unwrap_or_default()
     }
 
     /// Wait (bounded) until /healthz answers `want` (e.g. "ok active").
@@ -776,6 +778,39 @@ fn an_operators_advance_wait_and_rollback_work_alongside() {
     assert_eq!(count(&records, "rollback_started"), 1, "{records:#?}");
     assert_eq!(count(&records, "breach"), 0, "{records:#?}");
     assert_eq!(canary.weight_share(), 0.0);
+    let (code, log) = a.terminate();
+    assert_eq!(code, 0, "{log}");
+}
+
+/// `--advance`: the supervisor completes the soak and runs the next step,
+/// as `advance --wait --all` would, to the end.
+#[test]
+fn with_advance_the_supervisor_carries_the_migration_to_the_end() {
+    let canary = Canary::with_soak("", "2s");
+    let dir = canary.path();
+    let (code, text) = run(dir, &[], &["advance"]);
+    assert_eq!(code, 4, "{text}");
+    let a = Supervisor::start(dir, "sup-a", &[], &["--advance"]);
+    a.wait_health("ok active");
+    wait("the migration to complete", || {
+        a.sample(r#"migrate_migration_state{migration="payments-canary",state="completed"}"#)
+            == Some(1.0)
+    });
+    assert_eq!(canary.weight_share(), 100.0);
+    let records = journal(dir, &[]);
+    let done: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r["event"] == "step_done")
+        .map(|r| (r["step"].as_str().unwrap(), r["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        done.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        ["canary.1", "canary.2", "canary.3"]
+    );
+    assert!(
+        done[1..].iter().all(|(_, a)| *a == "sup-a@test"),
+        "{done:?}"
+    );
     let (code, log) = a.terminate();
     assert_eq!(code, 0, "{log}");
 }
