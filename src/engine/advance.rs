@@ -207,6 +207,7 @@ impl Engine<'_> {
         serial: u64,
     ) -> Result<Option<Outcome>, EngineError> {
         let poll = Duration::from_millis(250);
+        let mut serial = serial;
         loop {
             if self.interrupt.raised() {
                 return Ok(Some(Outcome::Interrupted));
@@ -218,6 +219,14 @@ impl Engine<'_> {
             self.clock.sleep(until.since(now).min(poll)).await;
             if let Some(st) = self.store.load().await? {
                 if st.serial != serial {
+                    // A rollback under way elsewhere (its run holds the
+                    // lock until it is done): how it ends is what to say.
+                    if st.status == Status::RollingBack
+                        && matches!(self.store.holder().await, Ok(Some((_, true))))
+                    {
+                        serial = st.serial;
+                        continue;
+                    }
                     // Someone else wrote: look again under the lock.
                     return Ok(blocked(&st));
                 }
