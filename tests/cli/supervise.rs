@@ -187,8 +187,13 @@ impl Supervisor {
     }
 
     /// SIGTERM, then the exit code (bounded wait).
-    fn terminate(mut self) -> (i32, String) {
-        self.guard.signal("TERM").unwrap();
+    fn terminate(self) -> (i32, String) {
+        self.stop_with("TERM")
+    }
+
+    /// A signal, then the exit code (bounded wait).
+    fn stop_with(mut self, sig: &str) -> (i32, String) {
+        self.guard.signal(sig).unwrap();
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = self.guard.child.try_wait() {
@@ -619,12 +624,12 @@ fn a_local_supervisor_respects_a_pause_then_trips_the_breaker() {
     std::fs::write(&state, good).unwrap();
     a.wait_health("ok active");
 
-    // SIGTERM: the standby takes over at once.
+    // SIGTERM: the standby takes over at once; Ctrl-C (SIGINT) is 130.
     let (code, log) = a.terminate();
     assert_eq!(code, 0, "{log}");
     b.wait_health("ok active");
-    let (code, log) = b.terminate();
-    assert_eq!(code, 0, "{log}");
+    let (code, log) = b.stop_with("INT");
+    assert_eq!(code, 130, "{log}");
 }
 
 /// Startup errors: an invalid plan is exit 2 (shown with its place),
