@@ -53,6 +53,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Show who holds the migration''s lock; clear a stale one')
             [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Look after the state itself')
             [CompletionResult]::new('reconcile', 'reconcile', [CompletionResultType]::ParameterValue, 'Compare a reconciliation''s tables exactly; with --repair, backfill the target (exit 0 when equal or repaired to parity 1, 7 when different)')
+            [CompletionResult]::new('supervise', 'supervise', [CompletionResultType]::ParameterValue, 'Run as a service: watch every active migration''s soak, evaluate its gates on their intervals and trip the breaker on a breach (several replicas: one active, by a lease)')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the plan, for editors')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -426,6 +427,30 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'migrate;supervise' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Serve /metrics and /healthz on this address')
+            [CompletionResult]::new('--poll', '--poll', [CompletionResultType]::ParameterName, 'How often to look at the states and, on standby, at the lease')
+            [CompletionResult]::new('--stale-after', '--stale-after', [CompletionResultType]::ParameterName, '/healthz fails when the loop, or a soak''s gate evaluations, are this late')
+            [CompletionResult]::new('--group', '--group', [CompletionResultType]::ParameterName, 'Supervisors of the same group share one lease: one of them is active')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'The plan file')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The plan file')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where the migration''s state lives (default: .migrate next to the plan)')
+            [CompletionResult]::new('--state-url', '--state-url', [CompletionResultType]::ParameterName, 'Keep the state in PostgreSQL at this postgres:// URL (overrides settings.state)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human (tables, on stderr what is not data) or json')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human (tables, on stderr what is not data) or json')
+            [CompletionResult]::new('--advance', '--advance', [CompletionResultType]::ParameterName, 'Also complete soaks and run the following steps, as `advance --wait --all` does (stopping at approvals); by default only the gates of running soaks are watched')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would change, change nothing')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed without a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed without a terminal)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more detail (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more detail (repeat for more)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'Never use colors (NO_COLOR is honoured too)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'migrate;schema' {
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'The plan file')
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The plan file')
@@ -479,6 +504,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('unlock', 'unlock', [CompletionResultType]::ParameterValue, 'Show who holds the migration''s lock; clear a stale one')
             [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Look after the state itself')
             [CompletionResult]::new('reconcile', 'reconcile', [CompletionResultType]::ParameterValue, 'Compare a reconciliation''s tables exactly; with --repair, backfill the target (exit 0 when equal or repaired to parity 1, 7 when different)')
+            [CompletionResult]::new('supervise', 'supervise', [CompletionResultType]::ParameterValue, 'Run as a service: watch every active migration''s soak, evaluate its gates on their intervals and trip the breaker on a breach (several replicas: one active, by a lease)')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the plan, for editors')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -536,6 +562,9 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             break
         }
         'migrate;help;reconcile' {
+            break
+        }
+        'migrate;help;supervise' {
             break
         }
         'migrate;help;schema' {

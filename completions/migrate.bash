@@ -61,6 +61,9 @@ _migrate() {
             migrate,status)
                 cmd="migrate__subcmd__status"
                 ;;
+            migrate,supervise)
+                cmd="migrate__subcmd__supervise"
+                ;;
             migrate,unlock)
                 cmd="migrate__subcmd__unlock"
                 ;;
@@ -112,6 +115,9 @@ _migrate() {
             migrate__subcmd__help,status)
                 cmd="migrate__subcmd__help__subcmd__status"
                 ;;
+            migrate__subcmd__help,supervise)
+                cmd="migrate__subcmd__help__subcmd__supervise"
+                ;;
             migrate__subcmd__help,unlock)
                 cmd="migrate__subcmd__help__subcmd__unlock"
                 ;;
@@ -158,7 +164,7 @@ _migrate() {
 
     case "${cmd}" in
         migrate)
-            opts="-f -o -y -q -v -h -V --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help --version demo validate plan advance rollback status history pause resume retry check unlock state reconcile schema completions help"
+            opts="-f -o -y -q -v -h -V --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help --version demo validate plan advance rollback status history pause resume retry check unlock state reconcile supervise schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -360,7 +366,7 @@ _migrate() {
             return 0
             ;;
         migrate__subcmd__help)
-            opts="demo validate plan advance rollback status history pause resume retry check unlock state reconcile schema completions help"
+            opts="demo validate plan advance rollback status history pause resume retry check unlock state reconcile supervise schema completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -612,6 +618,20 @@ _migrate() {
             return 0
             ;;
         migrate__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        migrate__subcmd__help__subcmd__supervise)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1214,6 +1234,60 @@ _migrate() {
                 return 0
             fi
             case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        migrate__subcmd__supervise)
+            opts="-f -o -y -q -v -h --listen --advance --poll --stale-after --group --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --poll)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -50,6 +50,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand unlock 'Show who holds the migration''s lock; clear a stale one'
             cand state 'Look after the state itself'
             cand reconcile 'Compare a reconciliation''s tables exactly; with --repair, backfill the target (exit 0 when equal or repaired to parity 1, 7 when different)'
+            cand supervise 'Run as a service: watch every active migration''s soak, evaluate its gates on their intervals and trip the breaker on a breach (several replicas: one active, by a lease)'
             cand schema 'Print the JSON Schema of the plan, for editors'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -400,6 +401,29 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'migrate;supervise'= {
+            cand --listen 'Serve /metrics and /healthz on this address'
+            cand --poll 'How often to look at the states and, on standby, at the lease'
+            cand --stale-after '/healthz fails when the loop, or a soak''s gate evaluations, are this late'
+            cand --group 'Supervisors of the same group share one lease: one of them is active'
+            cand -f 'The plan file'
+            cand --file 'The plan file'
+            cand --state-dir 'Where the migration''s state lives (default: .migrate next to the plan)'
+            cand --state-url 'Keep the state in PostgreSQL at this postgres:// URL (overrides settings.state)'
+            cand -o 'Output format: human (tables, on stderr what is not data) or json'
+            cand --output 'Output format: human (tables, on stderr what is not data) or json'
+            cand --advance 'Also complete soaks and run the following steps, as `advance --wait --all` does (stopping at approvals); by default only the gates of running soaks are watched'
+            cand --dry-run 'Show what would change, change nothing'
+            cand -y 'Answer yes to confirmations (needed without a terminal)'
+            cand --yes 'Answer yes to confirmations (needed without a terminal)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Print more detail (repeat for more)'
+            cand --verbose 'Print more detail (repeat for more)'
+            cand --no-color 'Never use colors (NO_COLOR is honoured too)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'migrate;schema'= {
             cand -f 'The plan file'
             cand --file 'The plan file'
@@ -451,6 +475,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand unlock 'Show who holds the migration''s lock; clear a stale one'
             cand state 'Look after the state itself'
             cand reconcile 'Compare a reconciliation''s tables exactly; with --repair, backfill the target (exit 0 when equal or repaired to parity 1, 7 when different)'
+            cand supervise 'Run as a service: watch every active migration''s soak, evaluate its gates on their intervals and trip the breaker on a breach (several replicas: one active, by a lease)'
             cand schema 'Print the JSON Schema of the plan, for editors'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -491,6 +516,8 @@ set edit:completion:arg-completer[migrate] = {|@words|
         &'migrate;help;state;pull'= {
         }
         &'migrate;help;reconcile'= {
+        }
+        &'migrate;help;supervise'= {
         }
         &'migrate;help;schema'= {
         }

@@ -117,6 +117,9 @@ pub enum Command {
     /// Compare a reconciliation's tables exactly; with --repair, backfill the target
     /// (exit 0 when equal or repaired to parity 1, 7 when different)
     Reconcile(ReconcileArgs),
+    /// Run as a service: watch every active migration's soak, evaluate its gates on their
+    /// intervals and trip the breaker on a breach (several replicas: one active, by a lease)
+    Supervise(SuperviseArgs),
     /// Print the JSON Schema of the plan, for editors
     Schema,
     /// Print shell completions
@@ -224,6 +227,38 @@ pub struct TransferArgs {
     /// Replace the migration if it already exists at the destination
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// Plan files, and directories whose *.yaml / *.yml files are plans (default: the -f plan);
+    /// read again while running
+    #[arg(value_name = "PLAN|DIR")]
+    pub plans: Vec<PathBuf>,
+    /// Serve /metrics and /healthz on this address
+    #[arg(long, value_name = "ADDR", default_value = crate::supervise::http::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// Also complete soaks and run the following steps, as `advance --wait --all` does
+    /// (stopping at approvals); by default only the gates of running soaks are watched
+    #[arg(long)]
+    pub advance: bool,
+    /// How often to look at the states and, on standby, at the lease
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub poll: std::time::Duration,
+    /// /healthz fails when the loop, or a soak's gate evaluations, are this late
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub stale_after: std::time::Duration,
+    /// Supervisors of the same group share one lease: one of them is active
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub group: String,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 500ms, 1s, 2m)"))?;
+    if d.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]

@@ -15,3 +15,4 @@ pub mod providers;
 pub mod reconcile;
 pub mod redact;
 pub mod state;
+pub mod supervise;

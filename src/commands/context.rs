@@ -134,19 +134,25 @@ pub fn store_for(global: &Global, plan: &Validated) -> anyhow::Result<Box<dyn St
 /// `settings.state.dir` when the plan keeps its state locally, else
 /// `.migrate` next to the plan.
 pub fn local_store(global: &Global, plan: &Validated, dir: Option<&Path>) -> LocalStore {
-    let plan_dir = global
-        .file
+    let root = dir.map_or_else(|| local_root(global, &global.file, plan), Path::to_path_buf);
+    LocalStore::new(&root, &plan.plan.name)
+}
+
+/// The local state directory (holding `<name>/`) of the plan in `file`:
+/// `--state-dir`, else `settings.state.dir` (relative to the plan), else
+/// `.migrate` next to the plan.
+pub fn local_root(global: &Global, file: &Path, plan: &Validated) -> PathBuf {
+    let plan_dir = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let name = &plan.plan.name;
-    if let Some(dir) = dir.or(global.state_dir.as_deref()) {
-        return LocalStore::new(dir, name);
+    if let Some(dir) = global.state_dir.as_deref() {
+        return dir.to_path_buf();
     }
     match &plan.plan.settings.state {
-        StateConfig::Local { dir: Some(d) } => LocalStore::new(&plan_dir.join(d.expose()), name),
+        StateConfig::Local { dir: Some(d) } => plan_dir.join(d.expose()),
         StateConfig::Local { dir: None } | StateConfig::Postgres { .. } => {
-            LocalStore::new(&plan_dir.join(".migrate"), name)
+            plan_dir.join(".migrate")
         }
     }
 }
@@ -156,7 +162,17 @@ const STATE_URL_ENV: &str = "MIGRATE_STATE_URL";
 /// The PostgreSQL state, when `--state-url` (or `MIGRATE_STATE_URL`) or
 /// `settings.state` names one.
 pub fn postgres_store(global: &Global, plan: &Validated) -> anyhow::Result<Option<PgStore>> {
-    let name = &plan.plan.name;
+    let Some((url, shown)) = postgres_url(global, plan)? else {
+        return Ok(None);
+    };
+    PgStore::new(&url, &shown, &plan.plan.name)
+        .map(Some)
+        .map_err(|e| Error::Usage(e.to_string()).into())
+}
+
+/// The PostgreSQL state's URL and how it is shown, when `--state-url`
+/// (or `MIGRATE_STATE_URL`) or `settings.state` names one.
+pub fn postgres_url(global: &Global, plan: &Validated) -> anyhow::Result<Option<(String, String)>> {
     let (url, shown) = match (&global.state_url, &plan.plan.settings.state) {
         (Some(url), _) => {
             // From the environment, it is shown as the variable (as a plan
@@ -181,9 +197,7 @@ pub fn postgres_store(global: &Global, plan: &Validated) -> anyhow::Result<Optio
         (None, StateConfig::Postgres { url }) => (url.expose().to_string(), url.to_string()),
         (None, StateConfig::Local { .. }) => return Ok(None),
     };
-    PgStore::new(&url, &shown, name)
-        .map(Some)
-        .map_err(|e| Error::Usage(e.to_string()).into())
+    Ok(Some((url, shown)))
 }
 
 pub struct TerminalPrompter;

@@ -4,7 +4,7 @@
 mod advance;
 mod check;
 pub mod completions;
-mod context;
+pub mod context;
 mod demo;
 mod history;
 mod pause;
@@ -15,6 +15,7 @@ mod rollback;
 mod schema;
 mod state;
 mod status;
+mod supervise;
 mod unlock;
 mod validate;
 
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Demo(args) => demo::run(&args, printer).await,
                     Command::Unlock(args) => unlock::run(g, &args, printer).await,
                     Command::State(cmd) => state::run(g, &cmd, printer).await,
+                    Command::Supervise(args) => supervise::run(g, &args, printer).await,
                     Command::Validate
                     | Command::Schema
                     | Command::Completions { .. }

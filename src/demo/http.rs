@@ -1,6 +1,6 @@
-//! The demo's HTTP servers: hyper's HTTP/1.1 server on 127.0.0.1 and a
-//! port the system chooses, one task per connection (keep-alive), all
-//! stopped when the [`Server`] is dropped.
+//! The demo's HTTP servers (and `supervise`'s): hyper's HTTP/1.1 server,
+//! by default on 127.0.0.1 and a port the system chooses, one task per
+//! connection (keep-alive), all stopped when the [`Server`] is dropped.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -58,7 +58,12 @@ pub struct Server {
 
 impl Server {
     pub async fn start(handler: Handler) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0)), handler).await
+    }
+
+    /// A server on `addr` (port 0: one the system chooses).
+    pub async fn bind(addr: SocketAddr, handler: Handler) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(accept(listener, handler));
         Ok(Server { addr, task })

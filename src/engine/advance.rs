@@ -76,7 +76,7 @@ pub enum Outcome {
 }
 
 /// What one step did.
-enum Progress {
+pub(super) enum Progress {
     /// The step is done.
     Done,
     /// Come back at `until`.
@@ -207,6 +207,7 @@ impl Engine<'_> {
         serial: u64,
     ) -> Result<Option<Outcome>, EngineError> {
         let poll = Duration::from_millis(250);
+        let mut serial = serial;
         loop {
             if self.interrupt.raised() {
                 return Ok(Some(Outcome::Interrupted));
@@ -218,6 +219,14 @@ impl Engine<'_> {
             self.clock.sleep(until.since(now).min(poll)).await;
             if let Some(st) = self.store.load().await? {
                 if st.serial != serial {
+                    // A rollback under way elsewhere (its run holds the
+                    // lock until it is done): how it ends is what to say.
+                    if st.status == Status::RollingBack
+                        && matches!(self.store.holder().await, Ok(Some((_, true))))
+                    {
+                        serial = st.serial;
+                        continue;
+                    }
                     // Someone else wrote: look again under the lock.
                     return Ok(blocked(&st));
                 }
@@ -273,7 +282,7 @@ impl Engine<'_> {
                         ends_at: self.now().plus(*duration).to_string(),
                     });
                 }
-                self.soak_tick(s, step, gates).await
+                self.soak_tick(s, step, gates, true).await
             }
             StepKind::Check { gates, timeout } => {
                 started(self);
@@ -461,12 +470,15 @@ impl Engine<'_> {
     }
 
     /// Evaluate the gates that are due, trip the breaker on a breach,
-    /// finish the soak when its time is up.
-    async fn soak_tick(
+    /// finish the soak when its time is up — unless `finish` is off (a
+    /// supervisor that only watches): then the gates keep being evaluated
+    /// on their intervals past the soak's end, until someone advances.
+    pub(super) async fn soak_tick(
         &self,
         s: &mut Session,
         step: &Step,
         gates: &[String],
+        finish: bool,
     ) -> Result<Progress, EngineError> {
         let Some(soak) = s.state.soak.clone() else {
             return Ok(Progress::Wait {
@@ -476,10 +488,11 @@ impl Engine<'_> {
         };
         let now = self.now();
         let time_up = now.since(soak.started) >= soak.duration;
+        let finishing = time_up && finish;
         let due: Vec<String> = gates
             .iter()
             .filter(|g| {
-                time_up
+                finishing
                     || match (s.state.gates.get(*g), self.plan.gate(g)) {
                         (Some(r), Some(gate)) => {
                             r.at < soak.started
@@ -510,7 +523,7 @@ impl Engine<'_> {
                 return self.trip(s, step, &r).await.map(Progress::End);
             }
         }
-        if time_up {
+        if finishing {
             return self.step_done(s, step).await;
         }
         let end = soak.started.plus(soak.duration);
@@ -522,6 +535,15 @@ impl Engine<'_> {
                 Some(last.plus(self.gate_interval(gate)))
             })
             .min();
+        if time_up {
+            return Ok(Progress::Wait {
+                until: next_gate.unwrap_or(now.plus(self.plan.settings.interval)),
+                reason: format!(
+                    "soak of {} over; watching its gates until the next advance",
+                    crate::plan::describe::duration_words(soak.duration)
+                ),
+            });
+        }
         let until = next_gate.map_or(end, |t| t.min(end));
         let left = end.since(now);
         Ok(Progress::Wait {

@@ -17,6 +17,7 @@ pub mod hooks;
 pub mod inspect;
 pub mod rollback;
 pub mod targets;
+pub mod watch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

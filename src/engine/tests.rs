@@ -731,3 +731,95 @@ async fn a_second_rollback_keeps_what_the_first_kept() {
     let journal = w.store().journal().await.unwrap();
     assert_eq!(crate::state::State::replay("t", &journal), st);
 }
+
+#[tokio::test]
+async fn a_watching_supervisor_evaluates_on_the_interval_and_never_advances() {
+    use crate::engine::watch::Watch;
+    let w = World::new(PLAN);
+    let store = w.store();
+    let engine = w.engine(&store);
+    // Not started: nothing to do, nothing written.
+    assert!(matches!(
+        engine.watch(false).await.unwrap(),
+        Watch::Idle { .. }
+    ));
+    assert!(store.load().await.unwrap().is_none());
+    w.advance(Limit::All).await; // 10%, soaking canary.2
+    let serial = w.state().await.serial;
+    // The gate was just read: nothing is due, nothing written.
+    let Watch::Soaking { step, next, .. } = engine.watch(false).await.unwrap() else {
+        panic!("expected a soak");
+    };
+    assert_eq!(step, "canary.2");
+    assert_eq!(next, engine.now().plus(Duration::from_secs(30)));
+    assert_eq!(w.state().await.serial, serial);
+    // Past the soak's end: the gate is still evaluated, the soak is not
+    // completed, traffic stays.
+    w.clock.advance(Duration::from_secs(3600 + 30));
+    assert!(matches!(
+        engine.watch(false).await.unwrap(),
+        Watch::Soaking { .. }
+    ));
+    let st = w.state().await;
+    assert_eq!(st.position, 3, "still at canary.2");
+    assert_eq!(st.gates["errors"].at, engine.now());
+    assert_eq!(w.traffic(), 10.0);
+    // A breach then trips the breaker, as under advance --wait.
+    *w.metric.value.lock().unwrap() = Some(0.2);
+    w.clock.advance(Duration::from_secs(30));
+    let o = engine.watch(false).await.unwrap();
+    assert!(
+        matches!(o, Watch::Acted(Outcome::RolledBack { breach: true, .. })),
+        "{o:?}"
+    );
+    assert_eq!(w.traffic(), 0.0);
+    assert!(matches!(
+        engine.watch(false).await.unwrap(),
+        Watch::Blocked(Outcome::RolledBack { .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_advancing_supervisor_completes_soaks_and_respects_a_pause() {
+    use crate::engine::watch::Watch;
+    let w = World::new(PLAN);
+    let store = w.store();
+    let engine = w.engine(&store);
+    // It never starts a migration by itself.
+    assert!(matches!(
+        engine.watch(true).await.unwrap(),
+        Watch::Idle { .. }
+    ));
+    w.advance(Limit::All).await;
+    engine.pause("hands off").await.unwrap();
+    w.clock.advance(Duration::from_secs(3600));
+    assert!(matches!(
+        engine.watch(true).await.unwrap(),
+        Watch::Blocked(Outcome::Paused { breach: false, .. })
+    ));
+    assert_eq!(w.traffic(), 10.0);
+    engine.resume().await.unwrap();
+    // The soak is over: completed, and the next step runs, up to the next soak.
+    let o = engine.watch(true).await.unwrap();
+    assert!(
+        matches!(o, Watch::Soaking { ref step, .. } if step == "canary.4"),
+        "{o:?}"
+    );
+    assert_eq!(w.traffic(), 50.0);
+}
+
+#[tokio::test]
+async fn a_reconciliation_reading_is_recorded_only_for_a_running_migration() {
+    let w = World::new(PLAN);
+    let store = w.store();
+    let engine = w.engine(&store);
+    let reading = crate::engine::ReconcileResult {
+        parity: 0.75,
+        summary: serde_json::json!({"rows": 4}),
+    };
+    assert!(!engine.record_reconciliation("r", &reading).await.unwrap());
+    assert!(store.load().await.unwrap().is_none(), "not started by it");
+    w.advance(Limit::All).await;
+    assert!(engine.record_reconciliation("r", &reading).await.unwrap());
+    assert_eq!(w.state().await.parity["r"].parity, 0.75);
+}

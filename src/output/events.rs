@@ -30,6 +30,9 @@ pub struct HumanReporter {
     quiet: bool,
     verbose: bool,
     bars: bool,
+    /// A log's lines (a long-running service): each starts with the time
+    /// and this name (the migration's).
+    prefix: Option<String>,
     state: Mutex<HumanState>,
 }
 
@@ -51,6 +54,18 @@ impl HumanReporter {
             quiet,
             verbose,
             bars: std::io::stderr().is_terminal() && !quiet,
+            prefix: None,
+            state: Mutex::new(HumanState::default()),
+        }
+    }
+
+    /// Lines for a log (no bars), each stamped with the time and `name`.
+    pub fn log(quiet: bool, verbose: bool, name: &str) -> Self {
+        Self {
+            quiet,
+            verbose,
+            bars: false,
+            prefix: Some(name.to_string()),
             state: Mutex::new(HumanState::default()),
         }
     }
@@ -102,14 +117,17 @@ impl HumanReporter {
     }
 
     fn line(&self, st: &HumanState, text: &str) {
-        let text = redact::clean(text);
+        let text = match &self.prefix {
+            Some(name) => redact::clean(&log_line(name, text)).into_owned(),
+            None => redact::clean(text).into_owned(),
+        };
         match &st.bar {
             // The bar writes to the terminal itself, past anstream: take
             // the colors out when they are off (NO_COLOR, --no-color).
             Some((_, bar)) if colors_off() => {
                 bar.println(anstream::adapter::strip_str(&text).to_string())
             }
-            Some((_, bar)) => bar.println(text.as_ref()),
+            Some((_, bar)) => bar.println(text.as_str()),
             None => {
                 let mut err = anstream::stderr().lock();
                 let _ = writeln!(err, "{text}");
@@ -150,6 +168,16 @@ const RECONCILE_COUNTING: &str = "  {spinner} {msg} {human_pos} rows compared ({
 /// A reconciliation's progress out of the source's (estimated) rows.
 const RECONCILE_BAR: &str =
     "  {spinner} {msg} [{bar:30}] {human_pos}/~{human_len} rows (eta {eta}){prefix}";
+
+/// A line of a service's log: the time (UTC, to the second), who speaks,
+/// and the text (indentation dropped: every line stands alone).
+pub fn log_line(name: &str, text: &str) -> String {
+    format!(
+        "{} {name}: {}",
+        humantime::format_rfc3339_seconds(SystemTime::now()),
+        text.trim_start()
+    )
+}
 
 /// The status line as the bar templates' `{prefix}`: on a line of its own.
 fn status_suffix(status: Option<&str>) -> String {

@@ -140,6 +140,9 @@ struct Inner {
     /// Tokens of locks this process let go of but could not release (the
     /// database was away): still ours to take again at once.
     unreleased: std::sync::Mutex<Vec<i64>>,
+    /// A second lock every write must also hold (a supervisor's lease):
+    /// its row's key and the token this process holds it with.
+    also_fenced_by: std::sync::RwLock<Option<(String, i64)>>,
 }
 
 impl PgStore {
@@ -185,6 +188,7 @@ impl PgStore {
                 shown,
                 lease,
                 unreleased: std::sync::Mutex::new(Vec::new()),
+                also_fenced_by: std::sync::RwLock::new(None),
             }),
         })
     }
@@ -193,6 +197,31 @@ impl PgStore {
         self.inner.lease
     }
 
+    /// The migration (or lock row) this store is for.
+    pub fn migration(&self) -> &str {
+        &self.inner.migration
+    }
+
+    /// Make every later write also check that the lock row `key` (a
+    /// supervisor's lease, see [`supervisor_key`]) still carries `token`
+    /// and has not expired: a supervisor that lost its lease cannot write,
+    /// even where it still holds (or takes) the migration's own lock.
+    /// `None` lifts that check.
+    pub fn fence_with(&self, lease: Option<(String, i64)>) {
+        if let Ok(mut f) = self.inner.also_fenced_by.write() {
+            *f = lease;
+        }
+    }
+}
+
+/// The key of the lock row that is the lease of the supervisors of
+/// `group` (`migrate supervise --group`): not a migration's name, which
+/// cannot hold a ':'.
+pub fn supervisor_key(group: &str) -> String {
+    format!("supervise:{group}")
+}
+
+impl PgStore {
     fn guard<'g>(&self, guard: &'g dyn LockGuard) -> Result<&'g PgLock, StoreError> {
         match guard.as_any().downcast_ref::<PgLock>() {
             Some(g) if Arc::ptr_eq(&g.inner, &self.inner) => Ok(g),
@@ -512,6 +541,31 @@ impl Inner {
                 self.migration
             )).into_owned()));
         }
+        let also = self.also_fenced_by.read().ok().and_then(|f| f.clone());
+        if let Some((key, token)) = also {
+            let row = sqlx::query(
+                "SELECT token, holder IS NOT NULL AND coalesce(expires_at > clock_timestamp(), false)
+                 FROM migrate_lock WHERE migration = $1 FOR SHARE",
+            )
+            .bind(&key)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| self.err(doing, &e))?;
+            let (now_token, live) = match row {
+                Some(row) => (
+                    row.try_get::<i64, _>(0).map_err(|e| self.err(doing, &e))?,
+                    row.try_get::<bool, _>(1).map_err(|e| self.err(doing, &e))?,
+                ),
+                None => (0, false),
+            };
+            if now_token != token || !live {
+                return Err(StoreError::Fenced(format!(
+                    "this supervisor no longer holds its lease ({key}: fencing token {now_token}, this one's was {token}{}): its write to migration {} was refused and nothing was written",
+                    if live || now_token != token { "" } else { ", expired" },
+                    self.migration
+                )));
+            }
+        }
         if let Some(read) = read_seq {
             let last = self.last_seq(tx).await?;
             if last != read {
@@ -707,6 +761,9 @@ pub struct PgLock {
     stale: Option<Holder>,
     renewal: tokio::task::JoinHandle<()>,
     lost: Arc<AtomicBool>,
+    /// When the lease was last taken or renewed (as sent: the lease runs
+    /// from no earlier than this).
+    renewed: Arc<std::sync::Mutex<Instant>>,
 }
 
 impl PgLock {
@@ -718,6 +775,26 @@ impl PgLock {
     /// Whether the renewal found the lock taken by another run.
     pub fn lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
+    }
+
+    /// How much longer the lease is surely held: zero once it was found
+    /// taken, or when no renewal succeeded for a whole lease (the database
+    /// away: another process may hold it by now).
+    pub fn held_for(&self) -> Duration {
+        if self.lost() {
+            return Duration::ZERO;
+        }
+        let since = self
+            .renewed
+            .lock()
+            .map_or(self.inner.lease, |t| t.elapsed());
+        self.inner.lease.saturating_sub(since)
+    }
+
+    /// The key of the lock row (the migration's name, or a supervisor's
+    /// [`supervisor_key`]).
+    pub fn key(&self) -> &str {
+        &self.inner.migration
     }
 }
 
@@ -797,10 +874,16 @@ impl Drop for PgLock {
 }
 
 /// Renew the lease every third of it, until the lock is found taken.
-async fn renew_loop(inner: Arc<Inner>, token: i64, lost: Arc<AtomicBool>) {
+async fn renew_loop(
+    inner: Arc<Inner>,
+    token: i64,
+    lost: Arc<AtomicBool>,
+    renewed_at: Arc<std::sync::Mutex<Instant>>,
+) {
     let every = inner.lease / 3;
     loop {
         tokio::time::sleep(every).await;
+        let sent = Instant::now();
         let renewed = async {
             let pool = inner.pool().await.map_err(|e| e.to_string())?;
             let mut c = pool.acquire().await.map_err(|e| e.to_string())?;
@@ -810,7 +893,11 @@ async fn renew_loop(inner: Arc<Inner>, token: i64, lost: Arc<AtomicBool>) {
                 .map_err(|e| inner.err("renewing the lease", &e).to_string())
         };
         match renewed.await {
-            Ok(true) => {}
+            Ok(true) => {
+                if let Ok(mut t) = renewed_at.lock() {
+                    *t = sent;
+                }
+            }
             Ok(false) => {
                 lost.store(true, Ordering::SeqCst);
                 tracing::warn!(
@@ -849,16 +936,24 @@ impl Store for PgStore {
         let poll = Duration::from_millis(40 + u64::from(std::process::id() % 40));
         loop {
             let take_live = takeover && start.elapsed() >= grace;
+            let sent = Instant::now();
             match inner.try_lock(holder, &holder_json, take_live).await? {
                 Attempt::Got { token, stale } => {
                     let lost = Arc::new(AtomicBool::new(false));
-                    let renewal = tokio::spawn(renew_loop(inner.clone(), token, lost.clone()));
+                    let renewed = Arc::new(std::sync::Mutex::new(sent));
+                    let renewal = tokio::spawn(renew_loop(
+                        inner.clone(),
+                        token,
+                        lost.clone(),
+                        renewed.clone(),
+                    ));
                     return Ok(Box::new(PgLock {
                         inner: inner.clone(),
                         token,
                         stale,
                         renewal,
                         lost,
+                        renewed,
                     }));
                 }
                 Attempt::Held(h) => {

@@ -31,5 +31,6 @@ mod schema;
 mod security;
 mod state_postgres;
 mod storage;
+mod supervise;
 mod support;
 mod validate;

@@ -1,0 +1,71 @@
+//! `migrate supervise [PLAN|DIR]..`: the long-running service that watches
+//! every active migration's soak and trips the breaker on a breach; see
+//! [`crate::supervise`].
+
+use crate::cli::{Global, SuperviseArgs};
+use crate::error::{Error, ExitCode};
+use crate::output::Printer;
+use crate::supervise::{http, Options, Out, Shutdown, Supervisor};
+
+pub async fn run(
+    global: &Global,
+    args: &SuperviseArgs,
+    printer: Printer,
+) -> anyhow::Result<ExitCode> {
+    if global.dry_run {
+        return Err(Error::Usage(
+            "supervise changes what a breach calls for; it has no --dry-run (use `migrate check` or `status --watch` to look)".into(),
+        )
+        .into());
+    }
+    let paths = if args.plans.is_empty() {
+        vec![global.file.clone()]
+    } else {
+        args.plans.clone()
+    };
+    let out = Out::new(printer.json, printer.quiet, printer.verbose > 0);
+    let opts = Options {
+        paths,
+        advance: args.advance,
+        poll: args.poll,
+        stale_after: args.stale_after,
+        group: args.group.clone(),
+    };
+    // Continuous reconciliations plug in here: an implementation of
+    // `supervise::continuous::Followers` (over `reconcile::continuous`),
+    // ticked for the parity gates of every active migration.
+    let followers = None;
+    let sup = Supervisor::new(global, opts, out, &printer, followers)?;
+    let server = http::serve(args.listen, sup.metrics(), args.stale_after)
+        .await
+        .map_err(|e| anyhow::anyhow!("serving /metrics and /healthz on {}: {e}", args.listen))?;
+    let shutdown = Shutdown::default();
+    catch_signals(shutdown.clone());
+    let code = sup.run(shutdown, server.addr).await;
+    drop(server);
+    Ok(code)
+}
+
+/// SIGTERM stops the supervisor cleanly (exit 0); Ctrl-C (SIGINT) too, with
+/// exit 130; a second Ctrl-C exits at once.
+fn catch_signals(shutdown: Shutdown) {
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => shutdown.terminate(),
+            r = tokio::signal::ctrl_c() => {
+                if r.is_err() {
+                    return;
+                }
+                shutdown.interrupt();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        }
+    });
+}
