@@ -5,33 +5,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use migrate::state::postgres::PgStore;
 use migrate::state::{Entry, Holder, State, StepInfo, Store, StoreError, Timestamp};
 use testbed::postgres::Postgres;
 
-/// One server for the store tests (a database each); tests that restart
-/// the server start their own.
-fn server() -> &'static Postgres {
-    static PG: OnceLock<Result<Postgres, String>> = OnceLock::new();
-    PG.get_or_init(|| {
-        let pg = Postgres::start().map_err(|e| format!("{e:#}"))?;
-        testbed::reap_after(&[
-            pg.stop_argv(),
-            vec![
-                "rm".to_string(),
-                "-rf".to_string(),
-                pg.dir().display().to_string(),
-            ],
-        ])
-        .map_err(|e| format!("{e:#}"))?;
-        Ok(pg)
-    })
-    .as_ref()
-    .unwrap_or_else(|e| panic!("starting PostgreSQL: {e}"))
-}
+use crate::support::shared_postgres as server;
 
 /// A fresh database on the shared server; its URL.
 fn database(name: &str) -> String {

@@ -9,33 +9,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use testbed::haproxy::{Haproxy, Server as HaServer};
 use testbed::http::{Response, Server};
-use testbed::postgres::Postgres;
 use testbed::Guard;
 
-fn server() -> &'static Postgres {
-    static PG: OnceLock<Result<Postgres, String>> = OnceLock::new();
-    PG.get_or_init(|| {
-        let pg = Postgres::start().map_err(|e| format!("{e:#}"))?;
-        testbed::reap_after(&[
-            pg.stop_argv(),
-            vec![
-                "rm".to_string(),
-                "-rf".to_string(),
-                pg.dir().display().to_string(),
-            ],
-        ])
-        .map_err(|e| format!("{e:#}"))?;
-        Ok(pg)
-    })
-    .as_ref()
-    .unwrap_or_else(|e| panic!("starting PostgreSQL: {e}"))
-}
+use crate::support::shared_postgres as server;
 
 /// A fresh database on the shared server; its URL, with a password that
 /// must never be shown (the server trusts local connections).

@@ -95,3 +95,26 @@ pub fn stdout(output: &std::process::Output) -> String {
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// One PostgreSQL server for the tests that need a database each (store,
+/// supervisor); tests that stop or restart a server start their own. It is
+/// stopped and removed when the test binary exits.
+pub fn shared_postgres() -> &'static testbed::postgres::Postgres {
+    static PG: std::sync::OnceLock<Result<testbed::postgres::Postgres, String>> =
+        std::sync::OnceLock::new();
+    PG.get_or_init(|| {
+        let pg = testbed::postgres::Postgres::start().map_err(|e| format!("{e:#}"))?;
+        testbed::reap_after(&[
+            pg.stop_argv(),
+            vec![
+                "rm".to_string(),
+                "-rf".to_string(),
+                pg.dir().display().to_string(),
+            ],
+        ])
+        .map_err(|e| format!("{e:#}"))?;
+        Ok(pg)
+    })
+    .as_ref()
+    .unwrap_or_else(|e| panic!("starting PostgreSQL: {e}"))
+}
