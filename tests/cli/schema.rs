@@ -176,6 +176,10 @@ fn the_schema_names_exactly_the_keys_the_validator_accepts() {
             "state" => &s["properties"]["settings"]["properties"]["state"],
             "gate" => &s["properties"]["gates"]["additionalProperties"],
             "reconciliation" => &s["properties"]["reconciliations"]["additionalProperties"],
+            "continuous" => {
+                &s["properties"]["reconciliations"]["additionalProperties"]["properties"]
+                    ["continuous"]
+            }
             "phase" => &s["properties"]["phases"]["items"],
             "request" => &s["$defs"]["request"],
             "flag" | "webhook" | "canary" => &step_schema(&s, name)["properties"][name],
