@@ -781,7 +781,10 @@ async fn a_parity_older_than_max_age_is_no_data_with_its_age() {
     let r = engine.evaluate(&gate("fresh"), &st).await;
     assert_eq!((r.value, r.ok), (None, false));
     let note = r.note.unwrap_or_default();
-    assert!(note.contains("15m old") && note.contains("max_age 10m"), "{note}");
+    assert!(
+        note.contains("15m old") && note.contains("max_age 10m"),
+        "{note}"
+    );
     assert!(note.ends_with("(no_data: fail)"), "{note}");
     // The gate's no_data policy decides.
     let r = engine.evaluate(&gate("lenient"), &st).await;
@@ -810,6 +813,10 @@ async fn a_continuous_reading_before_its_first_full_sweep_is_no_data() {
         note.contains("not completed its first sweep (1200 rows compared so far)"),
         "{note}"
     );
-    let st = parity_state(&w, Duration::from_secs(1), serde_json::json!({"complete": true}));
+    let st = parity_state(
+        &w,
+        Duration::from_secs(1),
+        serde_json::json!({"complete": true}),
+    );
     assert_eq!(engine.evaluate(&gate, &st).await.value, Some(1.0));
 }

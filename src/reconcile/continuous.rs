@@ -335,8 +335,8 @@ impl Continuous {
             // An empty table: nothing to re-check yet.
             return Ok(());
         };
-        let above = lower(&from, mark.overlap)
-            .with_context(|| format!("column {}", mark.column))?;
+        let above =
+            lower(&from, mark.overlap).with_context(|| format!("column {}", mark.column))?;
         pass.watermark_above = Some(above.to_string());
         let mut sides = self.pair.clone();
         sides.source.above = Some((index, above.clone()));
@@ -410,10 +410,11 @@ impl Continuous {
                 self.sweeps += 1;
                 self.full_rows = Some(self.swept);
                 self.swept = 0;
-                let mut known = lock(&self.known);
-                known.overflow_last = known.overflow;
-                known.overflow = 0;
-                drop(known);
+                {
+                    let mut known = lock(&self.known);
+                    known.overflow_last = known.overflow;
+                    known.overflow = 0;
+                }
                 self.size_slices().await;
             }
         }
@@ -592,7 +593,10 @@ fn lower(value: &Value, overlap: Overlap) -> anyhow::Result<Value> {
     Ok(match (value, overlap) {
         (Value::Timestamp(t), Overlap::Time(d)) => {
             let d = chrono::Duration::from_std(d)?;
-            Value::Timestamp(t.checked_sub_signed(d).unwrap_or(chrono::NaiveDateTime::MIN))
+            Value::Timestamp(
+                t.checked_sub_signed(d)
+                    .unwrap_or(chrono::NaiveDateTime::MIN),
+            )
         }
         (Value::Date(day), Overlap::Time(d)) => {
             let days = d.as_secs().div_ceil(86_400);
@@ -612,6 +616,14 @@ fn lower(value: &Value, overlap: Overlap) -> anyhow::Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The service that keeps a breaker armed spawns its passes.
+    #[allow(dead_code)]
+    fn passes_can_run_on_any_thread(c: &mut Continuous, plan: &Plan) {
+        fn send<T: Send>(_: &T) {}
+        send(&c.tick());
+        send(&Continuous::new(plan, "r"));
+    }
 
     #[test]
     fn the_overlap_is_taken_in_the_watermarks_units() {

@@ -257,7 +257,10 @@ fn sqlite_with_an_integer_watermark() {
         assert_eq!((r.differing, r.complete), (0, false));
         // Moved watermark: caught in one pass (row 300 is in the slice
         // already swept; the next one is 401..800).
-        sqlite(&a, "UPDATE accounts SET owner = 'x', version = 1001 WHERE id = 300;");
+        sqlite(
+            &a,
+            "UPDATE accounts SET owner = 'x', version = 1001 WHERE id = 300;",
+        );
         // Watermark not moved, row deleted: for the sweep's last slice.
         sqlite(
             &b,
@@ -298,8 +301,11 @@ fn a_database_restart_fails_one_pass_and_the_next_goes_on() {
         let err = c.tick().await.expect_err("the target is down");
         assert!(format!("{err:#}").contains("new"), "{err:#}");
         pg.start_again().unwrap();
-        pg.psql("accounts", "UPDATE accounts SET owner = 'z', updated_at = now() WHERE id = 3")
-            .unwrap();
+        pg.psql(
+            "accounts",
+            "UPDATE accounts SET owner = 'z', updated_at = now() WHERE id = 3",
+        )
+        .unwrap();
         // The failed pass is done again: the sweep goes on where it was.
         let r = c.tick().await.unwrap();
         assert_eq!(r.differing, 1, "{}", r.summary);
@@ -358,10 +364,7 @@ impl Follow {
     /// Ctrl-C; the exit code and the last event (the stop's).
     fn interrupt(mut self) -> (Option<i32>, Json) {
         let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap();
+        Command::new("kill").args(["-INT", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
         let last = self
             .lines
@@ -456,8 +459,11 @@ fn follow_records_readings_that_parity_gates_read_until_they_are_too_old() {
     assert_eq!(code, Some(7), "{gate}");
     assert_eq!(gate["value"], done["parity"], "{gate}");
     // The row is repaired: the next recorded reading says so.
-    pg.psql("accounts", "UPDATE accounts SET balance = 2997 WHERE id = 999")
-        .unwrap();
+    pg.psql(
+        "accounts",
+        "UPDATE accounts SET balance = 2997 WHERE id = 999",
+    )
+    .unwrap();
     let fixed = follow.until(Duration::from_secs(30), |j| {
         j["type"] == "reconcile_pass" && j["differing"] == 0 && j["recorded"] == true
     });
@@ -518,8 +524,11 @@ fn follow_survives_a_database_restart() {
     });
     assert!(failed["error"].as_str().is_some(), "{failed}");
     pg.start_again().unwrap();
-    pg.psql("accounts", "UPDATE accounts SET owner = 'q', updated_at = now() WHERE id = 12")
-        .unwrap();
+    pg.psql(
+        "accounts",
+        "UPDATE accounts SET owner = 'q', updated_at = now() WHERE id = 12",
+    )
+    .unwrap();
     let after = follow.until(Duration::from_secs(30), |j| {
         j["type"] == "reconcile_pass" && j["differing"] == 1
     });
