@@ -70,7 +70,9 @@ fn main() {
         .build()
         .expect("a runtime");
     let mut round = 0u64;
-    println!("| sweep_rows | rows written per pass | pass (median) | min | max | full sweep every 30s |");
+    println!(
+        "| sweep_rows | rows written per pass | pass (median) | min | max | full sweep every 30s |"
+    );
     println!("|---|---|---|---|---|---|");
     for slice in slices {
         let text = format!(
@@ -97,9 +99,7 @@ phases:
             .expect("a valid plan")
             .plan;
         let times = runtime.block_on(async {
-            let mut c = Continuous::new(&plan, "accounts")
-                .await
-                .expect("connect");
+            let mut c = Continuous::new(&plan, "accounts").await.expect("connect");
             c.tick().await.expect("a first pass");
             let mut times = Vec::new();
             for _ in 0..passes {
@@ -152,7 +152,9 @@ fn write(maria: &Mariadb, pg: &Postgres, rows: u64, n: u64, round: u64) {
         .expect("write the source");
     pg.psql(
         "accounts",
-        &format!("UPDATE accounts SET balance = balance + 1, updated_at = '{at}' WHERE id IN ({ids})"),
+        &format!(
+            "UPDATE accounts SET balance = balance + 1, updated_at = '{at}' WHERE id IN ({ids})"
+        ),
     )
     .expect("write the target");
 }

@@ -634,6 +634,83 @@ phases:
         }
     }
 
+    fn continuous_plan(
+        continuous: &str,
+        gate: &str,
+    ) -> Result<crate::plan::Validated, Vec<Diagnostic>> {
+        let text = format!(
+            "version: 1
+name: t
+providers:
+  a: {{ type: sqlite, path: a.db }}
+  b: {{ type: sqlite, path: b.db }}
+reconciliations:
+  r:
+    source: {{ provider: a, table: t }}
+    target: {{ provider: b, table: t }}
+    key: [id]
+    columns: {{ v: value, changed: modified }}
+    continuous: {continuous}
+gates:
+  parity: {{ reconcile: r, min: 1.0, {gate} }}
+phases:
+  - name: p
+    steps:
+      - check: [parity]
+"
+        );
+        validate(&text, &HashMap::new())
+    }
+
+    #[test]
+    fn continuous_settings_decode_with_their_defaults() {
+        let v = continuous_plan("{ watermark: changed }", "max_age: 10m").unwrap();
+        let r = v.plan.reconciliation("r").unwrap();
+        let c = r.continuous.as_ref().unwrap();
+        assert_eq!(c.every, std::time::Duration::from_secs(30));
+        assert_eq!(c.sweep, crate::plan::Sweep::Rows(10_000));
+        assert_eq!(c.max_differing, 100_000);
+        let w = c.watermark.as_ref().unwrap();
+        // The target's column comes from the mapping.
+        assert_eq!(
+            (w.column.as_str(), w.target_column.as_str()),
+            ("changed", "modified")
+        );
+        assert_eq!(w.overlap, None);
+        let g = v.plan.gate("parity").unwrap();
+        assert_eq!(g.max_age, Some(std::time::Duration::from_secs(600)));
+        let v = continuous_plan(
+            "{ watermark: changed, overlap: 0, sweep_within: 1h, every: 10s }",
+            "max_age: 1m",
+        )
+        .unwrap();
+        let c = v
+            .plan
+            .reconciliation("r")
+            .unwrap()
+            .continuous
+            .clone()
+            .unwrap();
+        assert_eq!(
+            c.watermark.unwrap().overlap,
+            Some(crate::plan::Overlap::Units(0))
+        );
+        assert_eq!(
+            c.sweep,
+            crate::plan::Sweep::Within(std::time::Duration::from_secs(3600))
+        );
+        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+    }
+
+    #[test]
+    fn a_max_age_shorter_than_the_passes_is_a_warning() {
+        let v = continuous_plan("{ every: 5m }", "max_age: 1m").unwrap();
+        assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
+        assert!(v.warnings[0]
+            .message
+            .contains("shorter than the pass interval"));
+    }
+
     #[test]
     fn good_scrape_queries_pass() {
         assert!(errors(
