@@ -3,7 +3,8 @@
 //! watermark cannot (deletions, rows changed without moving it) within a
 //! full sweep, a reading before the first full sweep says so, a restarted
 //! database fails one pass only, and `reconcile --follow` records readings
-//! that parity gates read (and `max_age` turns stale ones into no data).
+//! that parity gates read — those of a soak of a running `advance --wait`
+//! too — and `max_age` turns stale ones into no data.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -534,4 +535,64 @@ fn follow_survives_a_database_restart() {
     });
     assert_eq!(after["complete"], true, "{after}");
     assert_eq!(follow.interrupt().0, Some(130));
+}
+
+#[test]
+fn a_waiting_advance_trips_on_a_difference_follow_finds() {
+    let (maria, pg) = mariadb_pg();
+    let dir = tempfile::tempdir().unwrap();
+    let text = maria_pg_plan(
+        &maria,
+        &pg,
+        "{ watermark: updated_at, every: 300ms, sweep_rows: 5000 }",
+        "settings: { interval: 500ms }\ngates:\n  parity: { reconcile: accounts, min: 1.0, max_age: 1m }\n",
+    )
+    .replace(
+        "      - approve: go?\n",
+        "      - soak: 60s\n        gates: [parity]\n",
+    );
+    let plan = write_plan(dir.path(), &text);
+    let mut advance = migrate()
+        .arg("-f")
+        .arg(&plan)
+        .args(["advance", "--wait"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The soak's first reading runs a full reconciliation (equal tables)
+    // and records it; from then on the gate reads what is on record.
+    let state = dir.path().join(".migrate/accounts/journal.ndjson");
+    let end = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&state).is_ok_and(|j| j.contains("reconciled")) {
+        assert!(Instant::now() < end, "no reconciliation recorded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A copy goes wrong behind everyone's back; only a new reading shows it.
+    pg.psql("accounts", "UPDATE accounts SET balance = 0 WHERE id = 321")
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        advance.try_wait().unwrap().is_none(),
+        "the soak ended without a new reading"
+    );
+    let follow = Follow::start(&plan);
+    follow.until(Duration::from_secs(30), |j| {
+        j["type"] == "reconcile_pass" && j["recorded"] == true
+    });
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = advance.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < end, "the soak did not trip");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = advance.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+    }
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("parity"), "{err}");
+    drop(follow);
 }
