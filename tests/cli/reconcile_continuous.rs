@@ -596,3 +596,60 @@ fn a_waiting_advance_trips_on_a_difference_follow_finds() {
     assert!(err.contains("parity"), "{err}");
     drop(follow);
 }
+
+#[test]
+fn follow_prints_a_line_per_pass_for_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("old.db"), dir.path().join("new.db"));
+    for f in [&a, &b] {
+        sqlite(
+            f,
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL); \
+             INSERT INTO accounts VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+        );
+    }
+    sqlite(&b, "UPDATE accounts SET owner = 'x' WHERE id = 2;");
+    let plan = write_plan(
+        dir.path(),
+        &plan_text(
+            &format!("{{ type: sqlite, path: {} }}", a.display()),
+            &format!("{{ type: sqlite, path: {} }}", b.display()),
+            "{ every: 200ms, sweep_rows: 2 }",
+            "",
+        ),
+    );
+    let child = migrate()
+        .arg("-f")
+        .arg(&plan)
+        .args(["reconcile", "accounts", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 3, "{stdout}\n{stderr}");
+    // Two slices: the first pass has not seen the whole table.
+    assert!(
+        lines[0].contains("first sweep not complete (2 rows so far)"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].contains("parity 0.666667  differing 1/3  sweep 1 done"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("a pass every 200ms"), "{stderr}");
+    assert!(
+        stderr.contains("the migration has not started: readings are not recorded"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stopped after"), "{stderr}");
+}
