@@ -56,7 +56,14 @@ reconciliations:
     )
 }
 
-fn mariadb_pg() -> (Mariadb, Postgres) {
+/// The MariaDB tests of this module take turns: a handful of servers
+/// initialised at once on a loaded machine sometimes fail to start.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn mariadb_pg() -> (Mariadb, Postgres, std::sync::MutexGuard<'static, ()>) {
+    let turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let maria = Mariadb::start().unwrap();
     let pg = Postgres::start().unwrap();
     maria.create_database("legacy").unwrap();
@@ -83,7 +90,7 @@ fn mariadb_pg() -> (Mariadb, Postgres) {
         ),
     )
     .unwrap();
-    (maria, pg)
+    (maria, pg, turn)
 }
 
 fn maria_pg_plan(maria: &Mariadb, pg: &Postgres, continuous: &str, extra: &str) -> String {
@@ -103,7 +110,7 @@ fn s(r: &Reading, key: &str) -> u64 {
 
 #[test]
 fn rows_written_with_a_moved_watermark_are_caught_within_one_pass() {
-    let (maria, pg) = mariadb_pg();
+    let (maria, pg, _turn) = mariadb_pg();
     // Ten slices: the sweep alone would take ten passes to reach row 950.
     let plan = plan(&maria_pg_plan(
         &maria,
@@ -172,7 +179,7 @@ fn rows_written_with_a_moved_watermark_are_caught_within_one_pass() {
 
 #[test]
 fn the_sweep_catches_deletions_and_rows_changed_without_their_watermark() {
-    let (maria, pg) = mariadb_pg();
+    let (maria, pg, _turn) = mariadb_pg();
     let plan = plan(&maria_pg_plan(
         &maria,
         &pg,
@@ -288,7 +295,7 @@ fn sqlite(file: &Path, sql: &str) {
 
 #[test]
 fn a_database_restart_fails_one_pass_and_the_next_goes_on() {
-    let (maria, pg) = mariadb_pg();
+    let (maria, pg, _turn) = mariadb_pg();
     let plan = plan(&maria_pg_plan(
         &maria,
         &pg,
@@ -421,7 +428,7 @@ fn check(plan: &Path, gate: &str) -> (Option<i32>, Json) {
 
 #[test]
 fn follow_records_readings_that_parity_gates_read_until_they_are_too_old() {
-    let (maria, pg) = mariadb_pg();
+    let (maria, pg, _turn) = mariadb_pg();
     let dir = tempfile::tempdir().unwrap();
     let gates = "gates:\n  parity: { reconcile: accounts, min: 1.0, max_age: 3s }\n";
     let plan = write_plan(
@@ -504,7 +511,7 @@ fn follow_records_readings_that_parity_gates_read_until_they_are_too_old() {
 
 #[test]
 fn follow_survives_a_database_restart() {
-    let (maria, pg) = mariadb_pg();
+    let (maria, pg, _turn) = mariadb_pg();
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(
         dir.path(),
@@ -539,7 +546,7 @@ fn follow_survives_a_database_restart() {
 
 #[test]
 fn a_waiting_advance_trips_on_a_difference_follow_finds() {
-    let (maria, pg) = mariadb_pg();
+    let (maria, pg, _turn) = mariadb_pg();
     let dir = tempfile::tempdir().unwrap();
     let text = maria_pg_plan(
         &maria,
