@@ -415,6 +415,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human (tables, on stderr what is not data) or json')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human (tables, on stderr what is not data) or json')
             [CompletionResult]::new('--repair', '--repair', [CompletionResultType]::ParameterName, 'Write missing and different rows into the target (and delete extra rows when the reconciliation has `delete_extra: true`); with --dry-run, show what would be written')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep comparing until Ctrl-C: every `continuous.every`, re-check the rows changed since the watermark and the next slice of a rolling sweep; print a line (or JSON event) per pass and record the readings for parity gates')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would change, change nothing')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed without a terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed without a terminal)')

@@ -796,7 +796,7 @@ _migrate() {
             return 0
             ;;
         migrate__subcmd__reconcile)
-            opts="-f -o -y -q -v -h --repair --report --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help"
+            opts="-f -o -y -q -v -h --repair --report --follow --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -390,6 +390,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand -o 'Output format: human (tables, on stderr what is not data) or json'
             cand --output 'Output format: human (tables, on stderr what is not data) or json'
             cand --repair 'Write missing and different rows into the target (and delete extra rows when the reconciliation has `delete_extra: true`); with --dry-run, show what would be written'
+            cand --follow 'Keep comparing until Ctrl-C: every `continuous.every`, re-check the rows changed since the watermark and the next slice of a rolling sweep; print a line (or JSON event) per pass and record the readings for parity gates'
             cand --dry-run 'Show what would change, change nothing'
             cand -y 'Answer yes to confirmations (needed without a terminal)'
             cand --yes 'Answer yes to confirmations (needed without a terminal)'

@@ -265,6 +265,7 @@ complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -l state-url 
 complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
 json\t''"
 complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -l repair -d 'Write missing and different rows into the target (and delete extra rows when the reconciliation has `delete_extra: true`); with --dry-run, show what would be written'
+complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -l follow -d 'Keep comparing until Ctrl-C: every `continuous.every`, re-check the rows changed since the watermark and the next slice of a rolling sweep; print a line (or JSON event) per pass and record the readings for parity gates'
 complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -l dry-run -d 'Show what would change, change nothing'
 complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
 complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -s q -l quiet -d 'Print only errors'

@@ -282,6 +282,13 @@ pub struct ReconcileArgs {
     /// Write one JSON line per differing row to FILE
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+
+    /// Keep comparing until Ctrl-C: every `continuous.every`, re-check the
+    /// rows changed since the watermark and the next slice of a rolling
+    /// sweep; print a line (or JSON event) per pass and record the readings
+    /// for parity gates
+    #[arg(long, conflicts_with_all = ["repair", "report"])]
+    pub follow: bool,
 }
 
 /// The clap command, for completions and the man page.

@@ -1,9 +1,13 @@
 //! `migrate reconcile NAME [--repair] [--report FILE]`: compare the two
 //! tables of a reconciliation, print the summary, and exit 0 when they are
 //! equal (or were repaired to parity 1) or 7 when they differ.
+//!
+//! `migrate reconcile NAME --follow`: the continuous reconciliation
+//! ([`crate::reconcile::continuous`]) until Ctrl-C, a line (or JSON event)
+//! per pass, its readings recorded in the journal for parity gates.
 
 use std::io::IsTerminal as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -29,6 +33,9 @@ pub fn run(global: &Global, args: &ReconcileArgs, printer: &Printer) -> anyhow::
             format!("the plan has: {}", known.join(", "))
         };
         return Err(Error::Usage(format!("no reconciliation '{}' ({hint})", args.name)).into());
+    }
+    if args.follow {
+        return follow(global, &v, &args.name, printer);
     }
     if global.dry_run && !args.repair {
         printer.note("note: --dry-run without --repair: a reconciliation changes nothing anyway");
@@ -90,15 +97,37 @@ async fn record(
     name: &str,
     summary: &reconcile::Summary,
 ) -> anyhow::Result<()> {
+    record_parity(
+        global,
+        v,
+        name,
+        summary.final_parity(),
+        serde_json::to_value(summary)?,
+        "",
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Record a parity and its summary as `Entry::Reconciled`. Returns false
+/// when the migration has not started (there is no state to record in).
+async fn record_parity(
+    global: &Global,
+    v: &crate::plan::Validated,
+    name: &str,
+    parity: f64,
+    summary: serde_json::Value,
+    flags: &str,
+) -> anyhow::Result<bool> {
     let store = super::context::store_for(global, v)?;
     let Some(mut state) = store.load().await? else {
-        return Ok(());
+        return Ok(false);
     };
     let holder = crate::state::Holder {
         actor: crate::state::actor(),
         host: crate::state::hostname(),
         pid: std::process::id(),
-        command: format!("migrate reconcile {name}"),
+        command: format!("migrate reconcile {name}{flags}"),
         since: crate::state::Timestamp::new(std::time::SystemTime::now()),
     };
     let guard = store
@@ -115,12 +144,207 @@ async fn record(
             holder.since,
             vec![crate::state::Entry::Reconciled {
                 name: name.to_string(),
-                parity: summary.final_parity(),
-                summary: serde_json::to_value(summary)?,
+                parity,
+                summary,
             }],
         )
         .await?;
-    Ok(())
+    Ok(true)
+}
+
+/// A changed reading is recorded at most this often...
+const RECORD_CHANGED: Duration = Duration::from_secs(10);
+/// ...and an unchanged one this often (or at half the shortest `max_age`
+/// of the plan's parity gates on the reconciliation, when that is sooner),
+/// so that gates see a fresh reading and the journal grows by a bounded
+/// amount whatever the pass interval.
+const RECORD_UNCHANGED: Duration = Duration::from_secs(300);
+
+/// When to record a reading.
+struct Throttle {
+    refresh: Duration,
+    /// The last reading recorded: when, and what it said.
+    last: Option<(Instant, f64, u64)>,
+}
+
+impl Throttle {
+    fn new(plan: &crate::plan::Plan, name: &str) -> Self {
+        let shortest = plan
+            .gates
+            .iter()
+            .filter(|g| {
+                matches!(&g.source, crate::plan::GateSource::Parity { reconcile } if reconcile == name)
+            })
+            .filter_map(|g| g.max_age)
+            .min();
+        let refresh = shortest.map_or(RECORD_UNCHANGED, |m| (m / 2).min(RECORD_UNCHANGED));
+        Self {
+            refresh: refresh.max(Duration::from_secs(1)),
+            last: None,
+        }
+    }
+
+    /// Readings before the first full sweep are never recorded (part of
+    /// the table was never compared); after it, the first is, then any
+    /// change (at most every RECORD_CHANGED) and a refresh.
+    fn due(&self, r: &Continuous, now: Instant) -> bool {
+        if !r.complete {
+            return false;
+        }
+        match self.last {
+            None => true,
+            Some((at, parity, differing)) => {
+                let since = now.saturating_duration_since(at);
+                let changed = parity != r.parity || differing != r.differing;
+                (changed && since >= RECORD_CHANGED) || since >= self.refresh
+            }
+        }
+    }
+}
+
+type Continuous = reconcile::continuous::Reading;
+
+/// `reconcile NAME --follow`.
+fn follow(
+    global: &Global,
+    v: &crate::plan::Validated,
+    name: &str,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    if global.dry_run {
+        printer.note("note: --dry-run: readings are printed, not recorded");
+    }
+    let plan = &v.plan;
+    let json = crate::output::events::JsonReporter::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut c = tokio::select! {
+            c = reconcile::continuous::Continuous::new(plan, name) => c?,
+            _ = &mut stop => return Ok(ExitCode::Interrupted),
+        };
+        if !printer.json {
+            printer.note(&format!(
+                "following reconciliation '{name}': a pass every {} (Ctrl-C stops)",
+                humantime::format_duration(c.every())
+            ));
+        }
+        let mut throttle = Throttle::new(plan, name);
+        let mut unrecorded_noted = false;
+        let (mut passes, mut failed) = (0u64, 0u64);
+        loop {
+            let next = tokio::time::Instant::now() + c.every();
+            let outcome = tokio::select! {
+                r = c.tick() => r,
+                _ = &mut stop => break,
+            };
+            passes += 1;
+            match outcome {
+                Ok(reading) => {
+                    let mut recorded = false;
+                    if !global.dry_run && throttle.due(&reading, Instant::now()) {
+                        match record_parity(
+                            global,
+                            v,
+                            name,
+                            reading.parity,
+                            reading.summary.clone(),
+                            " --follow",
+                        )
+                        .await
+                        {
+                            Ok(true) => {
+                                recorded = true;
+                                throttle.last =
+                                    Some((Instant::now(), reading.parity, reading.differing));
+                            }
+                            Ok(false) => {
+                                if !unrecorded_noted && !printer.json {
+                                    printer.note("note: the migration has not started: readings are not recorded");
+                                }
+                                unrecorded_noted = true;
+                            }
+                            Err(e) => printer.note(&format!(
+                                "warning: the reading could not be recorded in the migration's journal: {e:#}"
+                            )),
+                        }
+                    }
+                    if printer.json {
+                        json.emit(serde_json::json!({
+                            "type": "reconcile_pass",
+                            "reconciliation": name,
+                            "parity": reading.parity,
+                            "rows": reading.rows,
+                            "differing": reading.differing,
+                            "complete": reading.complete,
+                            "saturated": reading.saturated,
+                            "recorded": recorded,
+                            "summary": reading.summary,
+                        }));
+                    } else if !printer.quiet {
+                        printer.out(&pass_line(&reading, recorded));
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    let message = crate::redact::clean(&format!("{e:#}")).into_owned();
+                    if printer.json {
+                        json.emit(serde_json::json!({
+                            "type": "reconcile_pass_failed",
+                            "reconciliation": name,
+                            "error": message,
+                        }));
+                    } else {
+                        printer.err(&format!("pass failed (the next one goes on): {message}"));
+                    }
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                _ = &mut stop => break,
+            }
+        }
+        if printer.json {
+            json.emit(serde_json::json!({
+                "type": "reconcile_follow_stopped",
+                "reconciliation": name,
+                "passes": passes,
+                "failed": failed,
+            }));
+        } else {
+            printer.note(&format!("stopped after {passes} pass(es), {failed} failed"));
+        }
+        Ok(ExitCode::Interrupted)
+    })
+}
+
+/// One line per pass for people.
+fn pass_line(r: &Continuous, recorded: bool) -> String {
+    let s = &r.summary;
+    let n = |k: &str| s.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let pass = &s["pass"];
+    let p = |k: &str| pass.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let sweep = if r.complete {
+        format!("sweep {} done", n("sweeps"))
+    } else {
+        format!("first sweep not complete ({} rows so far)", n("swept"))
+    };
+    let secs = pass
+        .get("seconds")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(0.0);
+    format!(
+        "{}  parity {:.6}  differing {}/{}  {sweep}  changed rows read {}  slice {} rows  {secs:.2} s{}",
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+        r.parity,
+        r.differing,
+        r.rows,
+        p("watermark_rows"),
+        p("slice_rows"),
+        if recorded { "  recorded" } else { "" }
+    )
 }
 
 /// The progress bar: rows compared of the source's estimated rows, on

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use crate::plan::{Gate, GateSource, NoData};
-use crate::state::{Entry, State};
+use crate::state::{Entry, ParityRecord, State};
 
 use super::{Engine, Event, ReconcileResult};
 
@@ -53,7 +53,7 @@ impl Engine<'_> {
                 Err(e) => Err(e.to_string()),
             },
             GateSource::Parity { reconcile } => match state.parity.get(reconcile) {
-                Some(p) => Ok(Some(p.parity)),
+                Some(p) => self.recorded_parity(gate, reconcile, p),
                 None => {
                     self.events.event(&Event::Note {
                         message: format!(
@@ -100,6 +100,35 @@ impl Engine<'_> {
             note: note.map(|n| crate::redact::clean(&n).into_owned()),
             reconciled,
         }
+    }
+
+    /// A recorded parity, unless it is too old for the gate's `max_age`
+    /// or comes from a continuous reconciliation whose first full sweep
+    /// is not over (part of the table was never compared): those are no
+    /// data, with a note saying why.
+    fn recorded_parity(
+        &self,
+        gate: &Gate,
+        reconcile: &str,
+        p: &ParityRecord,
+    ) -> Result<Option<f64>, String> {
+        let age = self.now().since(p.at);
+        if let Some(max) = gate.max_age.filter(|max| age > *max) {
+            return Err(format!(
+                "the latest parity of {reconcile} is {} old, recorded at {} (max_age {})",
+                humantime::format_duration(Duration::from_secs(age.as_secs())),
+                p.at,
+                humantime::format_duration(max)
+            ));
+        }
+        if p.summary.get("complete") == Some(&serde_json::Value::Bool(false)) {
+            let swept = p.summary.get("swept").and_then(serde_json::Value::as_u64);
+            return Err(format!(
+                "the continuous reconciliation of {reconcile} has not completed its first sweep{}",
+                swept.map_or(String::new(), |n| format!(" ({n} rows compared so far)"))
+            ));
+        }
+        Ok(Some(p.parity))
     }
 
     /// Evaluate several gates at once.

@@ -823,3 +823,92 @@ async fn a_reconciliation_reading_is_recorded_only_for_a_running_migration() {
     assert!(engine.record_reconciliation("r", &reading).await.unwrap());
     assert_eq!(w.state().await.parity["r"].parity, 0.75);
 }
+
+const PARITY_PLAN: &str = r#"
+version: 1
+name: t
+providers:
+  old: { type: sqlite, path: /nonexistent/old.db }
+  new: { type: sqlite, path: /nonexistent/new.db }
+reconciliations:
+  good:
+    source: { provider: old, table: t }
+    target: { provider: new, table: t }
+    key: [id]
+gates:
+  fresh: { reconcile: good, min: 1.0, max_age: 10m }
+  lenient: { reconcile: good, min: 1.0, max_age: 10m, no_data: pass }
+  ageless: { reconcile: good, min: 1.0 }
+phases:
+  - name: check
+    steps:
+      - check: [fresh]
+"#;
+
+fn parity_state(w: &World, age: Duration, summary: serde_json::Value) -> crate::state::State {
+    let mut st = crate::state::State::empty("t");
+    st.parity.insert(
+        "good".into(),
+        crate::state::ParityRecord {
+            at: crate::state::Timestamp::new(w.clock.now() - age),
+            parity: 1.0,
+            summary,
+        },
+    );
+    st
+}
+
+#[tokio::test]
+async fn a_parity_older_than_max_age_is_no_data_with_its_age() {
+    let w = World::new(PARITY_PLAN);
+    let store = w.store();
+    let engine = w.engine(&store);
+    let gate = |n: &str| w.plan.gate(n).unwrap().clone();
+    // Fresh enough: read as recorded.
+    let st = parity_state(&w, Duration::from_secs(9 * 60), serde_json::json!({}));
+    let r = engine.evaluate(&gate("fresh"), &st).await;
+    assert_eq!((r.value, r.ok), (Some(1.0), true), "{:?}", r.note);
+    // Too old: no data, failed by no_data: fail, the note says how old.
+    let st = parity_state(&w, Duration::from_secs(15 * 60), serde_json::json!({}));
+    let r = engine.evaluate(&gate("fresh"), &st).await;
+    assert_eq!((r.value, r.ok), (None, false));
+    let note = r.note.unwrap_or_default();
+    assert!(
+        note.contains("15m old") && note.contains("max_age 10m"),
+        "{note}"
+    );
+    assert!(note.ends_with("(no_data: fail)"), "{note}");
+    // The gate's no_data policy decides.
+    let r = engine.evaluate(&gate("lenient"), &st).await;
+    assert_eq!((r.value, r.ok), (None, true));
+    // Without max_age, age does not matter (and nothing is re-run).
+    let r = engine.evaluate(&gate("ageless"), &st).await;
+    assert_eq!((r.value, r.ok), (Some(1.0), true));
+    assert!(r.reconciled.is_none());
+}
+
+#[tokio::test]
+async fn a_continuous_reading_before_its_first_full_sweep_is_no_data() {
+    let w = World::new(PARITY_PLAN);
+    let store = w.store();
+    let engine = w.engine(&store);
+    let gate = w.plan.gate("ageless").unwrap().clone();
+    let st = parity_state(
+        &w,
+        Duration::from_secs(1),
+        serde_json::json!({"complete": false, "swept": 1200}),
+    );
+    let r = engine.evaluate(&gate, &st).await;
+    assert_eq!((r.value, r.ok), (None, false));
+    let note = r.note.unwrap_or_default();
+    assert!(
+        note.contains("not completed its first sweep (1200 rows compared so far)"),
+        "{note}"
+    );
+    let st = parity_state(
+        &w,
+        Duration::from_secs(1),
+        serde_json::json!({"complete": true}),
+    );
+    assert_eq!(engine.evaluate(&gate, &st).await.value, Some(1.0));
+}

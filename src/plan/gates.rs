@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::decode::Cx;
 use super::diag::{Pos, Span};
 use super::model::{
-    Capability, Gate, GateSource, NoData, Provider, ProviderKind, Reconciliation, TableRef,
+    Capability, Continuous, Gate, GateSource, NoData, Overlap, Provider, ProviderKind,
+    Reconciliation, Sweep, TableRef, Watermark,
 };
 use super::refs::{resolve_provider, resolve_reconciliation};
 use super::text::Text;
@@ -21,6 +22,7 @@ pub const GATE_KEYS: &[&str] = &[
     "failure_limit",
     "no_data",
     "interval",
+    "max_age",
 ];
 
 pub const RECONCILIATION_KEYS: &[&str] = &[
@@ -34,6 +36,16 @@ pub const RECONCILIATION_KEYS: &[&str] = &[
     "delete_extra",
     "batch_size",
     "settle",
+    "continuous",
+];
+
+pub const CONTINUOUS_KEYS: &[&str] = &[
+    "every",
+    "watermark",
+    "overlap",
+    "sweep_rows",
+    "sweep_within",
+    "max_differing",
 ];
 
 pub const TABLE_KEYS: &[&str] = &["provider", "table"];
@@ -118,6 +130,10 @@ fn reconciliation(
         Some((n, p)) => cx.duration(n, &p),
         None => Some(Duration::from_secs(1)),
     };
+    let continuous = match map.opt("continuous") {
+        Some((n, p)) => continuous(cx, n, &p, key.as_deref(), columns.as_deref()).map(Some),
+        None => Some(None),
+    };
     let (both, source_where, target_where) = (both?, source_where?, target_where?);
     Some(Reconciliation {
         name: name.to_string(),
@@ -130,7 +146,145 @@ fn reconciliation(
         delete_extra: delete_extra?,
         batch_size: batch_size?,
         settle: settle?,
+        continuous: continuous?,
     })
+}
+
+/// `continuous:` — how `reconcile --follow` keeps comparing. `key` and
+/// `columns` are the reconciliation's (when they decoded), to check the
+/// watermark against.
+fn continuous(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: &str,
+    key: Option<&[String]>,
+    columns: Option<&[(String, String)]>,
+) -> Option<Continuous> {
+    let what = "'continuous'";
+    let map = cx.map(node, path, what, CONTINUOUS_KEYS)?;
+    let every = match map.opt("every") {
+        Some((n, p)) => cx.duration(n, &p),
+        None => Some(Duration::from_secs(30)),
+    };
+    let watermark = match map.opt("watermark") {
+        Some((n, p)) => cx.literal(n, &p).and_then(|column| {
+            if key.is_some_and(|k| k.iter().any(|k| k.eq_ignore_ascii_case(&column))) {
+                cx.error_hint(
+                    n.span,
+                    &p,
+                    format!("the watermark '{column}' is a key column"),
+                    "a watermark is a column that grows on every write, like updated_at; a key never changes",
+                );
+                return None;
+            }
+            let target = match columns {
+                None => Some(column.clone()),
+                Some([]) => Some(column.clone()),
+                Some(cols) => {
+                    let found = cols.iter().find(|(s, _)| s.eq_ignore_ascii_case(&column));
+                    if found.is_none() {
+                        cx.error_hint(
+                            n.span,
+                            &p,
+                            format!("the watermark '{column}' is not one of the compared 'columns'"),
+                            format!("add it to 'columns' (as '{column}: <target column>' when the names differ)"),
+                        );
+                    }
+                    found.map(|(_, t)| t.clone())
+                }
+            };
+            target.map(|target_column| Some((column, target_column)))
+        }),
+        None => Some(None),
+    };
+    let overlap = match map.opt("overlap") {
+        Some((n, p)) => {
+            if !map.has("watermark") {
+                cx.error_hint(
+                    n.span,
+                    &p,
+                    "'overlap' without a 'watermark' is never used",
+                    "add 'watermark: <column>' (a column that grows on every write), or remove 'overlap'",
+                );
+                None
+            } else {
+                overlap(cx, n, &p).map(Some)
+            }
+        }
+        None => Some(None),
+    };
+    let rows = map
+        .opt("sweep_rows")
+        .map(|(n, p)| cx.uint(n, &p, 1, 10_000_000));
+    let within = map.opt("sweep_within").map(|(n, p)| cx.duration(n, &p));
+    let sweep = match (rows, within) {
+        (Some(_), Some(_)) => {
+            if let Some((n, p)) = map.opt("sweep_within") {
+                cx.error_hint(
+                    n.span,
+                    &p,
+                    "'sweep_rows' and 'sweep_within' both size the sweep's slices",
+                    "give one: rows per pass, or how long a full sweep may take",
+                );
+            }
+            None
+        }
+        (Some(r), None) => r.map(Sweep::Rows),
+        (None, Some(w)) => w.map(Sweep::Within),
+        (None, None) => Some(Sweep::Rows(10_000)),
+    };
+    if let (Some(Some(w)), Some(e), Some((n, p))) = (within, every, map.opt("sweep_within")) {
+        if w < e {
+            cx.error_hint(
+                n.span,
+                &p,
+                format!(
+                    "a full sweep within {} cannot be done with a pass every {}",
+                    humantime::format_duration(w),
+                    humantime::format_duration(e)
+                ),
+                "make 'sweep_within' at least as long as 'every'",
+            );
+        }
+    }
+    let max_differing = match map.opt("max_differing") {
+        Some((n, p)) => cx.uint(n, &p, 1, 10_000_000),
+        None => Some(100_000),
+    };
+    let (every, watermark, overlap) = (every?, watermark?, overlap?);
+    Some(Continuous {
+        every,
+        watermark: watermark.map(|(column, target_column)| Watermark {
+            column,
+            target_column,
+            overlap,
+        }),
+        sweep: sweep?,
+        max_differing: max_differing?,
+    })
+}
+
+/// `overlap: 1m` (a timestamp watermark) or `overlap: 1000` (an integer
+/// one); zero is allowed.
+fn overlap(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Overlap> {
+    if let Some(super::yaml::Resolved::Int(i)) = node.as_scalar().map(|s| s.resolve()) {
+        return match u64::try_from(i) {
+            Ok(u) => Some(Overlap::Units(u)),
+            Err(_) => {
+                cx.error_hint(
+                    node.span,
+                    path,
+                    format!("'overlap' must not be negative (got {i})"),
+                    "a duration like 1m for a timestamp watermark, a whole number for an integer one",
+                );
+                None
+            }
+        };
+    }
+    if is_zero_duration(node) {
+        return Some(Overlap::Time(Duration::ZERO));
+    }
+    cx.duration(node, path).map(Overlap::Time)
 }
 
 fn is_zero_duration(node: &Node) -> bool {
@@ -334,6 +488,24 @@ fn gate(
         Some((n, p)) => cx.duration(n, &p).map(Some),
         None => Some(None),
     };
+    let max_age = match map.opt("max_age") {
+        Some((n, p)) => match &source {
+            Some(GateSource::Metric { .. }) => {
+                cx.error_hint(
+                    n.span,
+                    &p,
+                    format!("{what} reads a metric: 'max_age' is only for parity gates"),
+                    "max_age bounds how old a recorded parity ('reconcile:') may be; a metric is read fresh each time",
+                );
+                None
+            }
+            _ => cx.duration(n, &p).map(|d| {
+                stale_warning(cx, n, &p, d, source.as_ref(), reconciliations);
+                Some(d)
+            }),
+        },
+        None => Some(None),
+    };
     Some(Gate {
         name: name.to_string(),
         source: source?,
@@ -342,7 +514,40 @@ fn gate(
         failure_limit: failure_limit?,
         no_data: no_data?,
         interval: interval?,
+        max_age: max_age?,
     })
+}
+
+/// A `max_age` shorter than the pass interval of the reconciliation's
+/// continuous settings: readings go stale between passes.
+fn stale_warning(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: &str,
+    max_age: Duration,
+    source: Option<&GateSource>,
+    reconciliations: &[Reconciliation],
+) {
+    let Some(GateSource::Parity { reconcile }) = source else {
+        return;
+    };
+    let every = reconciliations
+        .iter()
+        .find(|r| &r.name == reconcile)
+        .and_then(|r| r.continuous.as_ref())
+        .map(|c| c.every);
+    if let Some(every) = every.filter(|e| *e > max_age) {
+        cx.warning(
+            node.span,
+            path,
+            format!(
+                "max_age {} is shorter than the pass interval of '{reconcile}' (every {}): its readings go stale between passes",
+                humantime::format_duration(max_age),
+                humantime::format_duration(every)
+            ),
+            Some("make max_age a few times 'every', so that a late pass is not no data"),
+        );
+    }
 }
 
 /// A `scrape` gate's query must parse; the error points at the column of
@@ -427,6 +632,83 @@ phases:
             Ok(_) => Vec::new(),
             Err(d) => d.into_iter().filter(Diagnostic::is_error).collect(),
         }
+    }
+
+    fn continuous_plan(
+        continuous: &str,
+        gate: &str,
+    ) -> Result<crate::plan::Validated, Vec<Diagnostic>> {
+        let text = format!(
+            "version: 1
+name: t
+providers:
+  a: {{ type: sqlite, path: a.db }}
+  b: {{ type: sqlite, path: b.db }}
+reconciliations:
+  r:
+    source: {{ provider: a, table: t }}
+    target: {{ provider: b, table: t }}
+    key: [id]
+    columns: {{ v: value, changed: modified }}
+    continuous: {continuous}
+gates:
+  parity: {{ reconcile: r, min: 1.0, {gate} }}
+phases:
+  - name: p
+    steps:
+      - check: [parity]
+"
+        );
+        validate(&text, &HashMap::new())
+    }
+
+    #[test]
+    fn continuous_settings_decode_with_their_defaults() {
+        let v = continuous_plan("{ watermark: changed }", "max_age: 10m").unwrap();
+        let r = v.plan.reconciliation("r").unwrap();
+        let c = r.continuous.as_ref().unwrap();
+        assert_eq!(c.every, std::time::Duration::from_secs(30));
+        assert_eq!(c.sweep, crate::plan::Sweep::Rows(10_000));
+        assert_eq!(c.max_differing, 100_000);
+        let w = c.watermark.as_ref().unwrap();
+        // The target's column comes from the mapping.
+        assert_eq!(
+            (w.column.as_str(), w.target_column.as_str()),
+            ("changed", "modified")
+        );
+        assert_eq!(w.overlap, None);
+        let g = v.plan.gate("parity").unwrap();
+        assert_eq!(g.max_age, Some(std::time::Duration::from_secs(600)));
+        let v = continuous_plan(
+            "{ watermark: changed, overlap: 0, sweep_within: 1h, every: 10s }",
+            "max_age: 1m",
+        )
+        .unwrap();
+        let c = v
+            .plan
+            .reconciliation("r")
+            .unwrap()
+            .continuous
+            .clone()
+            .unwrap();
+        assert_eq!(
+            c.watermark.unwrap().overlap,
+            Some(crate::plan::Overlap::Units(0))
+        );
+        assert_eq!(
+            c.sweep,
+            crate::plan::Sweep::Within(std::time::Duration::from_secs(3600))
+        );
+        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+    }
+
+    #[test]
+    fn a_max_age_shorter_than_the_passes_is_a_warning() {
+        let v = continuous_plan("{ every: 5m }", "max_age: 1m").unwrap();
+        assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
+        assert!(v.warnings[0]
+            .message
+            .contains("shorter than the pass interval"));
     }
 
     #[test]

@@ -391,6 +391,9 @@ pub struct Gate {
     pub no_data: NoData,
     #[serde(serialize_with = "ser_opt_duration")]
     pub interval: Option<Duration>,
+    /// Parity gates: a recorded parity older than this is no data.
+    #[serde(serialize_with = "ser_opt_duration")]
+    pub max_age: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -437,6 +440,58 @@ pub struct Reconciliation {
     pub batch_size: u32,
     #[serde(serialize_with = "ser_duration")]
     pub settle: Duration,
+    /// How `migrate reconcile NAME --follow` keeps comparing (see
+    /// `reconcile::continuous`).
+    pub continuous: Option<Continuous>,
+}
+
+/// A reconciliation's continuous settings: re-check what changed since a
+/// watermark, and sweep the key space in slices, a pass every `every`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Continuous {
+    #[serde(serialize_with = "ser_duration")]
+    pub every: Duration,
+    pub watermark: Option<Watermark>,
+    pub sweep: Sweep,
+    /// Keys known to differ that are remembered (past it, differences are
+    /// still counted, their keys are not kept).
+    pub max_differing: u32,
+}
+
+/// A column that grows on every write, on both sides.
+#[derive(Debug, Clone, Serialize)]
+pub struct Watermark {
+    /// The source column.
+    pub column: String,
+    /// The target column (through the reconciliation's `columns` mapping).
+    pub target_column: String,
+    /// How far below the highest watermark seen each pass re-reads.
+    /// `None`: the default for the column's type (1m for times, 0 for
+    /// integers).
+    pub overlap: Option<Overlap>,
+}
+
+/// The overlap, in the watermark's own units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Overlap {
+    /// For a timestamp (or date) watermark.
+    #[serde(serialize_with = "ser_duration")]
+    Time(Duration),
+    /// For an integer watermark.
+    Units(u64),
+}
+
+/// How much of the key space each pass sweeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sweep {
+    /// This many source rows per pass.
+    Rows(u32),
+    /// Slices sized so that a full sweep takes at most this long (from
+    /// the source's row estimate).
+    #[serde(serialize_with = "ser_duration")]
+    Within(Duration),
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::gates::{GATE_KEYS, RECONCILIATION_KEYS, TABLE_KEYS};
+use super::gates::{CONTINUOUS_KEYS, GATE_KEYS, RECONCILIATION_KEYS, TABLE_KEYS};
 use super::providers::{self, COMMON_KEYS, REQUEST_KEYS};
 use super::steps::{
     sibling_keys, CANARY_KEYS, FLAG_KEYS, PHASE_KEYS, STEP_KINDS, TRAFFIC_KEYS, WEBHOOK_KEYS,
@@ -309,6 +309,7 @@ pub fn plan_schema() -> Value {
             "failure_limit": described(json!({"type": "integer", "minimum": 0}), "breaches tolerated before the breaker trips"),
             "no_data": described(json!({"enum": ["fail", "pass", "pause"]}), "what an empty result, NaN or an unreachable provider means"),
             "interval": r("duration"),
+            "max_age": described(r("duration"), "parity gates: a recorded parity older than this is no data"),
         },
         "additionalProperties": false,
         "oneOf": [
@@ -317,6 +318,56 @@ pub fn plan_schema() -> Value {
         ],
         "anyOf": [{ "required": ["max"] }, { "required": ["min"] }],
     });
+    let continuous = object(
+        &[
+            (
+                "every",
+                described(r("duration"), "time between passes (default 30s)"),
+            ),
+            (
+                "watermark",
+                described(
+                    r("literal"),
+                    "a source column that grows on every write (timestamp or integer); the target's is its mapped column",
+                ),
+            ),
+            (
+                "overlap",
+                json!({
+                    "description": "how far below the highest watermark seen each pass re-reads: a duration for a timestamp watermark (default 1m), a number for an integer one (default 0)",
+                    "oneOf": [r("duration"), { "type": "integer", "minimum": 0 }],
+                }),
+            ),
+            (
+                "sweep_rows",
+                described(
+                    json!({"type": "integer", "minimum": 1, "maximum": 10_000_000}),
+                    "source rows the rolling sweep compares per pass (default 10000)",
+                ),
+            ),
+            (
+                "sweep_within",
+                described(
+                    r("duration"),
+                    "instead of sweep_rows: slices sized so that a full sweep takes at most this long",
+                ),
+            ),
+            (
+                "max_differing",
+                described(
+                    json!({"type": "integer", "minimum": 1, "maximum": 10_000_000}),
+                    "keys known to differ that are remembered (default 100000)",
+                ),
+            ),
+        ],
+        &[],
+        "how `reconcile NAME --follow` keeps comparing: re-check rows changed since a watermark, plus a rolling sweep",
+    );
+    let continuous = {
+        let mut c = continuous;
+        c["not"] = json!({ "required": ["sweep_rows", "sweep_within"] });
+        c
+    };
     let table = object(
         &[("provider", r("name")), ("table", r("text"))],
         TABLE_KEYS,
@@ -361,9 +412,10 @@ pub fn plan_schema() -> Value {
                 "settle",
                 described(
                     r("duration"),
-                    "wait before re-checking differing rows (default 2s)",
+                    "wait before re-checking differing rows (default 1s)",
                 ),
             ),
+            ("continuous", continuous),
         ],
         &["source", "target", "key"],
         "",
@@ -452,6 +504,7 @@ pub fn key_sets() -> Vec<(&'static str, Vec<&'static str>)> {
         ("state", STATE_KEYS.to_vec()),
         ("gate", GATE_KEYS.to_vec()),
         ("reconciliation", RECONCILIATION_KEYS.to_vec()),
+        ("continuous", CONTINUOUS_KEYS.to_vec()),
         ("phase", PHASE_KEYS.to_vec()),
         ("request", REQUEST_KEYS.to_vec()),
         ("flag", FLAG_KEYS.to_vec()),

@@ -143,6 +143,15 @@ pub struct Shape {
     pub keys: usize,
     /// A SQL condition from the plan, in this database's dialect.
     pub filter: Option<String>,
+    /// Scans only: start after this key (when the scan is not resuming
+    /// after a later one): the first key (exclusive) of a slice.
+    pub after: Option<Row>,
+    /// Scans only: the last key (inclusive) of a slice of the key space
+    /// (the rolling sweep of a continuous reconciliation).
+    pub upto: Option<Row>,
+    /// Scans only: only rows whose column `.0` (an index into `columns`)
+    /// is above `.1` (a watermark).
+    pub above: Option<(usize, Value)>,
 }
 
 impl Shape {
@@ -286,6 +295,20 @@ pub trait Database: Send + Sync {
     /// database: the value's index and why (the message never quotes the
     /// value). [`Database::upsert`] of such a row fails whole.
     fn unwritable(&self, shape: &Shape, row: &[Value]) -> Option<(usize, ProviderError)>;
+
+    /// The key of the `n`th row (from 1) of `shape` after the key `after`
+    /// (from the start when `None`), in scan order; `None` when there are
+    /// fewer rows. Where a slice of the rolling sweep ends.
+    async fn key_at(
+        &self,
+        shape: &Shape,
+        after: Option<&[Value]>,
+        n: u64,
+    ) -> Result<Option<Row>, ProviderError>;
+
+    /// The highest value of column `column` (an index into
+    /// `shape.columns`) within the filter; `None` when there is none.
+    async fn max_of(&self, shape: &Shape, column: usize) -> Result<Option<Value>, ProviderError>;
 
     /// Insert or update these rows (key columns first, as in `shape`), in
     /// one transaction. Absolute, hence safe to retry.
@@ -432,7 +455,71 @@ fn push_bind<'a>(
     d.param(binds.len(), column)
 }
 
-/// `SELECT cols FROM t WHERE (filter) AND key > after ORDER BY key`.
+/// `key > after` (`strict`) or `key <= bound` (not `strict`, written as
+/// `key < bound OR key = bound`) for a composite key:
+/// `(k1 > a) OR (k1 = a AND k2 > b) OR ...` — every engine can use an index
+/// for it, unlike row-value comparisons on some versions.
+fn key_bound<'a>(
+    d: &dyn Dialect,
+    keys: &'a [Column],
+    bound: &'a [Value],
+    after: bool,
+    binds: &mut Vec<(&'a Value, &'a Column)>,
+) -> Option<String> {
+    let n = keys.len().min(bound.len());
+    let mut ors = Vec::new();
+    for i in 0..n {
+        let mut ands = Vec::new();
+        for j in 0..i {
+            let p = push_bind(d, binds, &bound[j], &keys[j]);
+            ands.push(format!("{} = {p}", d.key_expr(&keys[j])));
+        }
+        let p = push_bind(d, binds, &bound[i], &keys[i]);
+        let op = if after { ">" } else { "<" };
+        ands.push(format!("{} {op} {p}", d.key_expr(&keys[i])));
+        ors.push(format!("({})", ands.join(" AND ")));
+    }
+    if !after && n > 0 {
+        let mut ands = Vec::new();
+        for j in 0..n {
+            let p = push_bind(d, binds, &bound[j], &keys[j]);
+            ands.push(format!("{} = {p}", d.key_expr(&keys[j])));
+        }
+        ors.push(format!("({})", ands.join(" AND ")));
+    }
+    (!ors.is_empty()).then(|| format!("({})", ors.join(" OR ")))
+}
+
+/// The conditions of a scan: the plan's filter, the slice of the key space
+/// (after `after`, up to `shape.upto`) and the watermark (`shape.above`).
+fn scan_conditions<'a>(
+    d: &dyn Dialect,
+    shape: &'a Shape,
+    after: Option<&'a [Value]>,
+    binds: &mut Vec<(&'a Value, &'a Column)>,
+) -> Vec<String> {
+    let mut conds = Vec::new();
+    if let Some(f) = &shape.filter {
+        conds.push(format!("({f})"));
+    }
+    let keys = shape.key_columns();
+    if let Some(after) = after {
+        conds.extend(key_bound(d, keys, after, true, binds));
+    }
+    if let Some(upto) = &shape.upto {
+        conds.extend(key_bound(d, keys, upto, false, binds));
+    }
+    if let Some((i, v)) = &shape.above {
+        if let Some(c) = shape.columns.get(*i) {
+            let p = push_bind(d, binds, v, c);
+            conds.push(format!("{} > {p}", d.quote(&c.name)));
+        }
+    }
+    conds
+}
+
+/// `SELECT cols FROM t WHERE (filter) AND key > after [AND key <= upto]
+/// [AND watermark > w] ORDER BY key`.
 pub fn scan_sql<'a>(
     d: &dyn Dialect,
     shape: &'a Shape,
@@ -441,29 +528,7 @@ pub fn scan_sql<'a>(
     let cols: Vec<String> = shape.columns.iter().map(|c| d.select_expr(c)).collect();
     let mut sql = format!("SELECT {} FROM {}", cols.join(", "), d.table(&shape.table));
     let mut binds = Vec::new();
-    let mut conds = Vec::new();
-    if let Some(f) = &shape.filter {
-        conds.push(format!("({f})"));
-    }
-    if let Some(after) = after {
-        // (k1 > a) OR (k1 = a AND k2 > b) OR ...: every engine can use an
-        // index for it, unlike row-value comparisons on some versions.
-        let keys = shape.key_columns();
-        let mut ors = Vec::new();
-        for i in 0..keys.len().min(after.len()) {
-            let mut ands = Vec::new();
-            for j in 0..i {
-                let p = push_bind(d, &mut binds, &after[j], &keys[j]);
-                ands.push(format!("{} = {p}", d.key_expr(&keys[j])));
-            }
-            let p = push_bind(d, &mut binds, &after[i], &keys[i]);
-            ands.push(format!("{} > {p}", d.key_expr(&keys[i])));
-            ors.push(format!("({})", ands.join(" AND ")));
-        }
-        if !ors.is_empty() {
-            conds.push(format!("({})", ors.join(" OR ")));
-        }
-    }
+    let conds = scan_conditions(d, shape, after, &mut binds);
     if !conds.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conds.join(" AND "));
@@ -472,6 +537,55 @@ pub fn scan_sql<'a>(
     sql.push_str(" ORDER BY ");
     sql.push_str(&order.join(", "));
     Statement { sql, binds }
+}
+
+/// `SELECT keys FROM t WHERE (filter) AND key > after ORDER BY key LIMIT 1
+/// OFFSET n-1`: the key of the `n`th row after `after` (the same syntax on
+/// the three engines). `upto` and `above` do not apply.
+pub fn key_at_sql<'a>(
+    d: &dyn Dialect,
+    shape: &'a Shape,
+    after: Option<&'a [Value]>,
+    n: u64,
+) -> Statement<'a> {
+    let keys = shape.key_columns();
+    let cols: Vec<String> = keys.iter().map(|c| d.select_expr(c)).collect();
+    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), d.table(&shape.table));
+    let mut binds = Vec::new();
+    let mut conds = Vec::new();
+    if let Some(f) = &shape.filter {
+        conds.push(format!("({f})"));
+    }
+    if let Some(after) = after {
+        conds.extend(key_bound(d, keys, after, true, &mut binds));
+    }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    let order: Vec<String> = keys.iter().map(|c| d.key_expr(c)).collect();
+    sql.push_str(&format!(
+        " ORDER BY {} LIMIT 1 OFFSET {}",
+        order.join(", "),
+        n.saturating_sub(1)
+    ));
+    Statement { sql, binds }
+}
+
+/// `SELECT MAX(col) FROM t WHERE (filter)`.
+pub fn max_sql<'a>(d: &dyn Dialect, shape: &'a Shape, column: &'a Column) -> Statement<'a> {
+    let mut sql = format!(
+        "SELECT MAX({}) FROM {}",
+        d.quote(&column.name),
+        d.table(&shape.table)
+    );
+    if let Some(f) = &shape.filter {
+        sql.push_str(&format!(" WHERE ({f})"));
+    }
+    Statement {
+        sql,
+        binds: Vec::new(),
+    }
 }
 
 /// `(k1, k2) IN ((..), ..)` (or `k IN (..)`), binding the keys.
@@ -878,6 +992,55 @@ where
             })
     }
 
+    async fn key_at(
+        &self,
+        shape: &Shape,
+        after: Option<&[Value]>,
+        n: u64,
+    ) -> Result<Option<Row>, ProviderError> {
+        let doing = format!("finding the end of a slice of {}", shape.table);
+        let keys = Shape {
+            columns: shape.key_columns().to_vec(),
+            after: None,
+            upto: None,
+            above: None,
+            ..shape.clone()
+        };
+        let rows = self
+            .ctx
+            .call(&doing, true, || {
+                self.rows(&doing, key_at_sql(&self.engine, &keys, after, n), &keys)
+            })
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn max_of(&self, shape: &Shape, column: usize) -> Result<Option<Value>, ProviderError> {
+        let Some(c) = shape.columns.get(column) else {
+            return Ok(None);
+        };
+        let doing = format!("reading the highest {} of {}", c.name, shape.table);
+        let one = Shape {
+            columns: vec![c.clone()],
+            keys: 0,
+            after: None,
+            upto: None,
+            above: None,
+            ..shape.clone()
+        };
+        let rows = self
+            .ctx
+            .call(&doing, true, || {
+                self.rows(&doing, max_sql(&self.engine, &one, c), &one)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .filter(|v| !v.is_null()))
+    }
+
     async fn upsert(&self, shape: &Shape, rows: &[Row]) -> Result<u64, ProviderError> {
         let doing = format!("writing {} rows into {}", rows.len(), shape.table);
         let conflict = self.engine.on_conflict(shape);
@@ -961,6 +1124,9 @@ mod tests {
             columns: vec![col("a"), col("b"), col("v")],
             keys: 2,
             filter: Some("v > 0".into()),
+            after: None,
+            upto: None,
+            above: None,
         };
         let after = [Value::Int(1), Value::Int(2)];
         let st = scan_sql(&Pg, &shape, Some(&after));
@@ -980,6 +1146,36 @@ mod tests {
             d.sql,
             "DELETE FROM \"s\".\"t\" WHERE (\"a\", \"b\") IN (($1, $2))"
         );
+    }
+
+    #[test]
+    fn slices_and_watermarks_bound_a_scan() {
+        let shape = Shape {
+            table: TableName::parse("t"),
+            columns: vec![col("a"), col("b"), col("w")],
+            keys: 2,
+            filter: None,
+            after: None,
+            upto: Some(vec![Value::Int(5), Value::Int(6)]),
+            above: Some((2, Value::Int(100))),
+        };
+        let after = [Value::Int(1), Value::Int(2)];
+        let st = scan_sql(&Pg, &shape, Some(&after));
+        assert_eq!(
+            st.sql,
+            "SELECT \"a\", \"b\", \"w\" FROM \"t\" WHERE ((\"a\" > $1) OR (\"a\" = $2 AND \"b\" > $3)) \
+             AND ((\"a\" < $4) OR (\"a\" = $5 AND \"b\" < $6) OR (\"a\" = $7 AND \"b\" = $8)) \
+             AND \"w\" > $9 ORDER BY \"a\", \"b\""
+        );
+        let bound: Vec<String> = st.binds.iter().map(|(v, _)| v.to_string()).collect();
+        assert_eq!(bound, ["1", "1", "2", "5", "5", "6", "5", "6", "100"]);
+        let k = key_at_sql(&Pg, &shape, Some(&after[..1]), 1000);
+        assert_eq!(
+            k.sql,
+            "SELECT \"a\", \"b\" FROM \"t\" WHERE ((\"a\" > $1)) ORDER BY \"a\", \"b\" LIMIT 1 OFFSET 999"
+        );
+        let m = max_sql(&Pg, &shape, &shape.columns[2]);
+        assert_eq!(m.sql, "SELECT MAX(\"w\") FROM \"t\"");
     }
 
     #[test]

@@ -110,12 +110,18 @@ pub fn pair(
             columns: source,
             keys,
             filter: rec.source_where.as_ref().map(|w| w.expose().to_string()),
+            after: None,
+            upto: None,
+            above: None,
         },
         target: Shape {
             table: tgt_table.clone(),
             columns: target,
             keys,
             filter: rec.target_where.as_ref().map(|w| w.expose().to_string()),
+            after: None,
+            upto: None,
+            above: None,
         },
     })
 }

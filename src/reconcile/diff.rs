@@ -79,6 +79,20 @@ pub struct Sides<'a> {
     pub source: Arc<dyn Database>,
     pub target: Arc<dyn Database>,
     pub pair: &'a Pair,
+    /// Told the key of every row that matches at first sight.
+    pub tally: Option<&'a dyn Tally>,
+}
+
+/// Told, key by key, what a comparison concluded: a continuous
+/// reconciliation keeps the set of keys that differ with it. (A one-off
+/// reconciliation needs only the counts, and passes none.)
+pub trait Tally: Send + Sync {
+    /// A row equal on both sides at first sight.
+    fn matched(&self, key: &[Value]);
+    /// The re-check's verdict on a row that differed: `Some(kind)` when it
+    /// still differs (as reported), `None` when it no longer does (it
+    /// settled, or left both sides).
+    fn verdict(&self, key: &[Value], kind: Option<DiffKind>);
 }
 
 /// What the merge counted, plus what the checker concluded.
@@ -130,7 +144,8 @@ async fn read_side(
     let mut resumed = 0u64;
     loop {
         let before = sink.rows();
-        let after = sink.resume_after();
+        // (A slice of the rolling sweep starts after its first key.)
+        let after = sink.resume_after().or_else(|| shape.after.clone());
         sink.begin();
         match db.scan(&shape, after.as_deref(), &mut sink).await {
             Ok(()) => {
@@ -304,6 +319,9 @@ async fn merge(
                 match (a, b) {
                     (Some(a), Some(b)) if same_row(&a, &b, keys) => {
                         out.matched += 1;
+                        if let Some(t) = sides.tally {
+                            t.matched(&a[..keys.min(a.len())]);
+                        }
                         None
                     }
                     (Some(a), Some(b)) => {

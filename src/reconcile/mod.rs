@@ -21,6 +21,7 @@
 //! `migrate reconcile` command calls it too and prints the [`Summary`].
 
 pub mod columns;
+pub mod continuous;
 pub mod diff;
 pub mod repair;
 pub mod report;
@@ -106,6 +107,7 @@ pub async fn run(
             source: source.clone(),
             target: target.clone(),
             pair: &pair,
+            tally: None,
         },
         settle::Checker {
             source,
@@ -118,6 +120,7 @@ pub async fn run(
                 delete_extra: rec.delete_extra,
             }),
             report,
+            tally: None,
         },
         progress,
     )

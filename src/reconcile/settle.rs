@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::columns::Pair;
-use super::diff::{cmp_keys, differing, digest, Diff, DiffKind};
+use super::diff::{cmp_keys, differing, digest, Diff, DiffKind, Tally};
 use super::repair::{self, Counts, Mode};
 use super::report::ReportFile;
 use super::value::Row;
@@ -39,6 +39,8 @@ pub struct Checker<'a> {
     pub batch: usize,
     pub repair: Option<Mode>,
     pub report: Option<ReportFile>,
+    /// Told the verdict on every difference re-checked.
+    pub tally: Option<&'a dyn Tally>,
 }
 
 /// The differences that remained after the re-check.
@@ -157,11 +159,17 @@ impl Checker<'_> {
             if let (Some(s), Some(t)) = (s, t) {
                 if differing(s, t, keys).is_empty() {
                     out.settled += 1;
+                    if let Some(tally) = self.tally {
+                        tally.verdict(&d.key, None);
+                    }
                     continue;
                 }
             }
             if s.is_none() && t.is_none() {
                 out.vanished += 1;
+                if let Some(tally) = self.tally {
+                    tally.verdict(&d.key, None);
+                }
                 continue;
             }
             let (sd, td) = (s.map(|r| digest(r)), t.map(|r| digest(r)));
@@ -194,6 +202,9 @@ impl Checker<'_> {
                 }
                 (None, None) => continue,
             };
+            if let Some(tally) = self.tally {
+                tally.verdict(&d.key, Some(kind));
+            }
             if let Some(report) = self.report.as_mut() {
                 let names: Vec<&str> = columns.iter().map(|&i| pair.column_name(i)).collect();
                 report.write(kind, &pair.key_names(), &d.key, &names)?;

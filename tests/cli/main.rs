@@ -24,6 +24,7 @@ mod proxies_envoy;
 mod proxies_haproxy;
 mod proxies_nginx;
 mod proxies_traefik;
+mod reconcile_continuous;
 mod reconcile_engines;
 mod reconcile_live;
 mod rig;

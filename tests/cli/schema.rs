@@ -142,6 +142,32 @@ fn check_rejects(validator: &jsonschema::Validator) {
             }),
         ),
         ("no phases", Box::new(|p| p["phases"] = json!([]))),
+        (
+            "both sweep sizes",
+            Box::new(|p| {
+                p["reconciliations"] = json!({"r": {
+                    "source": {"provider": "a", "table": "t"},
+                    "target": {"provider": "b", "table": "t"},
+                    "key": "id",
+                    "continuous": {"sweep_rows": 10, "sweep_within": "1h"},
+                }});
+            }),
+        ),
+        (
+            "unknown continuous key",
+            Box::new(|p| {
+                p["reconciliations"] = json!({"r": {
+                    "source": {"provider": "a", "table": "t"},
+                    "target": {"provider": "b", "table": "t"},
+                    "key": "id",
+                    "continuous": {"watermark": "updated_at", "overlp": "1m"},
+                }});
+            }),
+        ),
+        (
+            "max_age without a unit",
+            Box::new(|p| p["gates"]["errors"]["max_age"] = json!(10)),
+        ),
     ];
     for (what, mutate) in cases {
         let mut doc = minimal();
@@ -176,6 +202,10 @@ fn the_schema_names_exactly_the_keys_the_validator_accepts() {
             "state" => &s["properties"]["settings"]["properties"]["state"],
             "gate" => &s["properties"]["gates"]["additionalProperties"],
             "reconciliation" => &s["properties"]["reconciliations"]["additionalProperties"],
+            "continuous" => {
+                &s["properties"]["reconciliations"]["additionalProperties"]["properties"]
+                    ["continuous"]
+            }
             "phase" => &s["properties"]["phases"]["items"],
             "request" => &s["$defs"]["request"],
             "flag" | "webhook" | "canary" => &step_schema(&s, name)["properties"][name],
