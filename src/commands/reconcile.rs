@@ -152,56 +152,6 @@ async fn record_parity(
     Ok(true)
 }
 
-/// A changed reading is recorded at most this often...
-const RECORD_CHANGED: Duration = Duration::from_secs(10);
-/// ...and an unchanged one this often (or at half the shortest `max_age`
-/// of the plan's parity gates on the reconciliation, when that is sooner),
-/// so that gates see a fresh reading and the journal grows by a bounded
-/// amount whatever the pass interval.
-const RECORD_UNCHANGED: Duration = Duration::from_secs(300);
-
-/// When to record a reading.
-struct Throttle {
-    refresh: Duration,
-    /// The last reading recorded: when, and what it said.
-    last: Option<(Instant, f64, u64)>,
-}
-
-impl Throttle {
-    fn new(plan: &crate::plan::Plan, name: &str) -> Self {
-        let shortest = plan
-            .gates
-            .iter()
-            .filter(|g| {
-                matches!(&g.source, crate::plan::GateSource::Parity { reconcile } if reconcile == name)
-            })
-            .filter_map(|g| g.max_age)
-            .min();
-        let refresh = shortest.map_or(RECORD_UNCHANGED, |m| (m / 2).min(RECORD_UNCHANGED));
-        Self {
-            refresh: refresh.max(Duration::from_secs(1)),
-            last: None,
-        }
-    }
-
-    /// Readings before the first full sweep are never recorded (part of
-    /// the table was never compared); after it, the first is, then any
-    /// change (at most every RECORD_CHANGED) and a refresh.
-    fn due(&self, r: &Continuous, now: Instant) -> bool {
-        if !r.complete {
-            return false;
-        }
-        match self.last {
-            None => true,
-            Some((at, parity, differing)) => {
-                let since = now.saturating_duration_since(at);
-                let changed = parity != r.parity || differing != r.differing;
-                (changed && since >= RECORD_CHANGED) || since >= self.refresh
-            }
-        }
-    }
-}
-
 type Continuous = reconcile::continuous::Reading;
 
 /// `reconcile NAME --follow`.
@@ -231,7 +181,7 @@ fn follow(
                 humantime::format_duration(c.every())
             ));
         }
-        let mut throttle = Throttle::new(plan, name);
+        let mut throttle = reconcile::continuous::Throttle::new(plan, name);
         let mut unrecorded_noted = false;
         let (mut passes, mut failed) = (0u64, 0u64);
         loop {
@@ -257,8 +207,7 @@ fn follow(
                         {
                             Ok(true) => {
                                 recorded = true;
-                                throttle.last =
-                                    Some((Instant::now(), reading.parity, reading.differing));
+                                throttle.recorded(&reading, Instant::now());
                             }
                             Ok(false) => {
                                 if !unrecorded_noted && !printer.json {

@@ -31,10 +31,10 @@ pub async fn run(
         stale_after: args.stale_after,
         group: args.group.clone(),
     };
-    // Continuous reconciliations plug in here: an implementation of
-    // `supervise::continuous::Followers` (over `reconcile::continuous`),
-    // ticked for the parity gates of every active migration.
-    let followers = None;
+    // The continuous reconciliations the parity gates of active migrations
+    // read are followed, and their readings recorded, by the active one.
+    let followers: Option<Box<dyn crate::supervise::continuous::Followers>> =
+        Some(Box::new(crate::supervise::continuous::PlanFollowers));
     let sup = Supervisor::new(global, opts, out, &printer, followers)?;
     let server = http::serve(args.listen, sup.metrics(), args.stale_after)
         .await

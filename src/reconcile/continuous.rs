@@ -613,6 +613,62 @@ fn lower(value: &Value, overlap: Overlap) -> anyhow::Result<Value> {
     })
 }
 
+/// A changed reading is recorded at most this often...
+const RECORD_CHANGED: Duration = Duration::from_secs(10);
+/// ...and an unchanged one this often (or at half the shortest `max_age`
+/// of the plan's parity gates on the reconciliation, when that is sooner),
+/// so that gates see a fresh reading and the journal grows by a bounded
+/// amount whatever the pass interval.
+const RECORD_UNCHANGED: Duration = Duration::from_secs(300);
+
+/// When to record a reading in the migration's journal (`reconcile
+/// --follow`, `supervise`).
+pub struct Throttle {
+    refresh: Duration,
+    /// The last reading recorded: when, and what it said.
+    last: Option<(Instant, f64, u64)>,
+}
+
+impl Throttle {
+    pub fn new(plan: &Plan, name: &str) -> Self {
+        let shortest = plan
+            .gates
+            .iter()
+            .filter(|g| {
+                matches!(&g.source, plan::GateSource::Parity { reconcile } if reconcile == name)
+            })
+            .filter_map(|g| g.max_age)
+            .min();
+        let refresh = shortest.map_or(RECORD_UNCHANGED, |m| (m / 2).min(RECORD_UNCHANGED));
+        Self {
+            refresh: refresh.max(Duration::from_secs(1)),
+            last: None,
+        }
+    }
+
+    /// Readings before the first full sweep are never recorded (part of
+    /// the table was never compared); after it, the first is, then any
+    /// change (at most every RECORD_CHANGED) and a refresh.
+    pub fn due(&self, r: &Reading, now: Instant) -> bool {
+        if !r.complete {
+            return false;
+        }
+        match self.last {
+            None => true,
+            Some((at, parity, differing)) => {
+                let since = now.saturating_duration_since(at);
+                let changed = parity != r.parity || differing != r.differing;
+                (changed && since >= RECORD_CHANGED) || since >= self.refresh
+            }
+        }
+    }
+
+    /// `r` was recorded at `now`.
+    pub fn recorded(&mut self, r: &Reading, now: Instant) {
+        self.last = Some((now, r.parity, r.differing));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,11 @@
 //! are fenced like every other.
 //!
 //! The supervisor calls [`follow`] after each look at a migration; the
-//! implementation of [`Followers`] is given to it by the command
-//! (`commands/supervise.rs`), `None` until one exists.
+//! command (`commands/supervise.rs`) gives it [`PlanFollowers`], over
+//! [`crate::reconcile::continuous`]. Readings are recorded as `reconcile
+//! --follow` records them ([`Throttle`]): never before the first full sweep,
+//! then the first, each change (at most every 10 s) and a refresh (every 5
+//! minutes, or at half the shortest `max_age` of the gates that read it).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,14 +23,16 @@ use async_trait::async_trait;
 
 use crate::engine::{Engine, ReconcileResult};
 use crate::plan::{GateSource, Plan};
+use crate::reconcile::continuous::{Continuous, Throttle};
 
 /// One continuous reconciliation, opened.
 #[async_trait]
 pub trait Follower: Send + Sync {
     /// How long to wait between ticks.
     fn every(&self) -> Duration;
-    /// One pass; its parity and summary, as the gates read them.
-    async fn tick(&mut self) -> anyhow::Result<ReconcileResult>;
+    /// One pass; its parity and summary, as the gates read them, when it
+    /// is to be recorded (`None`: not yet, or nothing new).
+    async fn tick(&mut self) -> anyhow::Result<Option<ReconcileResult>>;
 }
 
 /// Opens the continuous reconciliations of a plan.
@@ -95,7 +100,8 @@ pub async fn follow(
         }
         *due = Instant::now() + follower.every();
         match follower.tick().await {
-            Ok(reading) => {
+            Ok(None) => {}
+            Ok(Some(reading)) => {
                 if let Err(e) = engine.record_reconciliation(&name, &reading).await {
                     errors.push(format!("recording reconciliation {name}: {e}"));
                 }
@@ -104,4 +110,49 @@ pub async fn follow(
         }
     }
     errors
+}
+
+/// The plan's continuous reconciliations ([`crate::reconcile::continuous`]).
+pub struct PlanFollowers;
+
+struct PlanFollower {
+    continuous: Continuous,
+    throttle: Throttle,
+}
+
+#[async_trait]
+impl Follower for PlanFollower {
+    fn every(&self) -> Duration {
+        self.continuous.every()
+    }
+
+    async fn tick(&mut self) -> anyhow::Result<Option<ReconcileResult>> {
+        let reading = self.continuous.tick().await?;
+        let now = Instant::now();
+        if !self.throttle.due(&reading, now) {
+            return Ok(None);
+        }
+        self.throttle.recorded(&reading, now);
+        Ok(Some(ReconcileResult {
+            parity: reading.parity,
+            summary: reading.summary,
+        }))
+    }
+}
+
+#[async_trait]
+impl Followers for PlanFollowers {
+    async fn open(&self, plan: &Plan, name: &str) -> anyhow::Result<Option<Box<dyn Follower>>> {
+        if plan
+            .reconciliation(name)
+            .is_none_or(|r| r.continuous.is_none())
+        {
+            return Ok(None);
+        }
+        let continuous = Continuous::new(plan, name).await?;
+        Ok(Some(Box::new(PlanFollower {
+            continuous,
+            throttle: Throttle::new(plan, name),
+        })))
+    }
 }

@@ -801,3 +801,105 @@ fn with_advance_the_supervisor_carries_the_migration_to_the_end() {
     let (code, log) = a.terminate();
     assert_eq!(code, 0, "{log}");
 }
+
+fn sqlite3(file: &Path, sql: &str) {
+    let out = Command::new("sqlite3").arg(file).arg(sql).output().unwrap();
+    assert!(
+        out.status.success(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The parity gate of a long soak reads a continuous reconciliation that
+/// the supervisor follows itself (no `reconcile --follow` running): a copy
+/// that goes wrong without its watermark moving is found by the rolling
+/// sweep, the reading recorded, the gate breaches and traffic goes back.
+#[test]
+fn a_supervisor_follows_the_continuous_reconciliation_its_parity_gate_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (old, new) = (d.join("old.db"), d.join("new.db"));
+    for f in [&old, &new] {
+        sqlite3(
+            f,
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, version INTEGER NOT NULL); \
+             WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 1000) \
+             INSERT INTO accounts SELECT n, 'owner ' || n, n FROM s;",
+        );
+    }
+    let split = d.join("split.pct");
+    std::fs::write(&split, "0\n").unwrap();
+    std::fs::write(
+        d.join("plan.yaml"),
+        format!(
+            r#"version: 1
+name: accounts
+settings: {{ interval: 300ms }}
+providers:
+  old: {{ type: sqlite, path: '{old}' }}
+  new: {{ type: sqlite, path: '{new}' }}
+  split:
+    type: exec
+    set: [sh, -c, 'echo {{{{percent}}}} > {split}.tmp && mv {split}.tmp {split}']
+    get: [cat, '{split}']
+reconciliations:
+  accounts:
+    source: {{ provider: old, table: accounts }}
+    target: {{ provider: new, table: accounts }}
+    key: [id]
+    settle: 100ms
+    continuous: {{ watermark: version, overlap: 5, every: 200ms, sweep_rows: 500 }}
+gates:
+  parity: {{ reconcile: accounts, min: 1.0, max_age: 1m }}
+phases:
+  - name: canary
+    steps:
+      - traffic: {{ provider: split, percent: 10 }}
+      - soak: 10m
+        gates: [parity]
+"#,
+            old = old.display(),
+            new = new.display(),
+            split = split.display(),
+        ),
+    )
+    .unwrap();
+    let (code, text) = run(d, &[], &["advance"]);
+    assert_eq!(code, 4, "{text}");
+    let pct = || std::fs::read_to_string(&split).unwrap_or_default();
+    assert_eq!(pct().trim(), "10");
+    let sup = Supervisor::start(d, "sup", &[], &[]);
+    sup.wait_health("ok active");
+    // Its first readings: a full sweep, then recorded.
+    let journal = d.join(".migrate/accounts/journal.ndjson");
+    let recorded = || {
+        std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("migrate.reconcile.continuous/v1"))
+            .count()
+    };
+    wait("the supervisor to record a complete reading", || {
+        recorded() >= 1
+    });
+    assert_eq!(pct().trim(), "10", "equal tables: {}", sup.log());
+    // The copy goes wrong; its watermark does not move.
+    sqlite3(
+        &new,
+        "UPDATE accounts SET owner = 'someone else' WHERE id = 700;",
+    );
+    wait("the breaker to put the traffic back", || {
+        pct().trim() == "0"
+    });
+    let breach = sup
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "breach")
+        .unwrap_or_else(|| panic!("no breach event: {}", sup.log()));
+    assert_eq!(breach["gate"], "parity", "{breach}");
+    assert!(recorded() >= 2, "the reading that showed the difference");
+    let (code, text) = run(d, &[], &["-o", "json", "status"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("rolled_back"), "{text}");
+}
