@@ -241,6 +241,23 @@ struct Watched {
 }
 
 impl Watched {
+    /// The engine over this migration, as `sup` runs it.
+    fn engine<'a>(&'a self, sup: &'a Supervisor, interrupt: Interrupt) -> Engine<'a> {
+        Engine {
+            plan: &self.plan.plan,
+            store: self.store.store(),
+            providers: &self.registry,
+            clock: &SystemClock,
+            events: &self.events,
+            reconciler: sup.reconciler.as_ref(),
+            actor: sup.holder.actor.clone(),
+            command: sup.command.clone(),
+            lock_wait: LOCK_WAIT,
+            takeover: false,
+            interrupt,
+        }
+    }
+
     fn name(&self) -> &str {
         &self.plan.plan.name
     }
@@ -722,19 +739,7 @@ impl<'a> Supervisor<'a> {
         let poll = self.opts.poll;
         let w = &self.watched[i];
         let interrupt = Interrupt::default();
-        let engine = Engine {
-            plan: &w.plan.plan,
-            store: w.store.store(),
-            providers: &w.registry,
-            clock: &SystemClock,
-            events: &w.events,
-            reconciler: self.reconciler.as_ref(),
-            actor: self.holder.actor.clone(),
-            command: self.command.clone(),
-            lock_wait: LOCK_WAIT,
-            takeover: false,
-            interrupt: interrupt.clone(),
-        };
+        let engine = w.engine(self, interrupt.clone());
         // The lease is watched while the engine works: lost, the engine
         // stops at its next safe point (and its writes are refused).
         let result = {
@@ -754,22 +759,11 @@ impl<'a> Supervisor<'a> {
         let mut follow_errors = Vec::new();
         if held.valid() {
             if let Some(f) = &self.followers {
-                let w = &mut self.watched[i];
-                let engine = Engine {
-                    plan: &w.plan.plan,
-                    store: w.store.store(),
-                    providers: &w.registry,
-                    clock: &SystemClock,
-                    events: &w.events,
-                    reconciler: self.reconciler.as_ref(),
-                    actor: self.holder.actor.clone(),
-                    command: self.command.clone(),
-                    lock_wait: LOCK_WAIT,
-                    takeover: false,
-                    interrupt: Interrupt::default(),
-                };
                 if matches!(result, Ok(Watch::Soaking { .. } | Watch::Idle { .. })) {
-                    follow_errors = continuous::follow(f.as_ref(), &mut w.following, &engine).await;
+                    let mut following = std::mem::take(&mut self.watched[i].following);
+                    let engine = self.watched[i].engine(self, Interrupt::default());
+                    follow_errors = continuous::follow(f.as_ref(), &mut following, &engine).await;
+                    self.watched[i].following = following;
                 }
             }
         }
