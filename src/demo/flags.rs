@@ -12,6 +12,10 @@
 //!   `i32::MAX`, times 100; the first variant whose running share of the
 //!   weights passes the bucket wins. The same key always gets the same
 //!   answer (a customer sees one service), and about p% of keys get "on".
+//!   This is the bucketing of earlier flagd versions; flagd-core 4 (the
+//!   evaluator migrate's tests read the files with) spreads keys over the
+//!   buckets differently, so one customer may land on the other side than
+//!   under flagd 4, but the shares are the same.
 //!
 //! Anything else (other targeting rules, a bucketing expression) falls back
 //! to the default variant, as flagd does when targeting cannot be
