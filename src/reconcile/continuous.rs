@@ -48,13 +48,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::columns::{self, Pair};
+use super::columns::Pair;
 use super::diff::{self, cmp_keys, DiffKind, Outcome, Tally};
 use super::settle;
 use super::value::{Row, Value};
 use super::NoProgress;
 use crate::plan::{self, Overlap, Plan, Sweep};
-use crate::providers::db::{self, Database, Kind, TableName};
+use crate::providers::db::{Database, Kind};
 
 /// Rows per slice when `sweep_within` is given and the source has no row
 /// estimate yet (SQLite), until the first sweep has counted them.
@@ -260,16 +260,7 @@ impl Continuous {
             sweep: Sweep::Rows(10_000),
             max_differing: 100_000,
         });
-        let (source, target) = tokio::try_join!(
-            db::connect(plan, &rec.source.provider),
-            db::connect(plan, &rec.target.provider)
-        )?;
-        let src_table = TableName::parse(rec.source.table.expose());
-        let tgt_table = TableName::parse(rec.target.table.expose());
-        let (src_cols, tgt_cols) =
-            tokio::try_join!(source.columns(&src_table), target.columns(&tgt_table))?;
-        let pair = columns::pair(rec, &src_table, &src_cols, &tgt_table, &tgt_cols)
-            .with_context(|| format!("reconciliation '{name}'"))?;
+        let (source, target, pair) = super::open(plan, rec).await?;
         let watermark = match &settings.watermark {
             Some(w) => Some(
                 mark(&pair, w).with_context(|| format!("reconciliation '{name}': watermark"))?,

@@ -29,12 +29,14 @@ pub mod settle;
 pub mod value;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
 use crate::plan::Plan;
-use crate::providers::db::{self, TableName};
+
+use crate::providers::db::{self, Database, TableName};
 
 pub use report::{RepairSummary, Summary};
 
@@ -85,17 +87,12 @@ pub async fn run(
     let rec = plan
         .reconciliation(name)
         .ok_or_else(|| anyhow::anyhow!("the plan has no reconciliation '{name}'"))?;
-    let (source, target) = tokio::try_join!(
-        db::connect(plan, &rec.source.provider),
-        db::connect(plan, &rec.target.provider)
-    )?;
-    let src_table = TableName::parse(rec.source.table.expose());
-    let tgt_table = TableName::parse(rec.target.table.expose());
-    let (src_cols, tgt_cols) =
-        tokio::try_join!(source.columns(&src_table), target.columns(&tgt_table))?;
-    let pair = columns::pair(rec, &src_table, &src_cols, &tgt_table, &tgt_cols)
-        .with_context(|| format!("reconciliation '{name}'"))?;
-    let estimate = source.estimate_rows(&src_table).await.ok().flatten();
+    let (source, target, pair) = open(plan, rec).await?;
+    let estimate = source
+        .estimate_rows(&pair.source.table)
+        .await
+        .ok()
+        .flatten();
     progress.started(estimate);
     let report = match &opts.report {
         Some(path) => Some(report::ReportFile::create(path)?),
@@ -135,6 +132,24 @@ pub async fn run(
         opts.repair.then_some(opts.dry_run),
         started.elapsed(),
     ))
+}
+
+/// Connect to both sides of `rec` and pair their columns.
+pub async fn open(
+    plan: &Plan,
+    rec: &crate::plan::Reconciliation,
+) -> anyhow::Result<(Arc<dyn Database>, Arc<dyn Database>, columns::Pair)> {
+    let (source, target) = tokio::try_join!(
+        db::connect(plan, &rec.source.provider),
+        db::connect(plan, &rec.target.provider)
+    )?;
+    let src_table = TableName::parse(rec.source.table.expose());
+    let tgt_table = TableName::parse(rec.target.table.expose());
+    let (src_cols, tgt_cols) =
+        tokio::try_join!(source.columns(&src_table), target.columns(&tgt_table))?;
+    let pair = columns::pair(rec, &src_table, &src_cols, &tgt_table, &tgt_cols)
+        .with_context(|| format!("reconciliation '{}'", rec.name))?;
+    Ok((source, target, pair))
 }
 
 /// The parity of the plan's reconciliation `name` now: runs a comparison
