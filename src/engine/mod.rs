@@ -151,6 +151,15 @@ impl Engine<'_> {
     /// completed steps must be unchanged; changes to steps not yet run are
     /// taken in (and journaled) when `write` is set.
     pub async fn session(&self, write: bool) -> Result<Session, EngineError> {
+        let mut s = self.session_unchecked().await?;
+        self.sync_plan(&mut s, write).await?;
+        Ok(s)
+    }
+
+    /// Take the lock and read the state without checking it against the
+    /// plan: for guarding a soak (by the gates kept in the state) before
+    /// the plan is looked at. Call [`Self::sync_plan`] before running steps.
+    pub async fn session_unchecked(&self) -> Result<Session, EngineError> {
         let guard = self
             .store
             .lock(&self.holder(), self.lock_wait, self.takeover)
@@ -169,9 +178,7 @@ impl Engine<'_> {
             .await?
             .unwrap_or_else(|| State::empty(&self.plan.name));
         self.store.catch_up(guard.as_ref(), &state).await?;
-        let mut s = Session { guard, state };
-        self.sync_plan(&mut s, write).await?;
-        Ok(s)
+        Ok(Session { guard, state })
     }
 
     /// Journal `entries` and fold them into the session's state.
@@ -206,7 +213,10 @@ impl Engine<'_> {
         Ok(())
     }
 
-    async fn sync_plan(&self, s: &mut Session, write: bool) -> Result<(), EngineError> {
+    /// Check the state against the plan: completed steps must be
+    /// unchanged; changes to steps not yet run are taken in (and
+    /// journaled) when `write` is set.
+    pub async fn sync_plan(&self, s: &mut Session, write: bool) -> Result<(), EngineError> {
         let infos = digest::step_infos(self.plan);
         if s.state.steps.is_empty() && s.state.status == Status::New {
             if write {
