@@ -76,7 +76,16 @@ impl Engine<'_> {
         &self,
         req: &RollbackRequest,
     ) -> Result<Vec<(Target, Result<Value, String>, Value)>, EngineError> {
-        let Some(st) = self.peek().await? else {
+        let peeked = match self.store.load().await {
+            // What the rollback would rebuild, unwritten.
+            Err(e) if e.is_damage() => self
+                .store
+                .recover(&self.actor, self.now(), "migrate rollback")
+                .await?
+                .map(|r| r.state),
+            peeked => peeked?,
+        };
+        let Some(st) = peeked else {
             return Ok(Vec::new());
         };
         let (keep, _) = self.rollback_point(&st, req)?;

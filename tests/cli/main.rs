@@ -18,6 +18,7 @@ mod faults;
 mod flags_launchdarkly;
 mod flags_unleash;
 mod fuzz;
+mod journal_damage;
 mod plans;
 mod properties;
 mod proxies_envoy;

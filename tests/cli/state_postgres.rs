@@ -127,7 +127,13 @@ async fn commits_are_journaled_checkpointed_and_replayed() {
     let err = s.load().await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("migrate state rebuild"), "{err}");
-    assert_eq!(s.rebuild(g.as_ref()).await.unwrap(), st);
+    let rebuilt = s
+        .rebuild(g.as_ref(), "ana@box", now(), "test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rebuilt.state, st);
+    assert!(rebuilt.record.is_none(), "the journal is whole: unchanged");
     assert_eq!(s.load().await.unwrap().unwrap(), st);
 }
 
