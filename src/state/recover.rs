@@ -354,3 +354,78 @@ impl Recovery {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64, entry: Entry) -> Record {
+        Record {
+            v: JOURNAL_SCHEMA,
+            seq,
+            at: Timestamp::new(std::time::SystemTime::now()),
+            actor: "a".into(),
+            migration: "m".into(),
+            entry,
+        }
+    }
+
+    fn resumed(seq: u64) -> Record {
+        record(seq, Entry::Resumed)
+    }
+
+    #[test]
+    fn gaps_before_a_recovered_record_do_not_count() {
+        let rs = vec![resumed(1), resumed(2), resumed(5), resumed(6)];
+        assert_eq!(gaps(&rs), vec![(3, 4)]);
+        let recovered = record(
+            7,
+            Entry::Recovered {
+                reason: String::new(),
+                state: Box::new(State::empty("m")),
+            },
+        );
+        let mut rs = rs;
+        rs.push(recovered);
+        rs.push(resumed(9));
+        assert_eq!(gaps(&rs), vec![(8, 8)]);
+        assert_eq!(gaps_after(4, &[resumed(5), resumed(6)]), vec![]);
+    }
+
+    #[test]
+    fn a_recovered_record_sets_the_state_and_the_numbering_goes_on() {
+        let mut cp = State::replay("m", &[resumed(1), resumed(2), resumed(3)]);
+        cp.position = 7;
+        let plan = plan(
+            "m",
+            "here",
+            &[resumed(1)],
+            Vec::new(),
+            Checkpoint::Good(Box::new(cp.clone())),
+            "a",
+            Timestamp::new(std::time::SystemTime::now()),
+            "test",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(plan.missing, vec![(2, 3)]);
+        assert!(plan.from_checkpoint && !plan.unsure);
+        let r = plan.record.as_ref().unwrap();
+        assert_eq!(r.seq, 4);
+        assert_eq!(plan.state.position, 7);
+        assert_eq!(plan.state.journal_seq, 4);
+        assert!(plan.state.serial > cp.serial);
+        // The journal as rewritten folds to the same state.
+        assert_eq!(State::replay("m", &[resumed(1), r.clone()]), plan.state);
+    }
+
+    #[test]
+    fn nothing_readable_is_unrecoverable_and_nothing_at_all_is_none() {
+        let now = Timestamp::new(std::time::SystemTime::now());
+        let p = |cp| plan("m", "here", &[], Vec::new(), cp, "a", now, "t");
+        assert!(p(Checkpoint::Missing).unwrap().is_none());
+        let err = p(Checkpoint::Damaged("state.json is damaged: x".into())).unwrap_err();
+        assert!(matches!(err, StoreError::Unrecoverable { .. }), "{err}");
+        assert!(err.to_string().starts_with("nothing recoverable in here"));
+    }
+}
