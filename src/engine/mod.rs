@@ -111,8 +111,9 @@ pub struct Engine<'a> {
     pub command: String,
     /// How long to wait for another run's lock before giving up (exit 5).
     pub lock_wait: Duration,
-    /// Take the lock from a live holder where the backend allows it
-    /// (`rollback` must always be possible).
+    /// Take the lock from a live holder where the backend allows it, and
+    /// rebuild a damaged state rather than refuse (`rollback` must always
+    /// be possible).
     pub takeover: bool,
     pub interrupt: Interrupt,
 }

@@ -78,11 +78,26 @@ impl Engine<'_> {
     ) -> Result<Vec<(Target, Result<Value, String>, Value)>, EngineError> {
         let peeked = match self.store.load().await {
             // What the rollback would rebuild, unwritten.
-            Err(e) if e.is_damage() => self
-                .store
-                .recover(&self.actor, self.now(), "migrate rollback")
-                .await?
-                .map(|r| r.state),
+            Err(e) if e.is_damage() => {
+                let rec = self
+                    .store
+                    .recover(&self.actor, self.now(), "migrate rollback")
+                    .await?;
+                let first = e.to_string();
+                self.events.event(&Event::Warning {
+                    message: format!(
+                        "{}: the rollback would rebuild the state first, from {} journal records{}",
+                        first.lines().next().unwrap_or_default(),
+                        rec.as_ref().map_or(0, |r| r.kept),
+                        if rec.as_ref().is_some_and(|r| r.from_checkpoint) {
+                            " and the state checkpoint"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+                rec.map(|r| r.state)
+            }
             peeked => peeked?,
         };
         let Some(st) = peeked else {

@@ -170,8 +170,8 @@ pub trait Store: Send + Sync {
 }
 
 /// Check that `records` are one migration's whole journal (numbered from
-/// 1, no gaps but before a `recovered` record) and that `state` is where they lead, before they are copied
-/// into another store.
+/// 1, no gaps but before a `recovered` record) and that `state` is where
+/// they lead, before they are copied into another store.
 pub fn check_import(migration: &str, records: &[Record], state: &State) -> Result<(), StoreError> {
     let bad = |detail: String| StoreError::Corrupt {
         what: format!("the journal of {migration} being copied"),
