@@ -668,6 +668,15 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         adopted: Option<GateSpec>,
     },
+    /// The journal was found damaged or lost and rebuilt (`migrate state
+    /// rebuild`, or a rollback that found it so): what could not be kept,
+    /// and the whole state as recovered, which this record sets. It may
+    /// follow a gap in the numbering, or start a journal.
+    Recovered {
+        #[serde(default)]
+        reason: String,
+        state: Box<State>,
+    },
     Completed,
 }
 
@@ -699,6 +708,7 @@ impl Entry {
             Entry::Retried { .. } => "retried",
             Entry::LockBroken { .. } => "lock_broken",
             Entry::GateChanged { .. } => "gate_changed",
+            Entry::Recovered { .. } => "recovered",
             Entry::Completed => "completed",
         }
     }
@@ -827,9 +837,23 @@ impl State {
             Entry::Intended {
                 step,
                 target,
+                before,
                 after,
-                ..
             } => {
+                // The first change of a target is journaled with its
+                // baseline; should that record be lost to damage, the value
+                // before the change is the baseline.
+                if let Some(before) = before {
+                    self.targets
+                        .entry(target.id())
+                        .or_insert_with(|| TargetRecord {
+                            target: target.clone(),
+                            baseline: before.clone(),
+                            expected: before.clone(),
+                            changed_by: None,
+                            at: r.at,
+                        });
+                }
                 self.inflight = Some(Inflight {
                     step: step.clone(),
                     target: target.clone(),
@@ -1125,6 +1149,15 @@ impl State {
                 self.claim = None;
             }
             Entry::LockBroken { .. } => {}
+            Entry::Recovered { state, .. } => {
+                // The recovered state as a whole; the numbering goes on.
+                let serial = self.serial.max(state.serial + 1);
+                let updated = self.updated.take();
+                *self = (**state).clone();
+                self.serial = serial;
+                self.journal_seq = r.seq;
+                self.updated = updated;
+            }
             Entry::Completed => {
                 self.status = Status::Completed;
                 self.position = self.steps.len();

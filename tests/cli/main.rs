@@ -19,6 +19,7 @@ mod flags_launchdarkly;
 mod flags_unleash;
 mod fuzz;
 mod guard;
+mod journal_damage;
 mod plans;
 mod properties;
 mod proxies_envoy;
