@@ -109,6 +109,11 @@ pub trait Store: Send + Sync {
     /// Every journal record, in order.
     async fn journal(&self) -> Result<Vec<Record>, StoreError>;
 
+    /// The states of the other migrations kept in the same place (the
+    /// same state directory, the same database), to tell whether one of
+    /// them already drives a target. One that cannot be read is left out.
+    async fn others(&self) -> Result<Vec<State>, StoreError>;
+
     /// Rebuild the checkpoint from the journal. Must hold the lock.
     async fn rebuild(&self, guard: &dyn LockGuard) -> Result<State, StoreError>;
 
