@@ -157,6 +157,10 @@ pub struct AdvanceArgs {
     /// Carry on even though live values differ from the state (drift)
     #[arg(long)]
     pub force: bool,
+    /// Take a target's first baseline even though the candidate already has a share, or
+    /// another migration of the same state drives it (journaled; rollback restores that value)
+    #[arg(long)]
+    pub accept_baseline: bool,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,7 @@ pub async fn run(
         yes: global.yes,
         force: args.force,
         prompter: prompter.as_ref().map(|p| p as &dyn Prompter),
+        accept_baseline: args.accept_baseline,
     };
     let outcome = engine.advance(&opts).await.map_err(engine_error)?;
     let (code, text) = describe(&outcome);

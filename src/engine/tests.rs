@@ -203,6 +203,7 @@ impl World {
                 yes: false,
                 force: false,
                 prompter: None,
+                accept_baseline: false,
             })
             .await
             .expect("advance")
@@ -371,6 +372,7 @@ async fn drift_stops_advance_unless_forced() {
             yes: false,
             force: false,
             prompter: None,
+            accept_baseline: false,
         })
         .await
         .unwrap_err();
@@ -386,6 +388,7 @@ async fn drift_stops_advance_unless_forced() {
             yes: false,
             force: true,
             prompter: None,
+            accept_baseline: false,
         })
         .await
         .unwrap();
@@ -413,6 +416,7 @@ async fn a_run_stopped_between_setting_and_verifying_resumes_without_drift() {
             Entry::Baseline {
                 target: target.clone(),
                 value: Value::Percent(0.0),
+                note: None,
             },
             Entry::StepStarted {
                 step: "canary.1".into(),
@@ -602,6 +606,7 @@ async fn approvals_wait_for_a_person() {
             yes: false,
             force: false,
             prompter: None,
+            accept_baseline: false,
         })
         .await
         .unwrap();
@@ -630,6 +635,7 @@ async fn a_waiting_advance_sees_another_runs_rollback() {
         yes: false,
         force: false,
         prompter: None,
+        accept_baseline: false,
     };
     let waiting = a.advance(&opts);
     let other = async {
@@ -677,6 +683,7 @@ async fn hooks_run_without_the_lock_and_record_their_result() {
         yes: false,
         force: false,
         prompter: None,
+        accept_baseline: false,
     };
     // The first hook passes, the second fails the step: exit 1, retryable.
     let err = e.advance(&opts).await.unwrap_err();

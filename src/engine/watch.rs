@@ -123,6 +123,7 @@ impl Engine<'_> {
                 yes: false,
                 force: false,
                 prompter: None,
+                accept_baseline: false,
             })
             .await?;
         Ok(match outcome {

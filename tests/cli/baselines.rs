@@ -1,0 +1,150 @@
+//! Baselines and rollbacks when the state does not know what the live
+//! system holds: a renamed migration (a new, empty state) finding the
+//! candidate already at 50 %, a deleted state directory, and a second
+//! migration of the same store driving a target another one drives. None
+//! of them may take the live value as a starting point silently, nor claim
+//! a rollback that did nothing.
+
+use migrate::state::{Entry, Record};
+
+use crate::rig::{exec_provider, records, Rig};
+
+/// A canary on the exec provider `lb`, held in a long soak after 50 %;
+/// with `flag`, the flag `dual-write` is turned on first.
+fn canary(rig: &Rig, name: &str, flag: bool) {
+    let flag = if flag {
+        "      - flag: { provider: flags, key: dual-write, enabled: true }\n"
+    } else {
+        ""
+    };
+    rig.plan(&format!(
+        r#"version: 1
+name: {name}
+settings: {{ timeout: 2s, retries: 1, rollback_timeout: 2s }}
+providers:
+{lb}  flags: {{ type: flagd, file: '{{DIR}}/flags.json' }}
+phases:
+  - name: canary
+    steps:
+{flag}      - traffic: {{ provider: lb, percent: 10 }}
+      - traffic: {{ provider: lb, percent: 50 }}
+      - soak: 1h
+      - traffic: {{ provider: lb, percent: 100 }}
+"#,
+        lb = exec_provider("lb"),
+    ));
+}
+
+fn baselines(records: &[Record]) -> Vec<(String, String, Option<String>)> {
+    records
+        .iter()
+        .filter_map(|r| match &r.entry {
+            Entry::Baseline { target, value, .. } => {
+                // The note as the journal line holds it.
+                let line = serde_json::to_value(&r.entry).unwrap_or_default();
+                let note = line["note"].as_str().map(str::to_string);
+                Some((target.to_string(), value.to_string(), note))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_renamed_migration_does_not_take_the_candidates_live_share_as_its_baseline() {
+    let rig = Rig::new("payments");
+    canary(&rig, "payments", false);
+    let (code, out, err) = rig.run(&["advance"]);
+    assert_eq!(code, 4, "waits in the soak: {out}{err}");
+    assert_eq!(rig.pct("lb"), 50.0);
+    let sets = rig.log("lb.log");
+
+    // The plan is renamed mid-soak: the new name has no state.
+    canary(&rig, "payments-v2", false);
+    let (code, out, err) = rig.run(&["advance"]);
+    let shown = format!("{out}{err}");
+    assert_eq!(code, 2, "refused: {shown}");
+    for words in [
+        "traffic via lb",
+        "50%",
+        "renamed",
+        "payments",
+        "--accept-baseline",
+    ] {
+        assert!(shown.contains(words), "the refusal says {words:?}: {shown}");
+    }
+    assert_eq!(rig.pct("lb"), 50.0, "nothing set");
+    assert_eq!(rig.log("lb.log"), sets, "no set at all");
+    let v2 = records(&rig.path(".migrate/payments-v2/journal.ndjson"));
+    assert!(
+        baselines(&v2).is_empty(),
+        "no baseline recorded: {:?}",
+        baselines(&v2)
+    );
+
+    // The operator says this really is the starting point.
+    let (code, out, err) = rig.run(&["advance", "--accept-baseline", "--steps", "1"]);
+    let shown = format!("{out}{err}");
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("--accept-baseline") && shown.contains("50%"),
+        "said loudly: {shown}"
+    );
+    let v2 = records(&rig.path(".migrate/payments-v2/journal.ndjson"));
+    let b = baselines(&v2);
+    let lb = b
+        .iter()
+        .find(|(t, _, _)| t == "traffic via lb")
+        .unwrap_or_else(|| panic!("a baseline of lb: {b:?}"));
+    assert_eq!(lb.1, "50%");
+    let note = lb.2.clone().unwrap_or_default();
+    assert!(
+        note.contains("--accept-baseline") && note.contains("ops@test"),
+        "the journal says who accepted it: {note}"
+    );
+    assert_eq!(rig.pct("lb"), 10.0, "the migration proceeds from there");
+}
+
+#[test]
+fn a_second_migration_of_the_same_store_may_not_drive_a_target_another_drives() {
+    let rig = Rig::new("first");
+    // The first migration turns the flag on and waits for an approval.
+    let plan = |name: &str| {
+        format!(
+            r#"version: 1
+name: {name}
+providers:
+  flags: {{ type: flagd, file: '{{DIR}}/flags.json' }}
+phases:
+  - name: p
+    steps:
+      - flag: {{ provider: flags, key: dual-write, enabled: true }}
+      - approve: go on?
+"#
+        )
+    };
+    rig.plan(&plan("first"));
+    let (code, out, err) = rig.run(&["advance"]);
+    assert_eq!(code, 4, "waits for the approval: {out}{err}");
+
+    // Another plan next to it, another name, the same flag.
+    rig.plan(&plan("second"));
+    let (code, out, err) = rig.run(&["advance"]);
+    let shown = format!("{out}{err}");
+    assert_eq!(code, 2, "refused: {shown}");
+    assert!(
+        shown.contains("flag dual-write via flags") && shown.contains("'first'"),
+        "names the target and the migration that drives it: {shown}"
+    );
+    let second = records(&rig.path(".migrate/second/journal.ndjson"));
+    assert!(baselines(&second).is_empty(), "{second:?}");
+
+    // Once the first is rolled back, the second may start.
+    rig.plan(&plan("first"));
+    let (code, out, err) = rig.run(&["rollback"]);
+    assert_eq!(code, 0, "{out}{err}");
+    rig.plan(&plan("second"));
+    let (code, out, err) = rig.run(&["advance"]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert_eq!(rig.flag("dual-write")["defaultVariant"], "on");
+}
