@@ -6,7 +6,7 @@
 //! and then journaled as accepted.
 
 use crate::providers::same_percent;
-use crate::state::{Status, Target, Value};
+use crate::state::{hostname, Status, StoreError, Target, Value};
 
 use super::{Engine, EngineError, Event};
 
@@ -56,6 +56,20 @@ impl Engine<'_> {
                 ),
             });
             return Ok(Some(note));
+        }
+        // A run that lost its lock meanwhile (its lease ran out, another
+        // run took over) may be reading what that run set: that is what to
+        // say, not a refusal.
+        let ours = match self.store.holder().await {
+            Ok(Some((h, _))) => h.pid == std::process::id() && h.host == hostname(),
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        if !ours {
+            return Err(EngineError::Store(StoreError::Fenced(format!(
+                "this run no longer holds the lock of migration {} (it was taken over while {target} was being read): nothing was written. Run the command again: it carries on from the state as the other run left it.",
+                self.plan.name
+            ))));
         }
         let mut causes = vec![
             "the migration was renamed (its state is under its old name)",
