@@ -5,7 +5,7 @@
 //! of them may take the live value as a starting point silently, nor claim
 //! a rollback that did nothing.
 
-use migrate::state::{Entry, Record};
+use migrate::state::{Entry, Record, Status};
 
 use crate::rig::{exec_provider, records, Rig};
 
@@ -103,6 +103,73 @@ fn a_renamed_migration_does_not_take_the_candidates_live_share_as_its_baseline()
         "the journal says who accepted it: {note}"
     );
     assert_eq!(rig.pct("lb"), 10.0, "the migration proceeds from there");
+}
+
+#[test]
+fn a_rollback_that_knows_nothing_says_so_and_legacy_sends_every_target_back() {
+    let rig = Rig::new("payments");
+    canary(&rig, "payments", true);
+    let (code, out, err) = rig.run(&["advance", "--steps", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(rig.pct("lb"), 10.0);
+    assert_eq!(rig.flag("dual-write")["defaultVariant"], "on");
+
+    // The state is lost.
+    std::fs::remove_dir_all(rig.state_dir()).unwrap();
+    let (code, out, err) = rig.run(&["rollback"]);
+    let shown = format!("{out}{err}");
+    assert_eq!(code, 6, "never claims success: {shown}");
+    assert!(!shown.contains("Rolled back:"), "{shown}");
+    for words in [
+        "traffic via lb",
+        "10%",
+        "flag dual-write via flags",
+        "rollback --legacy",
+    ] {
+        assert!(shown.contains(words), "says {words:?}: {shown}");
+    }
+    assert_eq!(rig.pct("lb"), 10.0, "nothing changed");
+    let (_, out, err) = rig.run(&["status"]);
+    assert!(
+        !format!("{out}{err}").contains("rolled back"),
+        "status does not say rolled back: {out}{err}"
+    );
+
+    let (code, out, err) = rig.run(&["rollback", "--legacy"]);
+    let shown = format!("{out}{err}");
+    assert_eq!(code, 0, "{shown}");
+    assert_eq!(rig.pct("lb"), 0.0, "traffic back on legacy");
+    assert_eq!(rig.flag("dual-write")["defaultVariant"], "off", "flag off");
+    assert!(shown.contains("legacy"), "says what it did: {shown}");
+    assert_eq!(rig.state().status, Status::RolledBack);
+    let names: Vec<&str> = rig.records().iter().map(|r| r.entry.name()).collect();
+    assert!(
+        names.contains(&"rollback_started")
+            && names.iter().filter(|n| **n == "restored").count() == 2
+            && names.contains(&"rollback_finished"),
+        "journaled as a rollback: {names:?}"
+    );
+    let (code, out, err) = rig.run(&["history"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("legacy") && out.contains("traffic via lb"),
+        "history shows the rollback: {out}"
+    );
+    rig.assert_consistent("rollback --legacy");
+
+    // Everything on its legacy side and nothing known: said, exit 0.
+    std::fs::remove_dir_all(rig.state_dir()).unwrap();
+    let (code, out, err) = rig.run(&["rollback"]);
+    let shown = format!("{out}{err}");
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.to_lowercase().contains("nothing is known") && shown.contains("legacy side"),
+        "{shown}"
+    );
+    assert!(
+        !rig.state_dir().join("journal.ndjson").exists(),
+        "nothing journaled"
+    );
 }
 
 #[test]

@@ -29,6 +29,7 @@ mod reconcile_continuous;
 mod reconcile_engines;
 mod reconcile_live;
 mod rig;
+mod rollback_order;
 mod schema;
 mod security;
 mod state_postgres;
