@@ -78,6 +78,9 @@ impl LegacyTarget {
     }
 }
 
+/// How the reason of a `rollback --legacy` begins in the journal.
+const LEGACY_REASON: &str = "every target to its legacy side (rollback --legacy)";
+
 /// How a rollback starts, as the journal and the events say.
 struct Begin<'a> {
     reason: &'a str,
@@ -248,10 +251,7 @@ impl Engine<'_> {
                 value: t.legacy.clone(),
             })
             .collect();
-        let reason = format!(
-            "every target to its legacy side (rollback --legacy): {}",
-            req.reason
-        );
+        let reason = format!("{LEGACY_REASON}: {}", req.reason);
         let begin = Begin {
             reason: &reason,
             to: None,
@@ -378,13 +378,26 @@ impl Engine<'_> {
                 restore_plan(&s.state, &steps, keep)
             }
         };
+        // Finishing a `rollback --legacy`: still to the legacy side.
+        let legacy = redo
+            && s.state
+                .rollback
+                .as_ref()
+                .is_some_and(|r| r.reason.starts_with(LEGACY_REASON));
+        let reason = if legacy && !req.reason.starts_with(LEGACY_REASON) {
+            format!("{LEGACY_REASON}: {}", req.reason)
+        } else {
+            req.reason.clone()
+        };
         let begin = Begin {
-            reason: &req.reason,
+            reason: &reason,
             to,
             breach: req.breach,
-            legacy: false,
+            legacy,
         };
-        self.restore_all(s, begin, restore, started).await
+        let mut report = self.restore_all(s, begin, restore, started).await?;
+        report.legacy = legacy;
+        Ok(report)
     }
 
     /// Journal the rollback's start, put every target back (first attempts:

@@ -215,3 +215,39 @@ phases:
     assert_eq!(code, 4, "{out}{err}");
     assert_eq!(rig.flag("dual-write")["defaultVariant"], "on");
 }
+
+#[test]
+fn rollback_legacy_leaves_keep_on_rollback_targets_unless_forced() {
+    let rig = Rig::new("shadow");
+    rig.plan(&format!(
+        r#"version: 1
+name: shadow
+settings: {{ timeout: 2s, retries: 1, rollback_timeout: 2s }}
+providers:
+{edge}{lb}phases:
+  - name: p
+    steps:
+      - mirror: {{ provider: edge, percent: 100 }}
+        keep_on_rollback: true
+      - traffic: {{ provider: lb, percent: 10 }}
+"#,
+        edge = exec_provider("edge"),
+        lb = exec_provider("lb"),
+    ));
+    let (code, out, err) = rig.run(&["advance"]);
+    assert_eq!(code, 0, "{out}{err}");
+    std::fs::remove_dir_all(rig.state_dir()).unwrap();
+    let (code, out, err) = rig.run(&["rollback", "--legacy"]);
+    let shown = format!("{out}{err}");
+    assert_eq!(code, 0, "{shown}");
+    assert_eq!(rig.pct("lb"), 0.0);
+    assert_eq!(rig.pct("edge"), 100.0, "kept");
+    assert!(
+        shown.contains("mirror via edge") && shown.contains("keep_on_rollback"),
+        "names what it left and why: {shown}"
+    );
+    let (code, out, err) = rig.run(&["rollback", "--legacy", "--force"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(rig.pct("edge"), 0.0, "with --force, sent too");
+    rig.assert_consistent("legacy with kept targets");
+}
