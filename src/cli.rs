@@ -100,6 +100,18 @@ pub enum Command {
     /// Run steps: until the end, a soak, an approval, or the limit given
     Advance(AdvanceArgs),
     /// Put every changed target back (or to its value after a step)
+    #[command(
+        long_about = "Put every changed target back to its baseline (or, with --to, to its value \
+            after a step), verified and journaled. Traffic and mirroring are tried first, then \
+            flags; targets that fail are retried in parallel until settings.rollback_timeout \
+            (exit 6 while any stays wrong).\n\n\
+            A rollback that knows nothing of the changes (no state, or none recorded: a renamed \
+            migration, a lost state) changes nothing and says so: exit 0 when every target of \
+            the plan is already on its legacy side, else exit 6 with each target's live value. \
+            --legacy then sends every target of the plan to its legacy side (traffic and mirror \
+            0%, flags off), journaled as a rollback; targets of keep_on_rollback steps stay \
+            unless --force."
+    )]
     Rollback(RollbackArgs),
     /// Where the migration stands: position, soak time left, gates, drift
     Status(StatusArgs),
@@ -166,6 +178,10 @@ pub struct AdvanceArgs {
     /// from the next soak)
     #[arg(long)]
     pub adopt_gates: bool,
+    /// Take a target's first baseline even though the candidate already has a share, or
+    /// another migration of the same state drives it (journaled; rollback restores that value)
+    #[arg(long)]
+    pub accept_baseline: bool,
 }
 
 #[derive(Debug, Args)]
@@ -173,12 +189,18 @@ pub struct RollbackArgs {
     /// Restore the values as they were after step ID, instead of the baselines
     #[arg(long, value_name = "ID")]
     pub to: Option<String>,
-    /// Roll back past irreversible steps
+    /// Roll back past irreversible steps (with --legacy: also send the targets of
+    /// keep_on_rollback steps)
     #[arg(long)]
     pub force: bool,
     /// Why, for the journal
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Send every target of the plan to its legacy side (traffic and mirror 0%, flags off),
+    /// whatever the state knows: when the state is lost or knows nothing of the changes.
+    /// Targets of keep_on_rollback steps are left as they are unless --force
+    #[arg(long, conflicts_with = "to")]
+    pub legacy: bool,
 }
 
 #[derive(Debug, Args)]

@@ -72,7 +72,17 @@ fn details(e: &Entry) -> (String, String) {
             (String::new(), format!("changed: {}", changed.join(", ")))
         }
         Entry::StepStarted { step } => (step.clone(), String::new()),
-        Entry::Baseline { target, value } => (String::new(), format!("{target} was {value}")),
+        Entry::Baseline {
+            target,
+            value,
+            note,
+        } => (
+            String::new(),
+            match note {
+                Some(n) => format!("{target} was {value} (ACCEPTED: {n})"),
+                None => format!("{target} was {value}"),
+            },
+        ),
         Entry::Intended {
             step,
             target,

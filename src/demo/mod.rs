@@ -275,6 +275,7 @@ async fn migrate(
         force: false,
         adopt_gates: false,
         prompter: None,
+        accept_baseline: false,
     };
     let providers = Registry::new(&plan);
     let first = parts

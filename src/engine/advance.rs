@@ -38,6 +38,9 @@ pub struct AdvanceOptions<'a> {
     pub adopt_gates: bool,
     /// Asks a person on a terminal; `None` without one.
     pub prompter: Option<&'a dyn Prompter>,
+    /// Take a first baseline even where the candidate already has a share
+    /// or another migration drives the target (journaled).
+    pub accept_baseline: bool,
 }
 
 /// How an `advance` ended (errors aside).
@@ -318,7 +321,7 @@ impl Engine<'_> {
         match &step.kind {
             StepKind::Traffic { .. } | StepKind::Mirror { .. } | StepKind::Flag { .. } => {
                 started(self);
-                self.change_step(s, step).await?;
+                self.change_step(s, step, opts.accept_baseline).await?;
                 Ok(Progress::Done)
             }
             StepKind::Soak { duration, gates } => {
@@ -394,7 +397,12 @@ impl Engine<'_> {
     }
 
     /// traffic / mirror / flag: baseline, intent, set, verify, done.
-    async fn change_step(&self, s: &mut Session, step: &Step) -> Result<(), EngineError> {
+    async fn change_step(
+        &self,
+        s: &mut Session,
+        step: &Step,
+        accept_baseline: bool,
+    ) -> Result<(), EngineError> {
         let Some((target, change)) = step_change(step) else {
             return Ok(());
         };
@@ -413,9 +421,11 @@ impl Engine<'_> {
         let want = change.apply(&live);
         let mut entries = Vec::new();
         if !s.state.targets.contains_key(&target.id()) {
+            let note = self.check_baseline(&target, &live, accept_baseline).await?;
             entries.push(Entry::Baseline {
                 target: target.clone(),
                 value: live.clone(),
+                note,
             });
             self.events.event(&Event::Baseline {
                 target: target.clone(),

@@ -103,6 +103,9 @@ pub enum Event {
         reason: String,
         to: Option<String>,
         targets: usize,
+        /// `rollback --legacy`: to the legacy side, not to baselines.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        legacy: bool,
     },
     Restored {
         target: Target,

@@ -9,6 +9,7 @@
 //! run without it, so `rollback` from another terminal is always possible.
 
 pub mod advance;
+mod baseline;
 pub mod clock;
 pub mod digest;
 pub mod events;

@@ -412,13 +412,16 @@ impl Reporter for HumanReporter {
                 reason,
                 to,
                 targets,
+                legacy,
             } => {
                 if let Some((_, bar)) = st.bar.take() {
                     bar.finish_and_clear();
                 }
-                let dest = to.as_ref().map_or("the baselines".to_string(), |t| {
-                    format!("the values after step {t}")
-                });
+                let dest = match to {
+                    _ if *legacy => "the legacy side".to_string(),
+                    Some(t) => format!("the values after step {t}"),
+                    None => "the baselines".to_string(),
+                };
                 self.line(
                     st,
                     &format!(

@@ -467,6 +467,11 @@ pub enum Entry {
     Baseline {
         target: Target,
         value: Value,
+        /// Why a value that was refused by default was taken (the
+        /// candidate already had a share, another migration drove the
+        /// target) and who said so (`advance --accept-baseline`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// About to set a target.
     Intended {
@@ -745,7 +750,7 @@ impl State {
                     self.status = Status::Active;
                 }
             }
-            Entry::Baseline { target, value } => {
+            Entry::Baseline { target, value, .. } => {
                 self.targets
                     .entry(target.id())
                     .or_insert_with(|| TargetRecord {
