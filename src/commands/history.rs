@@ -99,13 +99,14 @@ fn details(e: &Entry) -> (String, String) {
             step,
             gate,
             value,
+            nan,
             ok,
             note,
         } => (
             step.clone().unwrap_or_default(),
             format!(
                 "{gate} = {} {}{}",
-                value.map_or("no data".to_string(), fmt_number),
+                crate::providers::fmt_reading(*value, *nan),
                 if *ok { "pass" } else { "FAIL" },
                 note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
             ),

@@ -11,7 +11,6 @@ use crate::engine::Engine;
 use crate::error::ExitCode;
 use crate::output::{table, Printer};
 use crate::plan::describe::duration_words;
-use crate::providers::fmt_number;
 use crate::state::{State, Status, Timestamp};
 
 use super::plan::{current_state, drift_json, drift_text};
@@ -108,7 +107,7 @@ async fn once(ctx: &Ctx, engine: &Engine<'_>, clear: bool) -> anyhow::Result<()>
             let gate = engine.plan.gate(name);
             t.add_row(vec![
                 name.clone(),
-                r.value.map_or_else(|| "no data".to_string(), fmt_number),
+                crate::providers::fmt_reading(r.value, r.nan),
                 gate.map(|g| g.threshold_label()).unwrap_or_default(),
                 if r.ok { "pass".into() } else { "FAIL".into() },
                 format!(

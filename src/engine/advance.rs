@@ -657,9 +657,7 @@ impl Engine<'_> {
         r: &Reading,
     ) -> Result<Outcome, EngineError> {
         let gate = self.plan.gate(&r.gate);
-        let value = r
-            .value
-            .map_or_else(|| "no data".to_string(), crate::providers::fmt_number);
+        let value = crate::providers::fmt_reading(r.value, r.nan);
         let threshold = gate.map(|g| g.threshold_label()).unwrap_or_default();
         let reason = match &r.note {
             Some(n) if r.value.is_none() => format!("gate {} breached: {n}", r.gate),

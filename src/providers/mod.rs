@@ -144,7 +144,8 @@ pub trait Flags: Send + Sync {
 #[async_trait]
 pub trait Metrics: Send + Sync {
     /// The query's value now; `None` when there is no data (an empty result,
-    /// NaN, no matching series).
+    /// no matching series). NaN is passed on as NaN: the gate takes it as no
+    /// data, and says NaN.
     async fn query(&self, query: &str) -> Result<Option<f64>, ProviderError>;
 }
 
@@ -278,6 +279,16 @@ pub fn querying(query: &str) -> String {
 }
 
 /// `5`, `2.5`, `33.33`: a percent or metric without float noise.
+/// A gate reading as shown: its number, `NaN` (no data, but the source
+/// said NaN), or `no data`.
+pub fn fmt_reading(value: Option<f64>, nan: bool) -> String {
+    match value {
+        Some(v) => fmt_number(v),
+        None if nan => "NaN".to_string(),
+        None => "no data".to_string(),
+    }
+}
+
 pub fn fmt_number(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)

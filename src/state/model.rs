@@ -272,6 +272,9 @@ pub struct GateReading {
     pub at: Timestamp,
     /// `None`: no data.
     pub value: Option<f64>,
+    /// No data because the source said NaN.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nan: bool,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -476,6 +479,9 @@ pub enum Entry {
         step: Option<String>,
         gate: String,
         value: Option<f64>,
+        /// No data because the source said NaN.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        nan: bool,
         ok: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
@@ -797,6 +803,7 @@ impl State {
                     gate.clone(),
                     GateReading {
                         at: r.at,
+                nan,
                         value: *value,
                         ok: *ok,
                         note: note.clone(),
@@ -805,6 +812,7 @@ impl State {
                 if !ok {
                     if let (Some(soak), Some(step)) = (self.soak.as_mut(), step) {
                         if &soak.step == step {
+                        nan: *nan,
                             *soak.breaches.entry(gate.clone()).or_insert(0) += 1;
                         }
                     }
