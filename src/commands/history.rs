@@ -142,6 +142,7 @@ fn details(e: &Entry) -> (String, String) {
         ),
         Entry::Retried { phase, step } => (step.clone(), format!("again from phase {phase}")),
         Entry::LockBroken { holder } => (String::new(), format!("lock of {holder} broken")),
+        Entry::Released { step, reason } => (step.clone(), reason.clone()),
         Entry::Completed => (String::new(), String::new()),
     }
 }

@@ -728,6 +728,9 @@ impl Engine<'_> {
                     by: format!("{} (pid {} on {})", c.actor, c.pid, c.host),
                 }));
             }
+            if c.step == step.id {
+                self.note_stopped_claim(c, step);
+            }
         }
         self.commit(
             s,
@@ -784,6 +787,10 @@ impl Engine<'_> {
                     note,
                 });
                 Ok(Progress::Done)
+            }
+            Err(error) if self.interrupt.raised() => {
+                self.release_interrupted(&mut again, step, &error).await?;
+                Ok(Progress::End(Outcome::Interrupted))
             }
             Err(error) => {
                 let err = EngineError::StepFailed {

@@ -540,6 +540,12 @@ pub enum Entry {
     LockBroken {
         holder: String,
     },
+    /// A claimed step's run stopped before the step finished (Ctrl-C): the
+    /// claim is let go and the step runs again.
+    Released {
+        step: String,
+        reason: String,
+    },
     Completed,
 }
 
@@ -570,6 +576,7 @@ impl Entry {
             Entry::RollbackFinished { .. } => "rollback_finished",
             Entry::Retried { .. } => "retried",
             Entry::LockBroken { .. } => "lock_broken",
+            Entry::Released { .. } => "released",
             Entry::Completed => "completed",
         }
     }
@@ -796,6 +803,7 @@ impl State {
                 step,
                 gate,
                 value,
+                nan,
                 ok,
                 note,
             } => {
@@ -803,8 +811,8 @@ impl State {
                     gate.clone(),
                     GateReading {
                         at: r.at,
-                nan,
                         value: *value,
+                        nan: *nan,
                         ok: *ok,
                         note: note.clone(),
                     },
@@ -812,7 +820,6 @@ impl State {
                 if !ok {
                     if let (Some(soak), Some(step)) = (self.soak.as_mut(), step) {
                         if &soak.step == step {
-                        nan: *nan,
                             *soak.breaches.entry(gate.clone()).or_insert(0) += 1;
                         }
                     }
@@ -958,6 +965,16 @@ impl State {
                 self.claim = None;
             }
             Entry::LockBroken { .. } => {}
+            Entry::Released { step, .. } => {
+                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
+                    self.claim = None;
+                }
+                if let Some(s) = self.step_mut(step) {
+                    if s.status == StepStatus::Running {
+                        s.status = StepStatus::Pending;
+                    }
+                }
+            }
             Entry::Completed => {
                 self.status = Status::Completed;
                 self.position = self.steps.len();

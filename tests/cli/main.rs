@@ -19,6 +19,7 @@ mod flags_launchdarkly;
 mod flags_unleash;
 mod fuzz;
 mod plans;
+mod hooks;
 mod properties;
 mod proxies_envoy;
 mod proxies_haproxy;
