@@ -32,6 +32,62 @@ use crate::redact::SecretEnv;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let printer = Printer::new(&cli.global);
+    let json = printer.json;
+    let command = command_name(&cli.command);
+    let result = dispatch(cli, printer);
+    if let Err(err) = &result {
+        if json {
+            // Whatever the command and however it failed, a program
+            // reading the stream gets its summary (the error itself goes
+            // to stderr too, from `main`).
+            crate::output::events::JsonReporter::new().emit(error_summary(command, err));
+        }
+    }
+    result
+}
+
+/// The name a command's `summary` object gives it.
+fn command_name(command: &Command) -> &'static str {
+    use crate::cli::StateCommand;
+    match command {
+        Command::Demo(_) => "demo",
+        Command::Validate => "validate",
+        Command::Plan(_) => "plan",
+        Command::Advance(_) => "advance",
+        Command::Rollback(_) => "rollback",
+        Command::Status(_) => "status",
+        Command::History(_) => "history",
+        Command::Pause(_) => "pause",
+        Command::Resume => "resume",
+        Command::Retry => "retry",
+        Command::Check(_) => "check",
+        Command::Unlock(_) => "unlock",
+        Command::State(StateCommand::Rebuild) => "state rebuild",
+        Command::State(StateCommand::Push(_)) => "state push",
+        Command::State(StateCommand::Pull(_)) => "state pull",
+        Command::Reconcile(_) => "reconcile",
+        Command::Supervise(_) => "supervise",
+        Command::Schema => "schema",
+        Command::Completions { .. } => "completions",
+    }
+}
+
+/// The `summary` object of a command that ended with an error.
+pub fn error_summary(command: &str, err: &anyhow::Error) -> serde_json::Value {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        message.push_str(&format!("\n  caused by: {cause}"));
+    }
+    serde_json::json!({
+        "type": "summary",
+        "command": command,
+        "outcome": "error",
+        "message": crate::redact::clean(&message),
+        "exit_code": crate::error::exit_code_of(err).code(),
+    })
+}
+
+fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
         Command::Validate => validate::run(g, &printer),

@@ -1,6 +1,6 @@
 //! Hook steps (`run`) through the binary when their run is cut short: the
 //! advancing `migrate` killed -9 while its hook runs, Ctrl-C at a terminal
-//! during a hook.
+//! during a hook, and a hook that fails under `-o json`.
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -146,4 +146,60 @@ fn ctrl_c_during_a_hook_exits_130_and_the_next_advance_runs_it_again() {
     assert_eq!(rig.log("hook.log"), ["start", "again"]);
     assert_eq!(rig.pct("lb"), 50.0);
     rig.assert_consistent("after the next advance");
+}
+
+#[test]
+fn a_failing_step_still_prints_its_summary_under_json() {
+    let rig = Rig::new("hooks");
+    rig.plan(&format!(
+        "version: 1\nname: hooks\nproviders:\n{}phases:\n  - name: p\n    steps:\n      - traffic: {{ provider: lb, percent: 10 }}\n      - run: [sh, -c, 'echo broken >&2; exit 3']\n",
+        exec_provider("lb")
+    ));
+    let (code, out, err) = rig.run(&["-o", "json", "advance"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let last: Value = serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the last line is JSON ({e}): {out}"));
+    assert_eq!(last["type"], "summary", "{out}");
+    assert_eq!(last["command"], "advance");
+    assert_eq!(last["outcome"], "error");
+    assert_eq!(last["exit_code"], 1);
+    assert_eq!(last["schema"], "migrate.events/v1");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("failed") && m.contains("exited with 3")),
+        "{last}"
+    );
+    // Any command, however it fails: a locked state (5, after the lock
+    // wait), a refused request (2).
+    let holder = std::fs::OpenOptions::new()
+        .write(true)
+        .open(rig.state_dir().join("lock"))
+        .unwrap();
+    holder.lock().unwrap();
+    let (code, out, err) = rig.run(&["-o", "json", "pause", "--reason", "x"]);
+    drop(holder);
+    assert_eq!(code, 5, "{out}{err}");
+    let last: Value = serde_json::from_str(out.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(
+        (
+            last["type"].as_str(),
+            last["command"].as_str(),
+            last["exit_code"].as_i64()
+        ),
+        (Some("summary"), Some("pause"), Some(5)),
+        "{out}"
+    );
+    let (code, out, err) = rig.run(&["-o", "json", "rollback", "--to", "nope"]);
+    assert_eq!(code, 2, "{out}{err}");
+    let last: Value = serde_json::from_str(out.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(
+        (
+            last["type"].as_str(),
+            last["command"].as_str(),
+            last["exit_code"].as_i64()
+        ),
+        (Some("summary"), Some("rollback"), Some(2)),
+        "{out}"
+    );
 }
