@@ -100,7 +100,10 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
                 .worker_threads(2)
                 .enable_all()
                 .build()
-                .map_err(|e| Error::Usage(format!("starting the runtime: {e}")))?;
+                // The machine is short of something (file descriptors,
+                // memory): a runtime error, safe to retry — not a usage
+                // error (exit 2 tells a pipeline to fix the plan).
+                .map_err(|e| anyhow::anyhow!("starting the runtime: {e} (try again)"))?;
             runtime.block_on(async move {
                 match command {
                     Command::Plan(args) => plan::run_live(g, &args, printer).await,
@@ -128,13 +131,21 @@ fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
 
 /// The plan file's text, or a usage error that names the file.
 pub fn read_plan_text(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            " (pass -f PLAN or set MIGRATE_PLAN)"
-        } else {
-            ""
-        };
-        Error::Usage(format!("cannot read plan {}: {e}{hint}", path.display()))
+    let bytes = std::fs::read(path).map_err(|e| -> anyhow::Error {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::NotFound => Error::Usage(format!(
+                "cannot read plan {}: {e} (pass -f PLAN or set MIGRATE_PLAN)",
+                path.display()
+            ))
+            .into(),
+            ErrorKind::PermissionDenied | ErrorKind::IsADirectory | ErrorKind::InvalidInput => {
+                Error::Usage(format!("cannot read plan {}: {e}", path.display())).into()
+            }
+            // Out of file descriptors or memory, an I/O error: the plan may
+            // be fine; a runtime error, safe to retry.
+            _ => anyhow::anyhow!("cannot read plan {}: {e} (try again)", path.display()),
+        }
     })?;
     String::from_utf8(bytes).map_err(|e| {
         Error::Usage(format!(
