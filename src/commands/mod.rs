@@ -35,8 +35,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = printer.json;
     let command = command_name(&cli.command);
     let result = dispatch(cli, printer);
+    // `validate`, `schema` and `completions` print one document (the
+    // diagnostics document is validate's summary); the others a stream.
+    let one_document = matches!(command, "validate" | "schema" | "completions");
     if let Err(err) = &result {
-        if json {
+        if json && !one_document {
             // Whatever the command and however it failed, a program
             // reading the stream gets its summary (the error itself goes
             // to stderr too, from `main`).
