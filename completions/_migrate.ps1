@@ -131,6 +131,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Run every step that can run (the default)')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait through soaks instead of exiting 4 while one runs')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Carry on even though live values differ from the state (drift)')
+            [CompletionResult]::new('--adopt-gates', '--adopt-gates', [CompletionResultType]::ParameterName, 'Guard the soak in progress by the plan''s gates as they are now, where they changed since it started (without it, a changed gate applies from the next soak)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would change, change nothing')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed without a terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed without a terminal)')

@@ -124,6 +124,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand --all 'Run every step that can run (the default)'
             cand --wait 'Wait through soaks instead of exiting 4 while one runs'
             cand --force 'Carry on even though live values differ from the state (drift)'
+            cand --adopt-gates 'Guard the soak in progress by the plan''s gates as they are now, where they changed since it started (without it, a changed gate applies from the next soak)'
             cand --dry-run 'Show what would change, change nothing'
             cand -y 'Answer yes to confirmations (needed without a terminal)'
             cand --yes 'Answer yes to confirmations (needed without a terminal)'

@@ -100,6 +100,7 @@ json\t''"
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l all -d 'Run every step that can run (the default)'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l wait -d 'Wait through soaks instead of exiting 4 while one runs'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l force -d 'Carry on even though live values differ from the state (drift)'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l adopt-gates -d 'Guard the soak in progress by the plan\'s gates as they are now, where they changed since it started (without it, a changed gate applies from the next soak)'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l dry-run -d 'Show what would change, change nothing'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -s q -l quiet -d 'Print only errors'

@@ -165,6 +165,11 @@ pub struct AdvanceArgs {
     /// Carry on even though live values differ from the state (drift)
     #[arg(long)]
     pub force: bool,
+    /// Guard the soak in progress by the plan's gates as they are now, where
+    /// they changed since it started (without it, a changed gate applies
+    /// from the next soak)
+    #[arg(long)]
+    pub adopt_gates: bool,
 }
 
 #[derive(Debug, Args)]

@@ -63,9 +63,12 @@ pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
     use crate::state::StoreError;
     let store_code = |e: &StoreError| match e {
         StoreError::Locked(_) | StoreError::LockedUnknown => ExitCode::Locked,
-        StoreError::Corrupt { .. } | StoreError::Fenced { .. } | StoreError::Io(_) => {
-            ExitCode::Runtime
-        }
+        StoreError::Corrupt { .. }
+        | StoreError::JournalDamaged { .. }
+        | StoreError::JournalLost { .. }
+        | StoreError::Unrecoverable { .. }
+        | StoreError::Fenced { .. }
+        | StoreError::Io(_) => ExitCode::Runtime,
     };
     for e in err.chain() {
         if let Some(e) = e.downcast_ref::<Error>() {

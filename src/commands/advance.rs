@@ -35,6 +35,7 @@ pub async fn run(
         approve: args.approve.clone(),
         yes: global.yes,
         force: args.force,
+        adopt_gates: args.adopt_gates,
         prompter: prompter.as_ref().map(|p| p as &dyn Prompter),
     };
     let outcome = engine.advance(&opts).await.map_err(engine_error)?;

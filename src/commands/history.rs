@@ -91,7 +91,7 @@ fn details(e: &Entry) -> (String, String) {
         Entry::StepDone { step, note } => (step.clone(), note.clone().unwrap_or_default()),
         Entry::StepFailed { step, error } => (step.clone(), error.clone()),
         Entry::Claimed { step, host, pid } => (step.clone(), format!("run by pid {pid} on {host}")),
-        Entry::SoakStarted { step, duration } => (
+        Entry::SoakStarted { step, duration, .. } => (
             step.clone(),
             format!("for {}", crate::plan::describe::duration_words(*duration)),
         ),
@@ -131,6 +131,24 @@ fn details(e: &Entry) -> (String, String) {
             String::new(),
             format!("{target}: {} → {value}", opt(before)),
         ),
+        Entry::GateChanged {
+            step,
+            gate,
+            was,
+            now,
+            adopted,
+            ..
+        } => (
+            step.clone(),
+            format!(
+                "gate {gate} changed in the plan: was {was}; now {now}{}",
+                if adopted.is_some() {
+                    " (adopted for this soak)"
+                } else {
+                    " (this soak keeps the gate it started with)"
+                }
+            ),
+        ),
         Entry::RestoreFailed { target, error } => (String::new(), format!("{target}: {error}")),
         Entry::RollbackFinished { remaining } => (
             String::new(),
@@ -143,6 +161,7 @@ fn details(e: &Entry) -> (String, String) {
         Entry::Retried { phase, step } => (step.clone(), format!("again from phase {phase}")),
         Entry::LockBroken { holder } => (String::new(), format!("lock of {holder} broken")),
         Entry::Released { step, reason } => (step.clone(), reason.clone()),
+        Entry::Recovered { reason, .. } => (String::new(), reason.clone()),
         Entry::Completed => (String::new(), String::new()),
     }
 }

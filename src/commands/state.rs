@@ -41,37 +41,79 @@ pub async fn run(
 
 async fn rebuild(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let holder = holder("migrate state rebuild");
-    if ctx.dry_run {
-        let n = ctx
-            .store
-            .journal()
+    let by = "migrate state rebuild";
+    let now = Timestamp::new(std::time::SystemTime::now());
+    let store_err = |e: crate::state::StoreError| engine_error(e.into());
+    let name = &ctx.plan.plan.name;
+    let rec = if ctx.dry_run {
+        ctx.store
+            .recover(&holder.actor, now, by)
             .await
-            .map_err(|e| engine_error(e.into()))?
-            .len();
-        ctx.printer.out(&format!(
-            "Dry run: would rebuild the state from {n} journal records."
-        ));
+            .map_err(store_err)?
+    } else {
+        let guard = ctx
+            .store
+            .lock(&holder, Duration::from_secs(10), false)
+            .await
+            .map_err(store_err)?;
+        ctx.store
+            .rebuild(guard.as_ref(), &holder.actor, now, by)
+            .await
+            .map_err(store_err)?
+    };
+    let Some(rec) = rec else {
+        ctx.emit_json(json!({"type": "summary", "command": "state rebuild", "dry_run": ctx.dry_run, "records": 0, "status": "new", "nothing": true}));
+        if !ctx.printer.json {
+            ctx.printer.out(&format!(
+                "Nothing to rebuild: migration {name} has no journal and no state in {} (it has not started here).",
+                ctx.store.location()
+            ));
+        }
         return Ok(ExitCode::Ok);
-    }
-    let guard = ctx
-        .store
-        .lock(&holder, Duration::from_secs(10), false)
-        .await
-        .map_err(|e| engine_error(e.into()))?;
-    let st = ctx
-        .store
-        .rebuild(guard.as_ref())
-        .await
-        .map_err(|e| engine_error(e.into()))?;
-    let text = format!(
-        "Rebuilt the state of {} from {} journal records: {}, at step {}/{}.",
+    };
+    let st = &rec.state;
+    let mut text = format!(
+        "{} the state of {} from {} journal record{}{}: {}, at step {}/{}.",
+        if ctx.dry_run {
+            "Dry run — nothing was changed. Would rebuild"
+        } else {
+            "Rebuilt"
+        },
         st.migration,
-        st.journal_seq,
+        rec.kept,
+        if rec.kept == 1 { "" } else { "s" },
+        if rec.from_checkpoint {
+            " and the state checkpoint"
+        } else {
+            ""
+        },
         st.status.words(),
         (st.position + 1).min(st.steps.len()),
         st.steps.len()
     );
-    ctx.emit_json(json!({"type": "summary", "command": "state rebuild", "records": st.journal_seq, "status": st.status}));
+    for line in rec.lines() {
+        text.push_str("\n  ");
+        text.push_str(&line);
+    }
+    if rec.skipped.is_empty() && rec.missing.is_empty() && rec.checkpoint_replaced.is_none() {
+        text.push_str("\n  Nothing was damaged.");
+    }
+    ctx.emit_json(json!({
+        "type": "summary",
+        "command": "state rebuild",
+        "dry_run": ctx.dry_run,
+        "records": rec.kept,
+        "status": st.status,
+        "journal_seq": st.journal_seq,
+        "skipped": rec.skipped.iter().map(|s| json!({"place": s.place, "bytes": s.bytes, "reason": s.reason, "torn": s.torn})).collect::<Vec<_>>(),
+        "missing": rec.missing.iter().map(|(a, b)| json!({"first": a, "last": b})).collect::<Vec<_>>(),
+        "journal_lost": rec.journal_lost,
+        "from_checkpoint": rec.from_checkpoint,
+        "checkpoint_replaced": rec.checkpoint_replaced,
+        "unsure": rec.unsure,
+        "recovered_record": rec.record.as_ref().map(|r| r.seq),
+        "aside": rec.aside,
+    }));
     if !ctx.printer.json {
         ctx.printer.out(&text);
     }

@@ -55,14 +55,18 @@ async fn once(
     let now = Timestamp::new(SystemTime::now());
     if ctx.printer.json {
         let soak = st.soak.as_ref().map(|k| {
-            let elapsed = now.since(k.started);
+            let elapsed = k.elapsed(now);
             json!({
                 "step": k.step,
                 "started": k.started,
                 "duration_ms": k.duration.as_millis() as u64,
                 "elapsed_ms": elapsed.as_millis() as u64,
-                "remaining_ms": k.duration.saturating_sub(elapsed).as_millis() as u64,
+                "remaining_ms": k.remaining(now).as_millis() as u64,
+                "paused_ms": (k.paused + k.paused_since.map_or(Duration::ZERO, |p| now.since(p))).as_millis() as u64,
+                "clock_held": k.paused_since.is_some(),
                 "breaches": k.breaches,
+                "gates": k.gates.iter().map(|g| &g.name).collect::<Vec<_>>(),
+                "gates_changed_in_plan": k.changed.keys().collect::<Vec<_>>(),
             })
         });
         ctx.emit_json(json!({
@@ -168,15 +172,29 @@ fn text(engine: &Engine<'_>, st: &State, now: Timestamp) -> String {
         }
     }
     if let Some(k) = &st.soak {
-        let elapsed = now.since(k.started);
-        let left = k.duration.saturating_sub(elapsed);
-        out.push_str(&format!(
-            "Soak: {} of {} elapsed, {} left (ends {})\n",
-            duration_words(Duration::from_secs(elapsed.as_secs())),
-            duration_words(k.duration),
-            duration_words(Duration::from_secs(left.as_secs())),
-            k.started.plus(k.duration)
-        ));
+        let elapsed = k.elapsed(now);
+        let left = k.remaining(now);
+        if k.paused_since.is_some() {
+            out.push_str(&format!(
+                "Soak: {} of {} served, {} left; its clock is held while paused (its gates are still evaluated)\n",
+                duration_words(Duration::from_secs(elapsed.as_secs())),
+                duration_words(k.duration),
+                duration_words(Duration::from_secs(left.as_secs())),
+            ));
+        } else {
+            out.push_str(&format!(
+                "Soak: {} of {} elapsed, {} left (ends {})\n",
+                duration_words(Duration::from_secs(elapsed.as_secs())),
+                duration_words(k.duration),
+                duration_words(Duration::from_secs(left.as_secs())),
+                k.ends_at(now)
+            ));
+        }
+        for gate in k.changed.keys() {
+            out.push_str(&format!(
+                "  gate {gate} was changed in the plan: this soak keeps the gate it started with (`migrate advance --adopt-gates` applies the change)\n"
+            ));
+        }
     }
     if let Some(p) = &st.paused {
         out.push_str(&format!(

@@ -274,6 +274,7 @@ async fn migrate(
         approve: Vec::new(),
         yes: true,
         force: false,
+        adopt_gates: false,
         prompter: None,
     };
     let providers = Registry::new(&plan);

@@ -4,9 +4,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::plan::{OnBreach, Step, StepKind};
-use crate::state::{Entry, State, Status, Timestamp};
+use crate::state::{Entry, GateSpec, State, Status, Timestamp};
 
-use super::gates::Reading;
+use futures_util::future::join_all;
+
+use super::gates::{Kept, Reading};
 use super::targets::step_change;
 use super::{Engine, EngineError, Event, Prompter, Session};
 
@@ -31,6 +33,9 @@ pub struct AdvanceOptions<'a> {
     pub yes: bool,
     /// Carry on over drift.
     pub force: bool,
+    /// Guard the soak in progress by the plan's gates as they are now,
+    /// where they were changed since it started (journaled).
+    pub adopt_gates: bool,
     /// Asks a person on a terminal; `None` without one.
     pub prompter: Option<&'a dyn Prompter>,
 }
@@ -93,6 +98,7 @@ impl Engine<'_> {
     pub async fn advance(&self, opts: &AdvanceOptions<'_>) -> Result<Outcome, EngineError> {
         let mut done_here = 0usize;
         let mut checked_drift = false;
+        let mut said_paused = false;
         let mut approved: HashSet<String> = opts.approve.iter().cloned().collect();
         if let Limit::To(id) = &opts.limit {
             if self.plan.step(id).is_none() {
@@ -105,7 +111,49 @@ impl Engine<'_> {
             if self.interrupt.raised() {
                 return Ok(Outcome::Interrupted);
             }
-            let mut s = self.session(true).await?;
+            // The soak in progress is guarded first, by the gates it
+            // started with: whatever the plan file, drift or a pause say
+            // below, a breach trips the breaker.
+            let mut s = self.session_unchecked().await?;
+            if let Some(o) = self.guard(&mut s, opts.adopt_gates).await? {
+                return Ok(o);
+            }
+            self.sync_plan(&mut s, true).await?;
+            if s.state.status == Status::Paused && opts.wait {
+                // Held, not unguarded: keep watching the soak's gates
+                // until someone resumes (or rolls back).
+                let until = self.next_guard(&s.state);
+                let serial = s.state.serial;
+                if let Some(o) = blocked(&s.state) {
+                    if !said_paused {
+                        said_paused = true;
+                        let (by, reason) = match &o {
+                            Outcome::Paused { by, reason, .. } => (by.clone(), reason.clone()),
+                            _ => (String::new(), String::new()),
+                        };
+                        self.events.event(&Event::Waiting {
+                            step: s.state.current().map_or_else(String::new, |c| c.id.clone()),
+                            reason: format!(
+                                "paused by {by}: {reason}; waiting for `migrate resume`{}",
+                                if s.state.soak.is_some() {
+                                    " while the soak's gates are still watched (its clock is held)"
+                                } else {
+                                    ""
+                                }
+                            ),
+                            remaining_ms: None,
+                        });
+                    }
+                }
+                drop(s);
+                if let Some(o) = self.sleep_until(None, until, serial).await? {
+                    if !matches!(o, Outcome::Paused { .. }) {
+                        return Ok(o);
+                    }
+                }
+                continue;
+            }
+            said_paused = false;
             if let Some(o) = blocked(&s.state) {
                 return Ok(o);
             }
@@ -179,8 +227,11 @@ impl Engine<'_> {
                             remaining: Some(remaining),
                         });
                     }
-                    if let Some(o) = self.sleep_until(step, until, serial).await? {
-                        return Ok(o);
+                    if let Some(o) = self.sleep_until(Some(step), until, serial).await? {
+                        // A pause is waited through (guarding) by the loop.
+                        if !matches!(o, Outcome::Paused { .. }) {
+                            return Ok(o);
+                        }
                     }
                 }
             }
@@ -202,7 +253,7 @@ impl Engine<'_> {
     /// (a rollback, a pause) and for Ctrl-C.
     async fn sleep_until(
         &self,
-        step: &Step,
+        step: Option<&Step>,
         until: Timestamp,
         serial: u64,
     ) -> Result<Option<Outcome>, EngineError> {
@@ -230,10 +281,15 @@ impl Engine<'_> {
                     // Someone else wrote: look again under the lock.
                     return Ok(blocked(&st));
                 }
-                if let Some(soak) = st.soak.as_ref().filter(|k| k.step == step.id) {
+                if let Some((soak, step)) = step.and_then(|step| {
+                    st.soak
+                        .as_ref()
+                        .filter(|k| k.step == step.id)
+                        .map(|k| (k, step))
+                }) {
                     self.events.event(&Event::SoakProgress {
                         step: step.id.clone(),
-                        elapsed_ms: millis(self.now().since(soak.started)),
+                        elapsed_ms: millis(soak.elapsed(self.now())),
                         duration_ms: millis(soak.duration),
                     });
                 }
@@ -268,11 +324,18 @@ impl Engine<'_> {
             StepKind::Soak { duration, gates } => {
                 if s.state.soak.as_ref().map(|k| &k.step) != Some(&step.id) {
                     started(self);
+                    // The soak keeps the gates it starts with.
+                    let kept = gates
+                        .iter()
+                        .filter_map(|g| self.plan.gate(g))
+                        .map(super::gates::spec_of)
+                        .collect();
                     self.commit(
                         s,
                         vec![Entry::SoakStarted {
                             step: step.id.clone(),
                             duration: *duration,
+                            gates: kept,
                         }],
                     )
                     .await?;
@@ -282,7 +345,7 @@ impl Engine<'_> {
                         ends_at: self.now().plus(*duration).to_string(),
                     });
                 }
-                self.soak_tick(s, step, gates, true).await
+                self.soak_tick(s, step, gates, true, opts.adopt_gates).await
             }
             StepKind::Check { gates, timeout } => {
                 started(self);
@@ -473,68 +536,42 @@ impl Engine<'_> {
     /// finish the soak when its time is up — unless `finish` is off (a
     /// supervisor that only watches): then the gates keep being evaluated
     /// on their intervals past the soak's end, until someone advances.
+    /// The gates are those the soak started with (see [`Self::guard`]).
     pub(super) async fn soak_tick(
         &self,
         s: &mut Session,
         step: &Step,
         gates: &[String],
         finish: bool,
+        adopt: bool,
     ) -> Result<Progress, EngineError> {
+        if s.state.soak.is_none() {
+            return Ok(Progress::Wait {
+                until: self.now(),
+                reason: "soak starting".into(),
+            });
+        }
+        self.notice_gate_changes(s, adopt).await?;
         let Some(soak) = s.state.soak.clone() else {
             return Ok(Progress::Wait {
                 until: self.now(),
                 reason: "soak starting".into(),
             });
         };
+        let kept = self.kept_gates(&soak, gates);
         let now = self.now();
-        let time_up = now.since(soak.started) >= soak.duration;
+        let time_up = soak.over(now);
         let finishing = time_up && finish;
-        let due: Vec<String> = gates
-            .iter()
-            .filter(|g| {
-                finishing
-                    || match (s.state.gates.get(*g), self.plan.gate(g)) {
-                        (Some(r), Some(gate)) => {
-                            r.at < soak.started
-                                || now.since(r.at) + Duration::from_millis(5)
-                                    >= self.gate_interval(gate)
-                        }
-                        _ => true,
-                    }
-            })
-            .cloned()
-            .collect();
-        if !due.is_empty() {
-            let readings = self.evaluate_all(&due, &s.state).await;
-            if let Some(p) = self.record_readings(s, Some(step), &readings).await? {
-                return Ok(p);
-            }
-            // Breaches counted over this soak.
-            let tripped = readings.iter().find(|r| {
-                let count = s.state.soak_breaches(&r.gate);
-                !r.ok
-                    && self
-                        .plan
-                        .gate(&r.gate)
-                        .is_some_and(|g| count > g.failure_limit)
-            });
-            if let Some(r) = tripped {
-                let r = r.clone();
-                return self.trip(s, step, &r).await.map(Progress::End);
-            }
+        if let Some(p) = self
+            .guard_gates(s, &step.id, &soak, &kept, finishing)
+            .await?
+        {
+            return Ok(p);
         }
         if finishing {
             return self.step_done(s, step).await;
         }
-        let end = soak.started.plus(soak.duration);
-        let next_gate = gates
-            .iter()
-            .filter_map(|g| {
-                let gate = self.plan.gate(g)?;
-                let last = s.state.gates.get(g)?.at;
-                Some(last.plus(self.gate_interval(gate)))
-            })
-            .min();
+        let next_gate = next_due(&s.state, &kept, self.plan.settings.interval);
         if time_up {
             return Ok(Progress::Wait {
                 until: next_gate.unwrap_or(now.plus(self.plan.settings.interval)),
@@ -544,8 +581,9 @@ impl Engine<'_> {
                 ),
             });
         }
+        let end = soak.ends_at(now);
         let until = next_gate.map_or(end, |t| t.min(end));
-        let left = end.since(now);
+        let left = soak.remaining(now);
         Ok(Progress::Wait {
             until,
             reason: format!(
@@ -556,15 +594,174 @@ impl Engine<'_> {
         })
     }
 
+    /// Guard the soak in progress, whatever else holds the migration: a
+    /// pause, a plan file edited in ways the migration cannot follow,
+    /// drift. Its due gates — the definitions it started with, kept in
+    /// the state — are evaluated and a breach trips the breaker, as during
+    /// any soak. Never finishes the soak. `Some`: the breaker acted.
+    pub(super) async fn guard(
+        &self,
+        s: &mut Session,
+        adopt: bool,
+    ) -> Result<Option<Outcome>, EngineError> {
+        let Some(soak) = guarded_soak(&s.state).cloned() else {
+            return Ok(None);
+        };
+        let names = self.plan_soak_gates(&soak.step);
+        if soak.gates.is_empty() && names.is_empty() {
+            return Ok(None);
+        }
+        self.notice_gate_changes(s, adopt).await?;
+        let Some(soak) = guarded_soak(&s.state).cloned() else {
+            return Ok(None);
+        };
+        let kept = self.kept_gates(&soak, &names);
+        match self.guard_gates(s, &soak.step, &soak, &kept, false).await? {
+            Some(Progress::End(o)) => Ok(Some(o)),
+            _ => Ok(None),
+        }
+    }
+
+    /// When the soak in progress next has a gate due (for a run that waits
+    /// while the migration is paused): never later than a poll away.
+    pub(super) fn next_guard(&self, st: &State) -> Timestamp {
+        let poll = self.now().plus(self.plan.settings.interval);
+        let Some(soak) = guarded_soak(st) else {
+            return poll;
+        };
+        let names = self.plan_soak_gates(&soak.step);
+        let kept = self.kept_gates(soak, &names);
+        next_due(st, &kept, self.plan.settings.interval).map_or(poll, |t| t.min(poll))
+    }
+
+    /// The gate names of the plan's soak step `id` (none if the plan has
+    /// no such soak step).
+    fn plan_soak_gates(&self, id: &str) -> Vec<String> {
+        match self.plan.step(id).map(|st| &st.kind) {
+            Some(StepKind::Soak { gates, .. }) => gates.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Journal the gates of the soak in progress whose definition in the
+    /// plan differs from the one the soak keeps (once per change), and say
+    /// so: the soak keeps its gates, and the plan's apply from the next
+    /// soak — or now, with `adopt`.
+    async fn notice_gate_changes(&self, s: &mut Session, adopt: bool) -> Result<(), EngineError> {
+        let Some(soak) = s.state.soak.clone() else {
+            return Ok(());
+        };
+        if soak.gates.is_empty() {
+            return Ok(());
+        }
+        let mut entries = Vec::new();
+        for kept in &soak.gates {
+            let now_spec = self.plan.gate(&kept.name).map(super::gates::spec_of);
+            let digest = now_spec.as_ref().map(GateSpec::digest).unwrap_or_default();
+            if now_spec.as_ref() == Some(kept) {
+                continue;
+            }
+            if !adopt && soak.changed.get(&kept.name) == Some(&digest) {
+                continue;
+            }
+            let adopted = if adopt { now_spec.clone() } else { None };
+            if adopt && adopted.is_none() {
+                // Removed from the plan: the soak keeps it (there is
+                // nothing to adopt); said once.
+                if soak.changed.get(&kept.name) == Some(&digest) {
+                    continue;
+                }
+            }
+            let now_words = now_spec
+                .as_ref()
+                .map_or_else(|| "removed from the plan".to_string(), GateSpec::summary);
+            self.events.event(&Event::Warning {
+                message: if adopted.is_some() {
+                    format!(
+                        "gate {} changed in the plan (was: {}; now: {}): adopted for soak {} (--adopt-gates)",
+                        kept.name,
+                        kept.summary(),
+                        now_words,
+                        soak.step
+                    )
+                } else {
+                    format!(
+                        "gate {} changed in the plan (was: {}; now: {}): soak {} stays guarded by the gate it started with; the change applies from the next soak (`migrate advance --adopt-gates` applies it to this one)",
+                        kept.name,
+                        kept.summary(),
+                        now_words,
+                        soak.step
+                    )
+                },
+            });
+            entries.push(Entry::GateChanged {
+                step: soak.step.clone(),
+                gate: kept.name.clone(),
+                was: kept.summary(),
+                now: now_words,
+                digest,
+                adopted,
+            });
+        }
+        if !entries.is_empty() {
+            self.commit(s, entries).await?;
+        }
+        Ok(())
+    }
+
+    /// Evaluate the kept gates that are due (all of them with `all`),
+    /// journal the readings, and trip the breaker when a gate has breached
+    /// past its limit in this soak.
+    async fn guard_gates(
+        &self,
+        s: &mut Session,
+        step: &str,
+        soak: &crate::state::Soak,
+        kept: &[Kept],
+        all: bool,
+    ) -> Result<Option<Progress>, EngineError> {
+        let now = self.now();
+        let interval = self.plan.settings.interval;
+        let due: Vec<&Kept> = kept
+            .iter()
+            .filter(|k| {
+                all || match s.state.gates.get(&k.gate.name) {
+                    Some(r) => {
+                        r.at < soak.started
+                            || now.since(r.at) + Duration::from_millis(5)
+                                >= k.gate.interval.unwrap_or(interval)
+                    }
+                    None => true,
+                }
+            })
+            .collect();
+        if due.is_empty() {
+            return Ok(None);
+        }
+        let readings = join_all(due.iter().map(|k| self.evaluate_kept(k, &s.state))).await;
+        if let Some(p) = self.record_readings(s, Some(step), &readings).await? {
+            return Ok(Some(p));
+        }
+        // Breaches counted over this soak.
+        let tripped = readings
+            .iter()
+            .find(|r| !r.ok && !r.pause && s.state.soak_breaches(&r.gate) > r.failure_limit);
+        if let Some(r) = tripped {
+            let r = r.clone();
+            return self.trip(s, step, &r).await.map(|o| Some(Progress::End(o)));
+        }
+        Ok(None)
+    }
+
     /// Journal readings (and any reconciliation run for them); a `pause`
-    /// reading pauses the migration.
+    /// reading pauses the migration (unless it is paused already).
     async fn record_readings(
         &self,
         s: &mut Session,
-        step: Option<&Step>,
+        step: Option<&str>,
         readings: &[Reading],
     ) -> Result<Option<Progress>, EngineError> {
-        let step_id = step.map(|st| st.id.as_str());
+        let step_id = step;
         let mut entries = Vec::new();
         for r in readings {
             if let Some((name, res)) = &r.reconciled {
@@ -575,6 +772,9 @@ impl Engine<'_> {
         self.commit(s, entries).await?;
         for r in readings {
             self.report_reading(r, step_id, s.state.soak_breaches(&r.gate));
+        }
+        if s.state.status == Status::Paused {
+            return Ok(None);
         }
         if let Some(r) = readings.iter().find(|r| r.pause) {
             let reason = format!(
@@ -598,7 +798,7 @@ impl Engine<'_> {
         timeout: Option<Duration>,
     ) -> Result<Progress, EngineError> {
         let readings = self.evaluate_all(gates, &s.state).await;
-        if let Some(p) = self.record_readings(s, Some(step), &readings).await? {
+        if let Some(p) = self.record_readings(s, Some(&step.id), &readings).await? {
             return Ok(p);
         }
         let Some(failed) = readings.iter().find(|r| !r.ok).cloned() else {
@@ -612,6 +812,7 @@ impl Engine<'_> {
                     vec![Entry::SoakStarted {
                         step: step.id.clone(),
                         duration: limit,
+                        gates: Vec::new(),
                     }],
                 )
                 .await?;
@@ -632,7 +833,7 @@ impl Engine<'_> {
                 }
             }
         }
-        self.trip(s, step, &failed).await.map(Progress::End)
+        self.trip(s, &step.id, &failed).await.map(Progress::End)
     }
 
     /// A gate holds the migration: pause it.
@@ -650,15 +851,9 @@ impl Engine<'_> {
     }
 
     /// A gate breached past its limit: the breaker.
-    async fn trip(
-        &self,
-        s: &mut Session,
-        step: &Step,
-        r: &Reading,
-    ) -> Result<Outcome, EngineError> {
-        let gate = self.plan.gate(&r.gate);
+    async fn trip(&self, s: &mut Session, step: &str, r: &Reading) -> Result<Outcome, EngineError> {
         let value = crate::providers::fmt_reading(r.value, r.nan);
-        let threshold = gate.map(|g| g.threshold_label()).unwrap_or_default();
+        let threshold = &r.threshold;
         let reason = match &r.note {
             Some(n) if r.value.is_none() => format!("gate {} breached: {n}", r.gate),
             _ => format!("gate {} breached: {value} (allowed {threshold})", r.gate),
@@ -666,7 +861,7 @@ impl Engine<'_> {
         self.commit(
             s,
             vec![Entry::Breach {
-                step: Some(step.id.clone()),
+                step: Some(step.to_string()),
                 gate: r.gate.clone(),
                 value: r.value,
                 reason: reason.clone(),
@@ -674,7 +869,7 @@ impl Engine<'_> {
         )
         .await?;
         self.events.event(&Event::Breach {
-            step: Some(step.id.clone()),
+            step: Some(step.to_string()),
             gate: r.gate.clone(),
             value: r.value,
             reason: reason.clone(),
@@ -940,4 +1135,27 @@ fn unrepaired_note(summary: &serde_json::Value) -> String {
         Some(u) => format!("; {failed} {rows} could not be repaired (first: {u})"),
         None => format!("; {failed} {rows} could not be repaired"),
     }
+}
+
+/// The soak a run guards: the current step's, while the migration runs or
+/// is paused (a soak step's; a check step's retries are not guarded).
+fn guarded_soak(st: &State) -> Option<&crate::state::Soak> {
+    if !matches!(st.status, Status::Active | Status::Paused) {
+        return None;
+    }
+    let current = st.current()?;
+    if current.kind != "soak" {
+        return None;
+    }
+    st.soak.as_ref().filter(|k| k.step == current.id)
+}
+
+/// When the first of `kept` is next due.
+fn next_due(st: &State, kept: &[Kept], interval: Duration) -> Option<Timestamp> {
+    kept.iter()
+        .filter_map(|k| {
+            let last = st.gates.get(&k.gate.name)?.at;
+            Some(last.plus(k.gate.interval.unwrap_or(interval)))
+        })
+        .min()
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::plan::{Gate, GateSource, NoData};
-use crate::state::{Entry, ParityRecord, State};
+use crate::plan::{Gate, GateSource, NoData, Text};
+use crate::state::{Entry, GateSpec, GateSpecSource, ParityRecord, Soak, State};
 
 use super::{Engine, Event, ReconcileResult};
 
@@ -26,6 +26,10 @@ pub struct Reading {
     pub note: Option<String>,
     /// A reconciliation run to get a parity value, to be recorded.
     pub reconciled: Option<(String, ReconcileResult)>,
+    /// The gate's thresholds in words, as evaluated.
+    pub threshold: String,
+    /// Breaches the gate tolerates in a soak.
+    pub failure_limit: u32,
 }
 
 impl Reading {
@@ -105,6 +109,36 @@ impl Engine<'_> {
             pause,
             note: note.map(|n| crate::redact::clean(&n).into_owned()),
             reconciled,
+            threshold: gate.threshold_label(),
+            failure_limit: gate.failure_limit,
+        }
+    }
+
+    /// Evaluate a gate a soak keeps in its state: as the plan's gate
+    /// would be, or — when a value it reads from the environment is not
+    /// set any more — as no data, saying why.
+    pub async fn evaluate_kept(&self, kept: &Kept, state: &State) -> Reading {
+        match &kept.unusable {
+            None => self.evaluate(&kept.gate, state).await,
+            Some(why) => {
+                let gate = &kept.gate;
+                let (ok, pause) = match gate.no_data {
+                    NoData::Fail => (false, false),
+                    NoData::Pass => (true, false),
+                    NoData::Pause => (false, true),
+                };
+                Reading {
+                    gate: gate.name.clone(),
+                    value: None,
+                    nan: false,
+                    ok,
+                    pause,
+                    note: Some(format!("{why} (no_data: {})", no_data_name(gate.no_data))),
+                    reconciled: None,
+                    threshold: gate.threshold_label(),
+                    failure_limit: gate.failure_limit,
+                }
+            }
         }
     }
 
@@ -137,7 +171,7 @@ impl Engine<'_> {
         Ok(Some(p.parity))
     }
 
-    /// Evaluate several gates at once.
+    /// Evaluate several of the plan's gates at once.
     pub async fn evaluate_all(&self, names: &[String], state: &State) -> Vec<Reading> {
         let gates: Vec<&Gate> = names.iter().filter_map(|n| self.plan.gate(n)).collect();
         join_all(gates.into_iter().map(|g| self.evaluate(g, state))).await
@@ -145,19 +179,127 @@ impl Engine<'_> {
 
     /// Tell the reporter about a reading.
     pub fn report_reading(&self, r: &Reading, step: Option<&str>, breaches: u32) {
-        let Some(gate) = self.plan.gate(&r.gate) else {
-            return;
-        };
         self.events.event(&Event::Gate {
             step: step.map(str::to_string),
             gate: r.gate.clone(),
             value: r.value,
             nan: r.nan,
             ok: r.ok,
-            threshold: gate.threshold_label(),
+            threshold: r.threshold.clone(),
             breaches,
-            failure_limit: gate.failure_limit,
+            failure_limit: r.failure_limit,
             note: r.note.clone(),
         });
+    }
+
+    /// The gates that guard a soak: those it started with, kept in the
+    /// state, whatever the plan file says now — or, for a state written
+    /// before soaks kept them, the plan's gates of the soak step.
+    pub fn kept_gates(&self, soak: &Soak, names: &[String]) -> Vec<Kept> {
+        if soak.gates.is_empty() {
+            return names
+                .iter()
+                .filter_map(|n| self.plan.gate(n))
+                .map(|g| Kept {
+                    gate: g.clone(),
+                    unusable: None,
+                })
+                .collect();
+        }
+        soak.gates.iter().map(kept).collect()
+    }
+}
+
+/// A gate a soak is guarded by.
+#[derive(Clone, Debug)]
+pub struct Kept {
+    pub gate: Gate,
+    /// Why it cannot be read (a value it takes from the environment is
+    /// not set): it reads as no data.
+    pub unusable: Option<String>,
+}
+
+fn no_data_name(n: NoData) -> &'static str {
+    match n {
+        NoData::Fail => "fail",
+        NoData::Pass => "pass",
+        NoData::Pause => "pause",
+    }
+}
+
+/// A gate's definition as a soak keeps it in the state.
+pub fn spec_of(gate: &Gate) -> GateSpec {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    GateSpec {
+        name: gate.name.clone(),
+        source: match &gate.source {
+            GateSource::Metric { provider, query } => GateSpecSource::Metric {
+                provider: provider.clone(),
+                query: query.shown().to_string(),
+                query_secret: query.is_secret(),
+            },
+            GateSource::Parity { reconcile } => GateSpecSource::Parity {
+                reconcile: reconcile.clone(),
+            },
+        },
+        max: gate.max,
+        min: gate.min,
+        failure_limit: gate.failure_limit,
+        no_data: no_data_name(gate.no_data).to_string(),
+        interval_ms: gate.interval.map(ms),
+        max_age_ms: gate.max_age.map(ms),
+    }
+}
+
+/// The gate a soak keeps, ready to evaluate: a value that came from the
+/// environment is read from it again.
+pub fn kept(spec: &GateSpec) -> Kept {
+    let mut unusable = None;
+    let source = match &spec.source {
+        GateSpecSource::Metric {
+            provider,
+            query,
+            query_secret,
+        } => {
+            let query = if *query_secret {
+                match crate::plan::text::interpolate(query, &crate::plan::text::ProcessEnv) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        unusable = Some(format!(
+                            "the soak's gate {} reads {query} from the environment, which is not set now",
+                            spec.name
+                        ));
+                        Text::literal(String::new())
+                    }
+                }
+            } else {
+                Text::literal(query.clone())
+            };
+            GateSource::Metric {
+                provider: provider.clone(),
+                query,
+            }
+        }
+        GateSpecSource::Parity { reconcile } => GateSource::Parity {
+            reconcile: reconcile.clone(),
+        },
+    };
+    let no_data = match spec.no_data.as_str() {
+        "pass" => NoData::Pass,
+        "pause" => NoData::Pause,
+        _ => NoData::Fail,
+    };
+    Kept {
+        gate: Gate {
+            name: spec.name.clone(),
+            source,
+            max: spec.max,
+            min: spec.min,
+            failure_limit: spec.failure_limit,
+            no_data,
+            interval: spec.interval_ms.map(Duration::from_millis),
+            max_age: spec.max_age_ms.map(Duration::from_millis),
+        },
+        unusable,
     }
 }

@@ -70,6 +70,24 @@ impl Engine<'_> {
             .collect()
     }
 
+    /// Drift in words (`None`: none), without reporting it: for a
+    /// supervisor that says it once and in `/healthz`.
+    pub async fn drift_words(&self, st: &State) -> Option<String> {
+        let drifted: Vec<Live> = self
+            .live(st)
+            .await
+            .into_iter()
+            .filter(Live::drifted)
+            .collect();
+        if drifted.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "drift: live values differ from what this migration set:\n{}",
+            drift_lines(&drifted).join("\n")
+        ))
+    }
+
     /// Refuse to go on over drift, unless forced (then it is reported).
     pub async fn refuse_drift(&self, st: &State, force: bool) -> Result<(), EngineError> {
         let drifted: Vec<Live> = self
@@ -92,19 +110,7 @@ impl Engine<'_> {
         if force {
             return Ok(());
         }
-        let lines: Vec<String> = drifted
-            .iter()
-            .map(|d| {
-                format!(
-                    "  {}: expected {}, live {}",
-                    d.target,
-                    d.expected,
-                    d.live
-                        .as_ref()
-                        .map_or_else(|e| e.clone(), ToString::to_string)
-                )
-            })
-            .collect();
+        let lines = drift_lines(&drifted);
         Err(EngineError::Drift(format!(
             "live values differ from what this migration set (someone changed them by hand?):\n{}\n  Put them back, or carry on anyway with --force (the next step sets its target absolutely).",
             lines.join("\n")
@@ -210,4 +216,20 @@ impl Engine<'_> {
         });
         Ok(s.state)
     }
+}
+
+fn drift_lines(drifted: &[Live]) -> Vec<String> {
+    drifted
+        .iter()
+        .map(|d| {
+            format!(
+                "  {}: expected {}, live {}",
+                d.target,
+                d.expected,
+                d.live
+                    .as_ref()
+                    .map_or_else(|e| e.clone(), ToString::to_string)
+            )
+        })
+        .collect()
 }

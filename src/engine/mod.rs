@@ -111,8 +111,9 @@ pub struct Engine<'a> {
     pub command: String,
     /// How long to wait for another run's lock before giving up (exit 5).
     pub lock_wait: Duration,
-    /// Take the lock from a live holder where the backend allows it
-    /// (`rollback` must always be possible).
+    /// Take the lock from a live holder where the backend allows it, and
+    /// rebuild a damaged state rather than refuse (`rollback` must always
+    /// be possible).
     pub takeover: bool,
     pub interrupt: Interrupt,
 }
@@ -151,6 +152,15 @@ impl Engine<'_> {
     /// completed steps must be unchanged; changes to steps not yet run are
     /// taken in (and journaled) when `write` is set.
     pub async fn session(&self, write: bool) -> Result<Session, EngineError> {
+        let mut s = self.session_unchecked().await?;
+        self.sync_plan(&mut s, write).await?;
+        Ok(s)
+    }
+
+    /// Take the lock and read the state without checking it against the
+    /// plan: for guarding a soak (by the gates kept in the state) before
+    /// the plan is looked at. Call [`Self::sync_plan`] before running steps.
+    pub async fn session_unchecked(&self) -> Result<Session, EngineError> {
         let guard = self
             .store
             .lock(&self.holder(), self.lock_wait, self.takeover)
@@ -163,15 +173,55 @@ impl Engine<'_> {
                 ),
             });
         }
-        let state = self
-            .store
-            .load()
-            .await?
-            .unwrap_or_else(|| State::empty(&self.plan.name));
+        let loaded = match self.store.load().await {
+            // A rollback must work whatever is damaged: it rebuilds the
+            // state from what can be read, as `migrate state rebuild` does.
+            Err(e) if self.takeover && e.is_damage() => {
+                Some(self.rebuild_for_rollback(guard.as_ref(), &e).await?)
+            }
+            loaded => loaded?,
+        };
+        let state = loaded.unwrap_or_else(|| State::empty(&self.plan.name));
         self.store.catch_up(guard.as_ref(), &state).await?;
-        let mut s = Session { guard, state };
-        self.sync_plan(&mut s, write).await?;
-        Ok(s)
+        Ok(Session { guard, state })
+    }
+
+    /// The state rebuilt from what can be read, after `damage`; says what
+    /// was done.
+    async fn rebuild_for_rollback(
+        &self,
+        guard: &dyn LockGuard,
+        damage: &StoreError,
+    ) -> Result<State, EngineError> {
+        let first = damage.to_string();
+        let first = first.lines().next().unwrap_or_default();
+        let Some(rec) = self
+            .store
+            .rebuild(guard, &self.actor, self.now(), "migrate rollback")
+            .await?
+        else {
+            return Err(StoreError::Unrecoverable {
+                location: self.store.location(),
+                detail: format!("{first}, and nothing else is there"),
+            }
+            .into());
+        };
+        let mut message = format!(
+            "{first}: rebuilt the state from {} journal record{}{} before rolling back",
+            rec.kept,
+            if rec.kept == 1 { "" } else { "s" },
+            if rec.from_checkpoint {
+                " and the state checkpoint"
+            } else {
+                ""
+            }
+        );
+        for line in rec.lines() {
+            message.push_str("\n  ");
+            message.push_str(&line);
+        }
+        self.events.event(&Event::Warning { message });
+        Ok(rec.state)
     }
 
     /// Journal `entries` and fold them into the session's state.
@@ -206,7 +256,10 @@ impl Engine<'_> {
         Ok(())
     }
 
-    async fn sync_plan(&self, s: &mut Session, write: bool) -> Result<(), EngineError> {
+    /// Check the state against the plan: completed steps must be
+    /// unchanged; changes to steps not yet run are taken in (and
+    /// journaled) when `write` is set.
+    pub async fn sync_plan(&self, s: &mut Session, write: bool) -> Result<(), EngineError> {
         let infos = digest::step_infos(self.plan);
         if s.state.steps.is_empty() && s.state.status == Status::New {
             if write {

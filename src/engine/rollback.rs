@@ -76,7 +76,31 @@ impl Engine<'_> {
         &self,
         req: &RollbackRequest,
     ) -> Result<Vec<(Target, Result<Value, String>, Value)>, EngineError> {
-        let Some(st) = self.peek().await? else {
+        let peeked = match self.store.load().await {
+            // What the rollback would rebuild, unwritten.
+            Err(e) if e.is_damage() => {
+                let rec = self
+                    .store
+                    .recover(&self.actor, self.now(), "migrate rollback")
+                    .await?;
+                let first = e.to_string();
+                self.events.event(&Event::Warning {
+                    message: format!(
+                        "{}: the rollback would rebuild the state first, from {} journal records{}",
+                        first.lines().next().unwrap_or_default(),
+                        rec.as_ref().map_or(0, |r| r.kept),
+                        if rec.as_ref().is_some_and(|r| r.from_checkpoint) {
+                            " and the state checkpoint"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+                rec.map(|r| r.state)
+            }
+            peeked => peeked?,
+        };
+        let Some(st) = peeked else {
             return Ok(Vec::new());
         };
         let (keep, _) = self.rollback_point(&st, req)?;

@@ -202,6 +202,7 @@ impl World {
                 approve: vec![],
                 yes: false,
                 force: false,
+                adopt_gates: false,
                 prompter: None,
             })
             .await
@@ -370,6 +371,7 @@ async fn drift_stops_advance_unless_forced() {
             approve: vec![],
             yes: false,
             force: false,
+            adopt_gates: false,
             prompter: None,
         })
         .await
@@ -385,6 +387,7 @@ async fn drift_stops_advance_unless_forced() {
             approve: vec![],
             yes: false,
             force: true,
+            adopt_gates: false,
             prompter: None,
         })
         .await
@@ -601,6 +604,7 @@ async fn approvals_wait_for_a_person() {
             approve: vec!["canary.1".into()],
             yes: false,
             force: false,
+            adopt_gates: false,
             prompter: None,
         })
         .await
@@ -629,6 +633,7 @@ async fn a_waiting_advance_sees_another_runs_rollback() {
         approve: vec![],
         yes: false,
         force: false,
+        adopt_gates: false,
         prompter: None,
     };
     let waiting = a.advance(&opts);
@@ -676,6 +681,7 @@ async fn hooks_run_without_the_lock_and_record_their_result() {
         approve: vec![],
         yes: false,
         force: false,
+        adopt_gates: false,
         prompter: None,
     };
     // The first hook passes, the second fails the step: exit 1, retryable.
@@ -793,12 +799,22 @@ async fn an_advancing_supervisor_completes_soaks_and_respects_a_pause() {
     w.advance(Limit::All).await;
     engine.pause("hands off").await.unwrap();
     w.clock.advance(Duration::from_secs(3600));
+    // Paused: progress is held, but the soak's gates are still read.
+    let before = w.state().await.gates["errors"].at;
     assert!(matches!(
         engine.watch(true).await.unwrap(),
-        Watch::Blocked(Outcome::Paused { breach: false, .. })
+        Watch::Soaking { ref reason, .. } if reason.starts_with("paused")
     ));
+    assert!(w.state().await.gates["errors"].at > before);
     assert_eq!(w.traffic(), 10.0);
     engine.resume().await.unwrap();
+    // The hour paused did not count: the soak still has its hour to go.
+    assert!(matches!(
+        engine.watch(true).await.unwrap(),
+        Watch::Soaking { ref step, .. } if step == "canary.2"
+    ));
+    assert_eq!(w.traffic(), 10.0);
+    w.clock.advance(Duration::from_secs(3600));
     // The soak is over: completed, and the next step runs, up to the next soak.
     let o = engine.watch(true).await.unwrap();
     assert!(

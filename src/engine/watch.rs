@@ -30,6 +30,9 @@ pub enum Watch {
         step: String,
         next: Timestamp,
         reason: String,
+        /// What is wrong besides (the plan file cannot drive this
+        /// migration, drift): the soak is guarded all the same.
+        problem: Option<String>,
     },
     /// This look ended the soak or moved the migration: the breaker
     /// tripped (rolled back or paused), or — advancing — steps ran.
@@ -54,7 +57,10 @@ impl Engine<'_> {
                 reason: "a rollback is in progress".into(),
             });
         }
-        if let Some(o) = blocked(&st) {
+        // A paused soak is still guarded; anything else blocked is not
+        // watched.
+        let paused_soak = st.status == Status::Paused && soaking(&st).is_some();
+        if let Some(o) = blocked(&st).filter(|_| !paused_soak) {
             return Ok(Watch::Blocked(o));
         }
         match st.status {
@@ -74,7 +80,36 @@ impl Engine<'_> {
             _ => {}
         }
         if soaking(&st).is_some() {
-            let mut s = self.session(true).await?;
+            let mut s = self.session_unchecked().await?;
+            // The soak is guarded first, by the gates it started with,
+            // whatever the plan file, drift or a pause say.
+            if let Some(o) = self.guard(&mut s, false).await? {
+                return Ok(Watch::Acted(o));
+            }
+            let mut problem = match self.sync_plan(&mut s, true).await {
+                Ok(()) => None,
+                Err(EngineError::PlanChanged(m)) => Some(m),
+                Err(e) => return Err(e),
+            };
+            if problem.is_none() {
+                problem = self.drift_words(&s.state).await;
+            }
+            let paused = s.state.status == Status::Paused;
+            if let (Some(id), true) = (soaking(&s.state), paused || problem.is_some()) {
+                let reason = match (&problem, blocked(&s.state)) {
+                    (Some(p), _) => format!("{p}\n  (the soak's gates are still evaluated)"),
+                    (None, Some(Outcome::Paused { by, reason, .. })) => format!(
+                        "paused by {by}: {reason}; the soak's gates are still evaluated, its clock is held"
+                    ),
+                    _ => "the soak's gates are evaluated".to_string(),
+                };
+                return Ok(Watch::Soaking {
+                    step: id,
+                    next: self.next_guard(&s.state),
+                    reason,
+                    problem,
+                });
+            }
             // Looked at again under the lock: another run may have moved it.
             if let Some(o) = blocked(&s.state) {
                 return Ok(Watch::Blocked(o));
@@ -90,12 +125,13 @@ impl Engine<'_> {
                     reason: "the step changed while looking".into(),
                 });
             };
-            match self.soak_tick(&mut s, step, &gates, advance).await? {
+            match self.soak_tick(&mut s, step, &gates, advance, false).await? {
                 Progress::Wait { until, reason } => {
                     return Ok(Watch::Soaking {
                         step: step.id.clone(),
                         next: until,
                         reason,
+                        problem: None,
                     })
                 }
                 Progress::End(o) => return Ok(Watch::Acted(o)),
@@ -122,6 +158,7 @@ impl Engine<'_> {
                 approve: Vec::new(),
                 yes: false,
                 force: false,
+                adopt_gates: false,
                 prompter: None,
             })
             .await?;
@@ -134,6 +171,7 @@ impl Engine<'_> {
                 step,
                 next: self.now().plus(left.max(Duration::from_millis(1))),
                 reason,
+                problem: None,
             },
             Outcome::Waiting {
                 step,

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use super::lock;
 use super::model::{Entry, Record, State, Timestamp, JOURNAL_SCHEMA, STATE_SCHEMA};
+use super::recover::{self, Checkpoint, Recovery, Skipped};
 use super::{Holder, LockGuard, Store, StoreError};
 use crate::fsutil;
 use crate::redact;
@@ -30,6 +31,17 @@ pub struct LocalStore {
     cache: Mutex<Option<(u64, State)>>,
     /// The last load found the checkpoint behind the journal.
     behind: AtomicBool,
+}
+
+/// What a read of the journal found.
+#[derive(Default)]
+struct Scan {
+    exists: bool,
+    bytes: Vec<u8>,
+    /// Records, with the byte range of their line.
+    records: Vec<(Record, std::ops::Range<usize>)>,
+    skipped: Vec<Skipped>,
+    good_len: u64,
 }
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -80,16 +92,52 @@ impl LocalStore {
 
     /// Journal records and the byte length they span. A torn last line
     /// (a crash in the middle of an append) is ignored; damage anywhere
-    /// else is an error.
+    /// else, or a gap in the numbering, is an error.
     fn read_journal(&self) -> Result<(Vec<Record>, u64), StoreError> {
+        let scan = self.scan_journal()?;
+        let path = self.journal_path();
+        if let Some(s) = scan.skipped.iter().find(|s| !s.torn) {
+            return Err(StoreError::JournalDamaged {
+                what: format!("{} {}", path.display(), s.place),
+                detail: format!("{} ({} bytes)", s.reason, s.bytes),
+            });
+        }
+        if scan.skipped.iter().any(|s| s.torn) {
+            tracing::warn!("ignoring a torn last journal line");
+        }
+        let records: Vec<Record> = scan.records.into_iter().map(|(r, _)| r).collect();
+        if let Some(g) = recover::gaps(&records).first() {
+            return Err(StoreError::JournalDamaged {
+                what: path.display().to_string(),
+                detail: format!(
+                    "{} {} missing (record {} follows record {})",
+                    recover::range_words(g),
+                    if g.0 == g.1 { "is" } else { "are" },
+                    g.1 + 1,
+                    g.0 - 1
+                ),
+            });
+        }
+        Ok((records, scan.good_len))
+    }
+
+    /// Every line of the journal that is a record of this migration (with
+    /// its bytes), in order, and the lines that are not: a torn last line,
+    /// garbage, a record of another migration, a number repeated or going
+    /// back. `good_len`: where the last complete record ends.
+    fn scan_journal(&self) -> Result<Scan, StoreError> {
         let path = self.journal_path();
         let bytes = match fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Scan::default());
+            }
             Err(e) => return Err(io("reading", &path, e)),
         };
-        let mut records = Vec::new();
-        let mut good_len = 0u64;
+        let mut scan = Scan {
+            exists: true,
+            ..Scan::default()
+        };
         let mut offset = 0usize;
         let mut line_no = 0usize;
         while offset < bytes.len() {
@@ -99,33 +147,52 @@ impl LocalStore {
                 Some(i) => (&bytes[offset..offset + i], offset + i + 1, true),
                 None => (&bytes[offset..], bytes.len(), false),
             };
+            let here = offset;
+            offset = next;
             if line.iter().all(u8::is_ascii_whitespace) {
-                offset = next;
-                if complete {
-                    good_len = next as u64;
+                if complete && scan.skipped.is_empty() {
+                    scan.good_len = next as u64;
                 }
                 continue;
             }
-            match serde_json::from_slice::<Record>(line) {
-                Ok(r) if complete => {
-                    records.push(r);
-                    good_len = next as u64;
-                }
+            let skip = |reason: String, torn: bool| Skipped {
+                place: format!("line {line_no}"),
+                bytes: line.len(),
+                reason,
+                seq: None,
+                torn,
+            };
+            if !complete {
                 // The last line, cut short by a crash: it never counted.
-                Ok(_) | Err(_) if !complete => {
-                    tracing::warn!(line = line_no, "ignoring a torn last journal line");
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(StoreError::Corrupt {
-                        what: format!("{} line {line_no}", path.display()),
-                        detail: e.to_string(),
-                    })
-                }
+                scan.skipped.push(skip("torn".into(), true));
+                continue;
             }
-            offset = next;
+            let last = scan.records.last().map_or(0, |(r, _)| r.seq);
+            match serde_json::from_slice::<Record>(line) {
+                Ok(r) if r.migration != self.migration => {
+                    scan.skipped
+                        .push(skip("a record of another migration".into(), false));
+                }
+                Ok(r) if r.seq <= last => {
+                    scan.skipped.push(skip(
+                        format!(
+                            "record number {} repeats or goes back (after {last})",
+                            r.seq
+                        ),
+                        false,
+                    ));
+                }
+                Ok(r) => {
+                    scan.records.push((r, here..next));
+                    if scan.skipped.is_empty() {
+                        scan.good_len = next as u64;
+                    }
+                }
+                Err(e) => scan.skipped.push(skip(recover::reason(line, &e), false)),
+            }
         }
-        Ok((records, good_len))
+        scan.bytes = bytes;
+        Ok(scan)
     }
 
     fn read_state(&self) -> Result<Option<State>, StoreError> {
@@ -137,7 +204,7 @@ impl LocalStore {
         };
         let st: State = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
             what: path.display().to_string(),
-            detail: e.to_string(),
+            detail: recover::state_detail(&bytes, &e),
         })?;
         if st.schema != STATE_SCHEMA {
             return Err(StoreError::Corrupt {
@@ -179,12 +246,20 @@ impl LocalStore {
         match checkpoint {
             Some(mut st) => {
                 if st.journal_seq > last_seq {
-                    return Err(StoreError::Corrupt {
-                        what: self.journal_path().display().to_string(),
-                        detail: format!(
-                            "the state has seen record {} but the journal ends at {last_seq}",
-                            st.journal_seq
-                        ),
+                    let path = self.journal_path();
+                    return Err(StoreError::JournalLost {
+                        what: path.display().to_string(),
+                        detail: if records.is_empty() && !path.exists() {
+                            format!(
+                                "it is missing, but state.json has seen record {}",
+                                st.journal_seq
+                            )
+                        } else {
+                            format!(
+                                "it ends at record {last_seq}, but state.json has seen record {}",
+                                st.journal_seq
+                            )
+                        },
                     });
                 }
                 // A crash between the journal append and the checkpoint:
@@ -454,24 +529,105 @@ impl Store for LocalStore {
         self.write_state(state)
     }
 
-    async fn rebuild(&self, guard: &dyn LockGuard) -> Result<State, StoreError> {
+    async fn recover(
+        &self,
+        actor: &str,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<Option<Recovery>, StoreError> {
+        Ok(self.plan_rebuild(actor, now, by)?.map(|(r, _)| r))
+    }
+
+    async fn rebuild(
+        &self,
+        guard: &dyn LockGuard,
+        actor: &str,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<Option<Recovery>, StoreError> {
         held(guard)?;
-        let (records, len) = self.read_journal()?;
-        self.set_journal_len(len);
-        let st = State::replay(&self.migration, &records);
-        self.remember(len, &st);
-        if !records.is_empty() {
-            let path = self.state_path();
-            if path.exists() {
-                let aside = self.dir.join(format!(
-                    "state.json.damaged-{}",
-                    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                ));
-                fs::rename(&path, &aside).map_err(|e| io("moving aside", &path, e))?;
+        let Some((mut rec, scan)) = self.plan_rebuild(actor, now, by)? else {
+            return Ok(None);
+        };
+        let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+        let aside = |path: &Path| -> PathBuf {
+            let mut p = path.as_os_str().to_owned();
+            p.push(format!(".damaged-{stamp}"));
+            PathBuf::from(p)
+        };
+        let journal = self.journal_path();
+        let mut len = scan.good_len;
+        if let Some(r) = &rec.record {
+            // The damaged journal stays as it was, beside the new one (a
+            // second name for it, then the new one replaces it atomically:
+            // a crash leaves one or the other in place, never neither).
+            if scan.exists {
+                let kept = aside(&journal);
+                fs::hard_link(&journal, &kept)
+                    .or_else(|_| fs::copy(&journal, &kept).map(|_| ()))
+                    .map_err(|e| io("keeping aside", &journal, e))?;
+                rec.aside
+                    .push(format!("the damaged journal as {}", kept.display()));
             }
-            self.write_state(&st)?;
+            let mut text = Vec::new();
+            for (_, range) in &scan.records {
+                text.extend_from_slice(&scan.bytes[range.clone()]);
+                if text.last() != Some(&b'\n') {
+                    text.push(b'\n');
+                }
+            }
+            let line = serde_json::to_string(r)
+                .map_err(|e| StoreError::Io(format!("encoding a journal record: {e}")))?;
+            text.extend_from_slice(redact::clean(&line).as_bytes());
+            text.push(b'\n');
+            fsutil::write_atomic(&journal, &text, Some(0o600))
+                .map_err(|e| io("writing", &journal, e))?;
+            len = text.len() as u64;
         }
-        Ok(st)
+        self.set_journal_len(len);
+        let path = self.state_path();
+        if rec.checkpoint_replaced.is_some() && path.exists() {
+            let kept = aside(&path);
+            fs::rename(&path, &kept).map_err(|e| io("moving aside", &path, e))?;
+            rec.aside
+                .push(format!("the old state.json as {}", kept.display()));
+        }
+        self.write_state(&rec.state)?;
+        self.behind.store(false, Ordering::SeqCst);
+        self.remember(len, &rec.state);
+        Ok(Some(rec))
+    }
+}
+
+impl LocalStore {
+    /// What a rebuild does, from what can be read now.
+    fn plan_rebuild(
+        &self,
+        actor: &str,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<Option<(Recovery, Scan)>, StoreError> {
+        let scan = self.scan_journal()?;
+        let checkpoint = match self.read_state() {
+            Ok(Some(st)) => Checkpoint::Good(Box::new(st)),
+            Ok(None) => Checkpoint::Missing,
+            Err(StoreError::Corrupt { what, detail }) => {
+                Checkpoint::Damaged(format!("{what} is damaged: {detail}"))
+            }
+            Err(e) => return Err(e),
+        };
+        let records: Vec<Record> = scan.records.iter().map(|(r, _)| r.clone()).collect();
+        let rec = recover::plan(
+            &self.migration,
+            &self.dir.display().to_string(),
+            &records,
+            scan.skipped.clone(),
+            checkpoint,
+            actor,
+            now,
+            by,
+        )?;
+        Ok(rec.map(|r| (r, scan)))
     }
 }
 
@@ -642,8 +798,13 @@ mod tests {
         let err = store.load().await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("migrate state rebuild"));
-        let rebuilt = store.rebuild(g.as_ref()).await.unwrap();
-        assert_eq!(rebuilt, st);
+        let rebuilt = store
+            .rebuild(g.as_ref(), "a", now(), "test")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rebuilt.state, st);
+        assert!(rebuilt.record.is_none(), "the journal is whole: unchanged");
         assert_eq!(
             LocalStore::new(root.path(), "m")
                 .load()

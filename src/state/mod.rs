@@ -8,6 +8,7 @@ pub mod local;
 pub mod lock;
 pub mod model;
 pub mod postgres;
+pub mod recover;
 
 use std::fmt;
 
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use model::*;
+pub use recover::Recovery;
 
 /// Who holds (or held) the lock.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,14 +44,38 @@ pub enum StoreError {
     Locked(Box<Holder>),
     #[error("the migration is locked by another run (its details could not be read); if it is gone: migrate unlock --force")]
     LockedUnknown,
-    #[error("{what} is damaged: {detail}\n  The journal is the source of truth: `migrate state rebuild` rebuilds the state from it.")]
+    #[error("{what} is damaged: {detail}\n  The journal is the source of truth: `migrate state rebuild` rebuilds the state from it (`migrate rollback` does so by itself).")]
     Corrupt { what: String, detail: String },
+    /// A journal line or row that is not a record this migrate reads, or
+    /// a gap in the numbering.
+    #[error("{what} is damaged: {detail}\n  `migrate state rebuild` keeps every valid record, sets the damaged journal aside and reports what it could not keep (`migrate rollback` does so by itself).")]
+    JournalDamaged { what: String, detail: String },
+    /// The journal ends before the records the checkpoint has seen (it
+    /// was deleted, or cut).
+    #[error("{what}: {detail}\n  `migrate state rebuild` starts a new journal from the checkpoint; the history it held is lost (`migrate rollback` does so by itself).")]
+    JournalLost { what: String, detail: String },
+    /// Neither the journal nor the checkpoint can be read: there is no
+    /// state to rebuild, or to roll back from.
+    #[error("nothing recoverable in {location}: {detail}")]
+    Unrecoverable { location: String, detail: String },
     /// Another run wrote since this one read (or took its lock): the write
     /// was refused, and nothing was written.
     #[error("{0}")]
     Fenced(String),
     #[error("{0}")]
     Io(String),
+}
+
+impl StoreError {
+    /// Damage that [`Store::rebuild`] can recover from.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt { .. }
+                | StoreError::JournalDamaged { .. }
+                | StoreError::JournalLost { .. }
+        )
+    }
 }
 
 /// Proof that the lock is held; released when dropped.
@@ -109,8 +135,28 @@ pub trait Store: Send + Sync {
     /// Every journal record, in order.
     async fn journal(&self) -> Result<Vec<Record>, StoreError>;
 
-    /// Rebuild the checkpoint from the journal. Must hold the lock.
-    async fn rebuild(&self, guard: &dyn LockGuard) -> Result<State, StoreError>;
+    /// What [`Store::rebuild`] would recover, without writing anything
+    /// (`None`: the migration has no state here at all).
+    async fn recover(
+        &self,
+        actor: &str,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<Option<Recovery>, StoreError>;
+
+    /// Rebuild the state from what can be read: every valid journal record
+    /// (damaged lines or rows set aside, not deleted), and the checkpoint
+    /// where the journal lost records it had seen; a journal that changed
+    /// gets a `recovered` record holding the whole state. `by` names the
+    /// command, for that record. [`StoreError::Unrecoverable`] when
+    /// nothing can be read. Must hold the lock.
+    async fn rebuild(
+        &self,
+        guard: &dyn LockGuard,
+        actor: &str,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<Option<Recovery>, StoreError>;
 
     /// Replace the migration's journal and checkpoint with `records` and
     /// `state` (their fold), copied from another store (`migrate state
@@ -124,23 +170,28 @@ pub trait Store: Send + Sync {
 }
 
 /// Check that `records` are one migration's whole journal (numbered from
-/// 1, no gaps) and that `state` is where they lead, before they are copied
-/// into another store.
+/// 1, no gaps but before a `recovered` record) and that `state` is where
+/// they lead, before they are copied into another store.
 pub fn check_import(migration: &str, records: &[Record], state: &State) -> Result<(), StoreError> {
     let bad = |detail: String| StoreError::Corrupt {
         what: format!("the journal of {migration} being copied"),
         detail,
     };
-    for (i, r) in records.iter().enumerate() {
-        if r.seq != i as u64 + 1 {
-            return Err(bad(format!("record {} has number {}", i + 1, r.seq)));
+    let mut prev = 0;
+    for r in records {
+        if r.seq <= prev {
+            return Err(bad(format!("record {} follows record {prev}", r.seq)));
         }
+        prev = r.seq;
         if r.migration != migration {
             return Err(bad(format!(
                 "record {} belongs to migration '{}'",
                 r.seq, r.migration
             )));
         }
+    }
+    if let Some(g) = recover::gaps(records).first() {
+        return Err(bad(format!("{} missing", recover::range_words(g))));
     }
     let last = records.last().map_or(0, |r| r.seq);
     if state.migration != migration || state.journal_seq != last {

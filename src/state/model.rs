@@ -264,6 +264,121 @@ pub struct Soak {
     /// Breaches counted per gate during this soak.
     #[serde(default)]
     pub breaches: BTreeMap<String, u32>,
+    /// Time spent paused, which does not count toward the soak.
+    #[serde(
+        default,
+        with = "duration_ms",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub paused: Duration,
+    /// Paused since then (the pause in progress, not yet in `paused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_since: Option<Timestamp>,
+    /// The gates the soak started with: it is guarded by these whatever
+    /// happens to the plan file (empty: a state written before they were
+    /// kept; the plan's gates are read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateSpec>,
+    /// Gates whose definition in the plan differs from the soak's, by the
+    /// digest of the plan's definition that was journaled as a change.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changed: BTreeMap<String, String>,
+}
+
+impl Soak {
+    /// How much of the soak has been served at `now`: time since it
+    /// started, less the time it was paused.
+    pub fn elapsed(&self, now: Timestamp) -> Duration {
+        let held = self.paused + self.paused_since.map_or(Duration::ZERO, |p| now.since(p));
+        now.since(self.started).saturating_sub(held)
+    }
+
+    /// What is left of the soak at `now`.
+    pub fn remaining(&self, now: Timestamp) -> Duration {
+        self.duration.saturating_sub(self.elapsed(now))
+    }
+
+    /// Whether the soak has been served in full at `now`.
+    pub fn over(&self, now: Timestamp) -> bool {
+        self.elapsed(now) >= self.duration
+    }
+
+    /// When the soak ends if nothing pauses it from `now` on.
+    pub fn ends_at(&self, now: Timestamp) -> Timestamp {
+        now.plus(self.remaining(now))
+    }
+
+    /// The gate definition the soak keeps for `name`.
+    pub fn gate(&self, name: &str) -> Option<&GateSpec> {
+        self.gates.iter().find(|g| g.name == name)
+    }
+}
+
+/// A gate's definition as a soak keeps it in the state. A value that came
+/// from the environment is kept as the template it was written as
+/// (`${NAME}`), never its value, and read from the environment again when
+/// the gate is evaluated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateSpec {
+    pub name: String,
+    #[serde(flatten)]
+    pub source: GateSpecSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub failure_limit: u32,
+    /// `fail`, `pass` or `pause`.
+    pub no_data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_ms: Option<u64>,
+}
+
+impl GateSpec {
+    /// A short digest of the definition, to notice a change.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let out = Sha256::digest(serde_json::to_vec(self).unwrap_or_default());
+        out.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The thresholds and policy, in words (for a journaled change).
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(m) = self.min {
+            parts.push(format!("min {}", fmt_number(m)));
+        }
+        if let Some(m) = self.max {
+            parts.push(format!("max {}", fmt_number(m)));
+        }
+        parts.push(format!("failure_limit {}", self.failure_limit));
+        parts.push(format!("no_data {}", self.no_data));
+        match &self.source {
+            GateSpecSource::Metric {
+                provider, query, ..
+            } => parts.push(format!("{provider}: {query}")),
+            GateSpecSource::Parity { reconcile } => parts.push(format!("parity of {reconcile}")),
+        }
+        parts.join(", ")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum GateSpecSource {
+    Metric {
+        provider: String,
+        /// As shown: the value, or for a secret its template.
+        query: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        query_secret: bool,
+    },
+    Parity {
+        reconcile: String,
+    },
 }
 
 /// The last reading of a gate.
@@ -473,6 +588,9 @@ pub enum Entry {
         step: String,
         #[serde(with = "duration_ms")]
         duration: Duration,
+        /// The gates that guard the soak, as they were when it started.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        gates: Vec<GateSpec>,
     },
     Gate {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -540,6 +658,31 @@ pub enum Entry {
     LockBroken {
         holder: String,
     },
+    /// A gate of the soak in progress was changed in the plan: the soak
+    /// keeps the definition it started with, unless the change was
+    /// adopted for it (`advance --adopt-gates`).
+    GateChanged {
+        step: String,
+        gate: String,
+        /// The soak's definition, in words.
+        was: String,
+        /// The plan's definition, in words ("removed from the plan").
+        now: String,
+        /// Digest of the plan's definition (empty: removed).
+        digest: String,
+        /// The definition the soak is guarded by from now on, when adopted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        adopted: Option<GateSpec>,
+    },
+    /// The journal was found damaged or lost and rebuilt (`migrate state
+    /// rebuild`, or a rollback that found it so): what could not be kept,
+    /// and the whole state as recovered, which this record sets. It may
+    /// follow a gap in the numbering, or start a journal.
+    Recovered {
+        #[serde(default)]
+        reason: String,
+        state: Box<State>,
+    },
     /// A claimed step's run stopped before the step finished (Ctrl-C): the
     /// claim is let go and the step runs again.
     Released {
@@ -576,6 +719,8 @@ impl Entry {
             Entry::RollbackFinished { .. } => "rollback_finished",
             Entry::Retried { .. } => "retried",
             Entry::LockBroken { .. } => "lock_broken",
+            Entry::GateChanged { .. } => "gate_changed",
+            Entry::Recovered { .. } => "recovered",
             Entry::Released { .. } => "released",
             Entry::Completed => "completed",
         }
@@ -705,9 +850,23 @@ impl State {
             Entry::Intended {
                 step,
                 target,
+                before,
                 after,
-                ..
             } => {
+                // The first change of a target is journaled with its
+                // baseline; should that record be lost to damage, the value
+                // before the change is the baseline.
+                if let Some(before) = before {
+                    self.targets
+                        .entry(target.id())
+                        .or_insert_with(|| TargetRecord {
+                            target: target.clone(),
+                            baseline: before.clone(),
+                            expected: before.clone(),
+                            changed_by: None,
+                            at: r.at,
+                        });
+                }
                 self.inflight = Some(Inflight {
                     step: step.clone(),
                     target: target.clone(),
@@ -787,7 +946,11 @@ impl State {
                     s.error = None;
                 }
             }
-            Entry::SoakStarted { step, duration } => {
+            Entry::SoakStarted {
+                step,
+                duration,
+                gates,
+            } => {
                 if let Some(s) = self.step_mut(step) {
                     s.status = StepStatus::Running;
                     s.started = Some(r.at);
@@ -797,7 +960,32 @@ impl State {
                     started: r.at,
                     duration: *duration,
                     breaches: BTreeMap::new(),
+                    paused: Duration::ZERO,
+                    // A soak started while paused (a check step's) waits.
+                    paused_since: (self.status == Status::Paused).then_some(r.at),
+                    gates: gates.clone(),
+                    changed: BTreeMap::new(),
                 });
+            }
+            Entry::GateChanged {
+                step,
+                gate,
+                digest,
+                adopted,
+                ..
+            } => {
+                if let Some(soak) = self.soak.as_mut().filter(|k| &k.step == step) {
+                    match adopted {
+                        Some(spec) => {
+                            soak.gates.retain(|g| &g.name != gate);
+                            soak.gates.push(spec.clone());
+                            soak.changed.remove(gate);
+                        }
+                        None => {
+                            soak.changed.insert(gate.clone(), digest.clone());
+                        }
+                    }
+                }
             }
             Entry::Gate {
                 step,
@@ -844,6 +1032,12 @@ impl State {
                 self.approvals.insert(step.clone(), by);
             }
             Entry::Paused { reason, breach } => {
+                // The soak's clock stops; its gates are still watched.
+                if let Some(soak) = self.soak.as_mut() {
+                    if soak.paused_since.is_none() {
+                        soak.paused_since = Some(r.at);
+                    }
+                }
                 self.status = Status::Paused;
                 self.paused = Some(PauseRecord {
                     at: r.at,
@@ -853,6 +1047,11 @@ impl State {
                 });
             }
             Entry::Resumed => {
+                if let Some(soak) = self.soak.as_mut() {
+                    if let Some(since) = soak.paused_since.take() {
+                        soak.paused += r.at.since(since);
+                    }
+                }
                 self.paused = None;
                 if self.status == Status::Paused {
                     self.status = if self.position >= self.steps.len() {
@@ -965,6 +1164,15 @@ impl State {
                 self.claim = None;
             }
             Entry::LockBroken { .. } => {}
+            Entry::Recovered { state, .. } => {
+                // The recovered state as a whole; the numbering goes on.
+                let serial = self.serial.max(state.serial + 1);
+                let updated = self.updated.take();
+                *self = (**state).clone();
+                self.serial = serial;
+                self.journal_seq = r.seq;
+                self.updated = updated;
+            }
             Entry::Released { step, .. } => {
                 if self.claim.as_ref().is_some_and(|c| &c.step == step) {
                     self.claim = None;

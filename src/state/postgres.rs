@@ -43,6 +43,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 
 use super::model::{Entry, Record, State, Timestamp, JOURNAL_SCHEMA, STATE_SCHEMA};
+use super::recover::{self, Checkpoint, Recovery, Skipped};
 use super::{Holder, LockGuard, Store, StoreError};
 use crate::redact;
 
@@ -385,19 +386,42 @@ impl Inner {
         tx.commit().await.map_err(e)
     }
 
-    fn parse_record(&self, seq: i64, text: &str) -> Result<Record, StoreError> {
-        let r: Record = serde_json::from_str(text)
-            .map_err(|err| self.corrupt(&format!("journal record {seq}"), err))?;
+    fn journal_damaged(&self, what: &str, detail: impl std::fmt::Display) -> StoreError {
+        StoreError::JournalDamaged {
+            what: format!(
+                "{what} of migration {} in the PostgreSQL state at {}",
+                self.migration, self.shown
+            ),
+            detail: redact::clean(&detail.to_string()).into_owned(),
+        }
+    }
+
+    /// A row of the journal as a record, or why it is not one (in words
+    /// that never quote it).
+    fn decode_record(&self, seq: i64, text: &str) -> Result<Record, String> {
+        let r: Record =
+            serde_json::from_str(text).map_err(|e| recover::reason(text.as_bytes(), &e))?;
         if r.seq != uint(seq) || r.migration != self.migration {
-            return Err(self.corrupt(
-                &format!("journal record {seq}"),
-                format!(
-                    "it says it is record {} of migration '{}'",
-                    r.seq, r.migration
-                ),
+            return Err(format!(
+                "it says it is record {} of {}",
+                r.seq,
+                if r.migration == self.migration {
+                    "this migration"
+                } else {
+                    "another migration"
+                }
             ));
         }
         Ok(r)
+    }
+
+    fn parse_record(&self, seq: i64, text: &str) -> Result<Record, StoreError> {
+        self.decode_record(seq, text).map_err(|why| {
+            self.journal_damaged(
+                &format!("journal record {seq}"),
+                format!("{why} ({} bytes)", text.len()),
+            )
+        })
     }
 
     async fn records_after(
@@ -421,18 +445,18 @@ impl Inner {
             let text: String = row
                 .try_get(1)
                 .map_err(|e| self.err("reading the journal", &e))?;
-            let r = self.parse_record(seq, &text)?;
-            if r.seq != after + out.len() as u64 + 1 {
-                return Err(self.corrupt(
-                    "the journal",
-                    format!(
-                        "record {} follows record {}",
-                        r.seq,
-                        after + out.len() as u64
-                    ),
-                ));
-            }
-            out.push(r);
+            out.push(self.parse_record(seq, &text)?);
+        }
+        if let Some(g) = recover::gaps_after(after, &out).first() {
+            return Err(self.journal_damaged(
+                "the journal",
+                format!(
+                    "{} missing (record {} follows record {})",
+                    recover::range_words(g),
+                    g.1 + 1,
+                    g.0 - 1
+                ),
+            ));
         }
         Ok(out)
     }
@@ -448,8 +472,12 @@ impl Inner {
         let checkpoint = match row {
             Some(row) => {
                 let text: String = row.try_get(0).map_err(|e| self.err(doing, &e))?;
-                let st: State = serde_json::from_str(&text)
-                    .map_err(|err| self.corrupt("the state checkpoint", err))?;
+                let st: State = serde_json::from_str(&text).map_err(|err| {
+                    self.corrupt(
+                        "the state checkpoint",
+                        recover::state_detail(text.as_bytes(), &err),
+                    )
+                })?;
                 if st.schema != STATE_SCHEMA {
                     return Err(self.corrupt(
                         "the state checkpoint",
@@ -472,10 +500,15 @@ impl Inner {
         let seen = checkpoint.as_ref().map_or(0, |s| s.journal_seq);
         let last = self.last_seq(c).await?;
         if seen > last {
-            return Err(self.corrupt(
-                "the journal",
-                format!("the state has seen record {seen} but the journal ends at {last}"),
-            ));
+            return Err(StoreError::JournalLost {
+                what: format!(
+                    "the journal of migration {} in the PostgreSQL state at {}",
+                    self.migration, self.shown
+                ),
+                detail: format!(
+                    "it ends at record {last}, but the state checkpoint has seen record {seen}"
+                ),
+            });
         }
         let tail = if seen < last {
             self.records_after(c, seen).await?
@@ -492,6 +525,83 @@ impl Inner {
             None if tail.is_empty() => None,
             None => Some(State::replay(&self.migration, &tail)),
         })
+    }
+
+    /// What a rebuild does, from the rows as they are: the recovery, and
+    /// the numbers of the journal rows that do not decode.
+    async fn plan_rebuild(
+        &self,
+        c: &mut PgConnection,
+        actor: &str,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<Option<(Recovery, Vec<i64>)>, StoreError> {
+        let doing = "reading the journal";
+        let rows = sqlx::query(
+            "SELECT seq, record::text FROM migrate_journal WHERE migration = $1 ORDER BY seq",
+        )
+        .bind(&self.migration)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(|e| self.err(doing, &e))?;
+        let mut records = Vec::with_capacity(rows.len());
+        let mut skipped = Vec::new();
+        let mut damaged = Vec::new();
+        for row in rows {
+            let seq: i64 = row.try_get(0).map_err(|e| self.err(doing, &e))?;
+            let text: String = row.try_get(1).map_err(|e| self.err(doing, &e))?;
+            match self.decode_record(seq, &text) {
+                Ok(r) => records.push(r),
+                Err(reason) => {
+                    damaged.push(seq);
+                    skipped.push(Skipped {
+                        place: format!("record {seq}"),
+                        bytes: text.len(),
+                        reason,
+                        seq: Some(uint(seq)),
+                        torn: false,
+                    });
+                }
+            }
+        }
+        let doing = "reading the state";
+        let row = sqlx::query("SELECT state::text FROM migrate_state WHERE migration = $1")
+            .bind(&self.migration)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(|e| self.err(doing, &e))?;
+        let checkpoint = match row {
+            None => Checkpoint::Missing,
+            Some(row) => {
+                let text: String = row.try_get(0).map_err(|e| self.err(doing, &e))?;
+                let damaged = |why: String| {
+                    Checkpoint::Damaged(format!("the state checkpoint is damaged: {why}"))
+                };
+                match serde_json::from_str::<State>(&text) {
+                    Err(err) => damaged(recover::state_detail(text.as_bytes(), &err)),
+                    Ok(st) if st.schema != STATE_SCHEMA => damaged(format!(
+                        "state schema {} is not the one this migrate reads ({STATE_SCHEMA})",
+                        st.schema
+                    )),
+                    Ok(st) if st.migration != self.migration => {
+                        damaged("it belongs to another migration".into())
+                    }
+                    Ok(st) => Checkpoint::Good(Box::new(st)),
+                }
+            }
+        };
+        let location = format!("the PostgreSQL state at {}", self.shown);
+        let plan = recover::plan(
+            &self.migration,
+            &location,
+            &records,
+            skipped,
+            checkpoint,
+            actor,
+            now,
+            by,
+        )?;
+        Ok(plan.map(|p| (p, damaged)))
     }
 
     async fn last_seq(&self, c: &mut PgConnection) -> Result<u64, StoreError> {
@@ -1082,19 +1192,81 @@ impl Store for PgStore {
         inner.records_after(&mut c, 0).await
     }
 
-    async fn rebuild(&self, guard: &dyn LockGuard) -> Result<State, StoreError> {
+    async fn recover(
+        &self,
+        actor: &str,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<Option<Recovery>, StoreError> {
+        let inner = &self.inner;
+        let doing = "reading the state";
+        let mut tx = inner.begin(doing).await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| inner.err(doing, &e))?;
+        let plan = inner.plan_rebuild(&mut tx, actor, now, by).await?;
+        tx.commit().await.map_err(|e| inner.err(doing, &e))?;
+        Ok(plan.map(|(r, _)| r))
+    }
+
+    async fn rebuild(
+        &self,
+        guard: &dyn LockGuard,
+        actor: &str,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<Option<Recovery>, StoreError> {
         let g = self.guard(guard)?;
         let inner = &self.inner;
         let doing = "rebuilding the state";
+        let e = |e: sqlx::Error| inner.err(doing, &e);
         let mut tx = inner.begin(doing).await?;
         inner.fence(&mut tx, g.token, None).await?;
-        let records = inner.records_after(&mut tx, 0).await?;
-        let st = State::replay(&inner.migration, &records);
-        if !records.is_empty() {
-            inner.checkpoint(&mut tx, &st).await?;
+        let Some((mut rec, damaged)) = inner.plan_rebuild(&mut tx, actor, now, by).await? else {
+            tx.commit().await.map_err(e)?;
+            return Ok(None);
+        };
+        // Damaged rows and a damaged checkpoint are kept, under another
+        // migration name, not deleted.
+        let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+        let aside = format!("{}#damaged-{stamp}", inner.migration);
+        if !damaged.is_empty() {
+            sqlx::query(
+                "UPDATE migrate_journal SET migration = $2 WHERE migration = $1 AND seq = ANY($3)",
+            )
+            .bind(&inner.migration)
+            .bind(&aside)
+            .bind(&damaged)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+            rec.aside.push(format!(
+                "the damaged journal rows under migration '{aside}' in migrate_journal"
+            ));
         }
-        tx.commit().await.map_err(|e| inner.err(doing, &e))?;
-        Ok(st)
+        if rec.checkpoint_replaced.is_some() {
+            let moved = sqlx::query(
+                "INSERT INTO migrate_state (migration, serial, journal_seq, state, updated_at)
+                 SELECT $2, serial, journal_seq, state, updated_at FROM migrate_state WHERE migration = $1",
+            )
+            .bind(&inner.migration)
+            .bind(&aside)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+            if moved.rows_affected() > 0 {
+                rec.aside.push(format!(
+                    "the old checkpoint under migration '{aside}' in migrate_state"
+                ));
+            }
+        }
+        if let Some(r) = &rec.record {
+            inner.append(&mut tx, std::slice::from_ref(r)).await?;
+        }
+        inner.checkpoint(&mut tx, &rec.state).await?;
+        tx.commit().await.map_err(e)?;
+        Ok(Some(rec))
     }
 
     async fn import(

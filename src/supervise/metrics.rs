@@ -21,6 +21,9 @@
 //! migrate_breaker_trips_total{migration}           breaches that tripped the breaker here
 //! migrate_rollbacks_total{migration, result}       rollbacks run here: complete | incomplete
 //! migrate_supervisor_errors_total{migration}       looks at a migration that failed
+//! migrate_migration_problem{migration}             1 while the plan file cannot drive the
+//!                                                  migration, its targets drift, or a look
+//!                                                  fails (its running soak is still guarded)
 //! ```
 //!
 //! Label values are plan names and step ids: never a URL, a token or a
@@ -63,6 +66,9 @@ struct Migration {
     trips: u64,
     rollbacks: BTreeMap<&'static str, u64>,
     errors: u64,
+    /// What is wrong with the migration now (an incompatible plan, drift,
+    /// a look that failed); `/healthz` says so.
+    problem: Option<String>,
     /// The soak being watched, with its longest gate interval, and since
     /// when (for staleness).
     soak: Option<(String, Duration)>,
@@ -117,6 +123,11 @@ impl Metrics {
         });
     }
 
+    /// What is wrong with migration `name` now (`None`: nothing).
+    pub fn problem(&self, name: &str, problem: Option<String>) {
+        self.with(|i| i.migrations.entry(name.to_string()).or_default().problem = problem);
+    }
+
     pub fn error(&self, name: &str) {
         self.with(|i| i.migrations.entry(name.to_string()).or_default().errors += 1);
     }
@@ -163,6 +174,14 @@ impl Metrics {
             }
             if !i.active {
                 return Ok("standby".to_string());
+            }
+            if let Some((name, p)) = i
+                .migrations
+                .iter()
+                .find_map(|(n, m)| m.problem.as_ref().map(|p| (n, p)))
+            {
+                let first = p.lines().next().unwrap_or_default();
+                return Err(format!("{name}: {first}"));
             }
             let now = SystemTime::now();
             for (name, m) in &i.migrations {
@@ -482,6 +501,20 @@ fn render(i: &Inner) -> String {
             "migrate_supervisor_errors_total{{migration=\"{}\"}} {}",
             esc(name),
             m.errors
+        );
+    }
+    head(
+        &mut out,
+        "migrate_migration_problem",
+        "gauge",
+        "1 while the plan file cannot drive the migration, its targets drift, or a look fails.",
+    );
+    for (name, m) in &i.migrations {
+        let _ = writeln!(
+            out,
+            "migrate_migration_problem{{migration=\"{}\"}} {}",
+            esc(name),
+            u8::from(m.problem.is_some())
         );
     }
     out

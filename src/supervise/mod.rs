@@ -139,7 +139,7 @@ impl Out {
             j.emit(fields);
             return;
         }
-        let error = matches!(event, "error" | "lease_lost");
+        let error = matches!(event, "error" | "lease_lost" | "problem");
         if self.quiet && !error {
             return;
         }
@@ -779,6 +779,12 @@ impl<'a> Supervisor<'a> {
             Err(_) => None,
         };
         let now = Timestamp::new(std::time::SystemTime::now());
+        let problem = match &result {
+            Ok(Watch::Soaking { problem, .. }) => problem.clone(),
+            Ok(_) => None,
+            Err(e) => Some(crate::redact::clean(&e.to_string()).into_owned()),
+        };
+        self.metrics.problem(&name, problem);
         let (event, condition, fields, next) = match result {
             Ok(Watch::Idle { reason }) => ("idle", format!("{name}: {reason}"), json!({}), None),
             Ok(Watch::Blocked(o)) => (
@@ -787,14 +793,36 @@ impl<'a> Supervisor<'a> {
                 json!({"outcome": outcome_name(&o)}),
                 None,
             ),
-            Ok(Watch::Soaking { step, next, .. }) => {
+            Ok(Watch::Soaking {
+                step,
+                next,
+                reason,
+                problem,
+            }) => {
                 let wait = next.since(now).max(Duration::from_millis(1));
-                (
-                    "watching",
-                    format!("{name}: watching the gates of soak {step}"),
-                    json!({"step": step}),
-                    Some(Instant::now() + wait),
-                )
+                match problem {
+                    Some(p) => (
+                        "problem",
+                        format!(
+                            "{name}: {}\n  soak {step} is still guarded by the gates it started with",
+                            crate::redact::clean(&p)
+                        ),
+                        json!({"step": step}),
+                        Some(Instant::now() + wait),
+                    ),
+                    None if reason.starts_with("paused") => (
+                        "watching",
+                        format!("{name}: {reason}"),
+                        json!({"step": step, "paused": true}),
+                        Some(Instant::now() + wait),
+                    ),
+                    None => (
+                        "watching",
+                        format!("{name}: watching the gates of soak {step}"),
+                        json!({"step": step}),
+                        Some(Instant::now() + wait),
+                    ),
+                }
             }
             Ok(Watch::Acted(o)) => {
                 w.said.clear();

@@ -127,7 +127,13 @@ async fn commits_are_journaled_checkpointed_and_replayed() {
     let err = s.load().await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("migrate state rebuild"), "{err}");
-    assert_eq!(s.rebuild(g.as_ref()).await.unwrap(), st);
+    let rebuilt = s
+        .rebuild(g.as_ref(), "ana@box", now(), "test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rebuilt.state, st);
+    assert!(rebuilt.record.is_none(), "the journal is whole: unchanged");
     assert_eq!(s.load().await.unwrap().unwrap(), st);
 }
 
@@ -1203,4 +1209,80 @@ async fn a_lock_let_go_of_while_the_database_was_away_is_not_held_against_its_pr
         .await
         .unwrap();
     assert!(g.stale_previous().is_none());
+}
+
+#[test]
+fn a_row_that_does_not_decode_a_lost_journal_and_a_damaged_checkpoint_are_recovered() {
+    let url = database("damage_cli");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), "pgd", "", &traffic_steps("split", [10, 20, 30]));
+    let env = [("MIGRATE_STATE_URL", url.as_str())];
+    let sql = |q: &str| server().psql("damage_cli", q).unwrap().trim().to_string();
+    let r = run(runner(&plan, &env).args(["advance", "--steps", "2"]));
+    assert_eq!(r.code, 0, "{}", r.text());
+    let before = history(&plan, &env);
+
+    // A row that is JSON but no record (a secret in it).
+    sql(
+        r#"UPDATE migrate_journal SET record = '{"v":1,"seq":3,"token":"hunter2"}' WHERE migration = 'pgd' AND seq = 3"#,
+    );
+    // The state reads only the records after its checkpoint; the whole
+    // journal is read by history (and by the rebuild).
+    let r = run(runner(&plan, &env).arg("status"));
+    assert_eq!(r.code, 0, "{}", r.text());
+    let r = run(runner(&plan, &env).arg("history"));
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stderr.contains("journal record 3") && r.stderr.contains("migrate state rebuild"),
+        "{}",
+        r.text()
+    );
+    assert!(!r.text().contains("hunter2"), "{}", r.text());
+    let r = run(runner(&plan, &env).args(["state", "rebuild"]));
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(!r.text().contains("hunter2"), "{}", r.text());
+    assert!(r.stdout.contains("Skipped record 3"), "{}", r.text());
+    assert!(r.stdout.contains("Missing record 3"), "{}", r.text());
+    // Kept aside under another name, not deleted.
+    assert_eq!(
+        sql("SELECT count(*) FROM migrate_journal WHERE migration LIKE 'pgd#damaged-%'"),
+        "1"
+    );
+    let after = history(&plan, &env);
+    let mut want = before.clone();
+    want.remove(2);
+    assert_eq!(&after[..want.len()], &want[..]);
+    assert_eq!(after.len(), want.len() + 1);
+    assert_eq!(after[want.len()]["event"], "recovered");
+    let r = run(runner(&plan, &env).arg("status"));
+    assert_eq!(r.code, 0, "{}", r.text());
+
+    // The journal lost: started again from the checkpoint.
+    sql("DELETE FROM migrate_journal WHERE migration = 'pgd'");
+    let r = run(runner(&plan, &env).arg("status"));
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("new journal"), "{}", r.text());
+    let r = run(runner(&plan, &env).args(["state", "rebuild"]));
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.contains("The journal was lost"), "{}", r.text());
+    let r = run(runner(&plan, &env).args(["advance", "--steps", "1"]));
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert_eq!(applied(dir.path()), [10, 20, 30]);
+
+    // A damaged checkpoint: rollback rebuilds it by itself.
+    sql(r#"UPDATE migrate_state SET state = '{"schema": 1}' WHERE migration = 'pgd'"#);
+    let r = run(runner(&plan, &env).arg("rollback"));
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stderr.contains("rebuilt the state"), "{}", r.text());
+    assert_eq!(applied(dir.path()), [10, 20, 30, 0]);
+    let r = run(runner(&plan, &env).arg("status"));
+    assert_eq!(r.code, 0, "{}", r.text());
+    assert!(r.stdout.contains("rolled back"), "{}", r.text());
+
+    // Nothing readable at all: said so.
+    sql("DELETE FROM migrate_journal WHERE migration = 'pgd'");
+    sql(r#"UPDATE migrate_state SET state = '{"schema": 1}' WHERE migration = 'pgd'"#);
+    let r = run(runner(&plan, &env).arg("rollback"));
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(r.stderr.contains("nothing recoverable"), "{}", r.text());
 }
