@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
+/// Where `migrate supervise` serves `/metrics` and `/healthz` by default:
+/// loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9465";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "migrate",
@@ -249,7 +253,7 @@ pub struct SuperviseArgs {
     #[arg(value_name = "PLAN|DIR")]
     pub plans: Vec<PathBuf>,
     /// Serve /metrics and /healthz on this address
-    #[arg(long, value_name = "ADDR", default_value = crate::supervise::http::DEFAULT_LISTEN)]
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: std::net::SocketAddr,
     /// Also complete soaks and run the following steps, as `advance --wait --all` does
     /// (stopping at approvals); by default only the gates of running soaks are watched

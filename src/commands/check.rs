@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::cli::{CheckArgs, Global};
 use crate::error::{Error, ExitCode};
-use crate::output::{table, Printer};
+use crate::output::Printer;
+use crate::table;
 
 use super::{engine_error, Ctx};
 

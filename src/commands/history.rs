@@ -3,9 +3,10 @@
 
 use crate::cli::{Global, HistoryArgs};
 use crate::error::ExitCode;
-use crate::output::{table, Printer};
+use crate::output::Printer;
 use crate::providers::fmt_number;
 use crate::state::{Entry, Record};
+use crate::table;
 
 use super::{engine_error, Ctx};
 

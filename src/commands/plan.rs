@@ -7,9 +7,10 @@ use serde_json::json;
 
 use crate::cli::{Global, PlanArgs};
 use crate::error::ExitCode;
-use crate::output::{plural, table, Printer};
+use crate::output::{plural, Printer};
 use crate::plan::describe::{self, duration_words};
 use crate::plan::{Plan, StepKind};
+use crate::table;
 
 use super::load_plan;
 

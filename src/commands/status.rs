@@ -9,9 +9,10 @@ use serde_json::json;
 use crate::cli::{Global, StatusArgs};
 use crate::engine::Engine;
 use crate::error::ExitCode;
-use crate::output::{table, Printer};
+use crate::output::Printer;
 use crate::plan::describe::duration_words;
 use crate::state::{State, Status, Timestamp};
+use crate::table;
 
 use super::plan::{current_state, drift_json, drift_text};
 use super::Ctx;

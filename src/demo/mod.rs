@@ -36,7 +36,6 @@
 
 pub mod app;
 pub mod flags;
-pub mod http;
 pub mod load;
 pub mod metrics;
 pub mod store;

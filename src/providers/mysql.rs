@@ -20,8 +20,8 @@ use super::db::{
     SqlDb, SqlQuery, TableName,
 };
 use super::{CallCtx, Failure, ProviderError};
+use crate::domain::sql::Value;
 use crate::plan::Text;
-use crate::reconcile::value::Value;
 
 /// MySQL or MariaDB, for [`SqlDb`].
 pub struct Mysql;

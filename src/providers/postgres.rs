@@ -19,8 +19,8 @@ use super::db::{
     Engine, Kind, SqlDb, SqlQuery, TableName,
 };
 use super::{CallCtx, Failure, ProviderError};
+use crate::domain::sql::Value;
 use crate::plan::Text;
-use crate::reconcile::value::Value;
 
 /// PostgreSQL, for [`SqlDb`].
 pub struct Postgres;

@@ -18,8 +18,8 @@ use super::db::{
     SqlDb, SqlQuery, TableName,
 };
 use super::{CallCtx, Failure, ProviderError};
+use crate::domain::sql::{float_decimal, parse_decimal, parse_timestamp, Value};
 use crate::plan::Text;
-use crate::reconcile::value::{float_decimal, parse_decimal, parse_timestamp, Value};
 
 /// SQLite, for [`SqlDb`].
 pub struct Sqlite;

@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::providers::{fmt_number, Channel, FlagState};
+use crate::domain::fmt_number;
+pub use crate::domain::{Target, Value};
 
 /// The version of `state.json`'s layout.
 pub const STATE_SCHEMA: u32 = 1;
@@ -58,85 +59,6 @@ impl<'de> Deserialize<'de> for Timestamp {
         humantime::parse_rfc3339(&s)
             .map(Timestamp)
             .map_err(serde::de::Error::custom)
-    }
-}
-
-/// What a migration changes: a proxy's split (or mirror share), or a flag.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Target {
-    Traffic { provider: String },
-    Mirror { provider: String },
-    Flag { provider: String, key: String },
-}
-
-impl Target {
-    pub fn router(provider: &str, channel: Channel) -> Self {
-        match channel {
-            Channel::Traffic => Target::Traffic {
-                provider: provider.to_string(),
-            },
-            Channel::Mirror => Target::Mirror {
-                provider: provider.to_string(),
-            },
-        }
-    }
-
-    pub fn provider(&self) -> &str {
-        match self {
-            Target::Traffic { provider }
-            | Target::Mirror { provider }
-            | Target::Flag { provider, .. } => provider,
-        }
-    }
-
-    /// Traffic and mirror targets are restored first, flags after.
-    pub fn is_flag(&self) -> bool {
-        matches!(self, Target::Flag { .. })
-    }
-
-    /// The key under which the state file keeps this target.
-    pub fn id(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Traffic { provider } => write!(f, "traffic via {provider}"),
-            Target::Mirror { provider } => write!(f, "mirror via {provider}"),
-            Target::Flag { provider, key } => write!(f, "flag {key} via {provider}"),
-        }
-    }
-}
-
-/// A target's value: a percent for traffic and mirror, a flag's state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Value {
-    Percent(f64),
-    Flag(FlagState),
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Percent(p) => write!(f, "{}%", fmt_number(*p)),
-            Value::Flag(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-impl Value {
-    /// Whether a live reading matches what was set (within the tolerance
-    /// of integer weights; a flag's rollout only when one was set).
-    pub fn matches(&self, live: &Value) -> bool {
-        match (self, live) {
-            (Value::Percent(a), Value::Percent(b)) => crate::providers::same_percent(*a, *b),
-            (Value::Flag(a), Value::Flag(b)) => crate::providers::same_flag(a, b),
-            _ => false,
-        }
     }
 }
 
