@@ -108,8 +108,8 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand -v 'Print more detail (repeat for more)'
             cand --verbose 'Print more detail (repeat for more)'
             cand --no-color 'Never use colors (NO_COLOR is honoured too)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'migrate;advance'= {
             cand --steps 'Run at most N steps'
@@ -175,8 +175,8 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand -v 'Print more detail (repeat for more)'
             cand --verbose 'Print more detail (repeat for more)'
             cand --no-color 'Never use colors (NO_COLOR is honoured too)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'migrate;history'= {
             cand --last 'Show only the last N records'

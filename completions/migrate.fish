@@ -88,7 +88,7 @@ complete -c migrate -n "__fish_migrate_using_subcommand plan" -s y -l yes -d 'An
 complete -c migrate -n "__fish_migrate_using_subcommand plan" -s q -l quiet -d 'Print only errors'
 complete -c migrate -n "__fish_migrate_using_subcommand plan" -s v -l verbose -d 'Print more detail (repeat for more)'
 complete -c migrate -n "__fish_migrate_using_subcommand plan" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
-complete -c migrate -n "__fish_migrate_using_subcommand plan" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l steps -d 'Run at most N steps' -r
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l to -d 'Run up to and including step ID' -r
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l approve -d 'Approve the approval step ID (repeatable)' -r
@@ -134,7 +134,7 @@ complete -c migrate -n "__fish_migrate_using_subcommand status" -s y -l yes -d '
 complete -c migrate -n "__fish_migrate_using_subcommand status" -s q -l quiet -d 'Print only errors'
 complete -c migrate -n "__fish_migrate_using_subcommand status" -s v -l verbose -d 'Print more detail (repeat for more)'
 complete -c migrate -n "__fish_migrate_using_subcommand status" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
-complete -c migrate -n "__fish_migrate_using_subcommand status" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c migrate -n "__fish_migrate_using_subcommand history" -l last -d 'Show only the last N records' -r
 complete -c migrate -n "__fish_migrate_using_subcommand history" -s f -l file -d 'The plan file' -r -F
 complete -c migrate -n "__fish_migrate_using_subcommand history" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F

@@ -96,6 +96,10 @@ pub enum Command {
     /// Check the plan: every problem, with its line and column (exit 0 or 2)
     Validate,
     /// The steps, where the migration stands and what the next advance changes (--offline: the file alone)
+    ///
+    /// Exit 0, or 2 when the plan no longer fits the migration (a step it has already run was
+    /// changed, so `advance` refuses): everything is still shown, with the incompatibility
+    /// first and why on stderr.
     Plan(PlanArgs),
     /// Run steps: until the end, a soak, an approval, or the limit given
     Advance(AdvanceArgs),
@@ -114,6 +118,10 @@ pub enum Command {
     )]
     Rollback(RollbackArgs),
     /// Where the migration stands: position, soak time left, gates, drift
+    ///
+    /// Exit 0, or 2 when the plan no longer fits the migration (a step it has already run was
+    /// changed, so `advance` refuses): everything is still shown, with the incompatibility
+    /// first and why on stderr (with --watch, on every refresh, and exit 0 at Ctrl-C).
     Status(StatusArgs),
     /// The journal: every change, who made it, before and after
     History(HistoryArgs),

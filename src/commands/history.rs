@@ -110,13 +110,14 @@ fn details(e: &Entry) -> (String, String) {
             step,
             gate,
             value,
+            nan,
             ok,
             note,
         } => (
             step.clone().unwrap_or_default(),
             format!(
                 "{gate} = {} {}{}",
-                value.map_or("no data".to_string(), fmt_number),
+                crate::providers::fmt_reading(*value, *nan),
                 if *ok { "pass" } else { "FAIL" },
                 note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
             ),
@@ -170,6 +171,7 @@ fn details(e: &Entry) -> (String, String) {
         ),
         Entry::Retried { phase, step } => (step.clone(), format!("again from phase {phase}")),
         Entry::LockBroken { holder } => (String::new(), format!("lock of {holder} broken")),
+        Entry::Released { step, reason } => (step.clone(), reason.clone()),
         Entry::Recovered { reason, .. } => (String::new(), reason.clone()),
         Entry::Completed => (String::new(), String::new()),
     }

@@ -104,6 +104,16 @@ pub fn fmt_number(v: f64) -> String {
     }
 }
 
+/// A gate reading as shown: its number, `NaN` (no data, but the source
+/// said NaN), or `no data`.
+pub fn fmt_reading(value: Option<f64>, nan: bool) -> String {
+    match value {
+        Some(v) => fmt_number(v),
+        None if nan => "NaN".to_string(),
+        None => "no data".to_string(),
+    }
+}
+
 /// Two percents are the same setting when they differ by less than this:
 /// proxies store weights as integers and cannot hold every real number.
 pub const PERCENT_TOLERANCE: f64 = 0.05;

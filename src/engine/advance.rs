@@ -862,9 +862,7 @@ impl Engine<'_> {
 
     /// A gate breached past its limit: the breaker.
     async fn trip(&self, s: &mut Session, step: &str, r: &Reading) -> Result<Outcome, EngineError> {
-        let value = r
-            .value
-            .map_or_else(|| "no data".to_string(), crate::providers::fmt_number);
+        let value = crate::providers::fmt_reading(r.value, r.nan);
         let threshold = &r.threshold;
         let reason = match &r.note {
             Some(n) if r.value.is_none() => format!("gate {} breached: {n}", r.gate),
@@ -935,6 +933,9 @@ impl Engine<'_> {
                     by: format!("{} (pid {} on {})", c.actor, c.pid, c.host),
                 }));
             }
+            if c.step == step.id {
+                self.note_stopped_claim(c, step);
+            }
         }
         self.commit(
             s,
@@ -991,6 +992,10 @@ impl Engine<'_> {
                     note,
                 });
                 Ok(Progress::Done)
+            }
+            Err(error) if self.interrupt.raised() => {
+                self.release_interrupted(&mut again, step, &error).await?;
+                Ok(Progress::End(Outcome::Interrupted))
             }
             Err(error) => {
                 let err = EngineError::StepFailed {

@@ -66,6 +66,9 @@ pub enum Event {
         step: Option<String>,
         gate: String,
         value: Option<f64>,
+        /// No data because the source said NaN (`value` is null).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        nan: bool,
         ok: bool,
         threshold: String,
         breaches: u32,

@@ -193,10 +193,6 @@ fn colors_off() -> bool {
     anstream::AutoStream::choice(&std::io::stderr()) == anstream::ColorChoice::Never
 }
 
-fn value_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "no data".to_string(), fmt_number)
-}
-
 impl Reporter for HumanReporter {
     fn event(&self, event: &Event) {
         let Ok(mut st) = self.state.lock() else {
@@ -335,6 +331,7 @@ impl Reporter for HumanReporter {
             Event::Gate {
                 gate,
                 value,
+                nan,
                 ok,
                 threshold,
                 breaches,
@@ -342,7 +339,7 @@ impl Reporter for HumanReporter {
                 note,
                 ..
             } => {
-                let shown = value_opt(*value);
+                let shown = crate::providers::fmt_reading(*value, *nan);
                 st.gates.retain(|(g, _)| g != gate);
                 st.gates.push((gate.clone(), shown.clone()));
                 let mark = if *ok {

@@ -41,7 +41,8 @@ use async_trait::async_trait;
 use crate::plan::{Plan, Provider, ProviderKind, Settings, Text};
 
 pub use crate::domain::{
-    fmt_number, same_flag, same_percent, Channel, FlagChange, FlagState, PERCENT_TOLERANCE,
+    fmt_number, fmt_reading, same_flag, same_percent, Channel, FlagChange, FlagState,
+    PERCENT_TOLERANCE,
 };
 
 /// A proxy that splits traffic between legacy and candidate.
@@ -64,7 +65,8 @@ pub trait Flags: Send + Sync {
 #[async_trait]
 pub trait Metrics: Send + Sync {
     /// The query's value now; `None` when there is no data (an empty result,
-    /// NaN, no matching series).
+    /// no matching series). NaN is passed on as NaN: the gate takes it as no
+    /// data, and says NaN.
     async fn query(&self, query: &str) -> Result<Option<f64>, ProviderError>;
 }
 

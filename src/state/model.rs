@@ -309,6 +309,9 @@ pub struct GateReading {
     pub at: Timestamp,
     /// `None`: no data.
     pub value: Option<f64>,
+    /// No data because the source said NaN.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nan: bool,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -521,6 +524,9 @@ pub enum Entry {
         step: Option<String>,
         gate: String,
         value: Option<f64>,
+        /// No data because the source said NaN.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        nan: bool,
         ok: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
@@ -604,6 +610,12 @@ pub enum Entry {
         reason: String,
         state: Box<State>,
     },
+    /// A claimed step's run stopped before the step finished (Ctrl-C): the
+    /// claim is let go and the step runs again.
+    Released {
+        step: String,
+        reason: String,
+    },
     Completed,
 }
 
@@ -636,6 +648,7 @@ impl Entry {
             Entry::LockBroken { .. } => "lock_broken",
             Entry::GateChanged { .. } => "gate_changed",
             Entry::Recovered { .. } => "recovered",
+            Entry::Released { .. } => "released",
             Entry::Completed => "completed",
         }
     }
@@ -905,6 +918,7 @@ impl State {
                 step,
                 gate,
                 value,
+                nan,
                 ok,
                 note,
             } => {
@@ -913,6 +927,7 @@ impl State {
                     GateReading {
                         at: r.at,
                         value: *value,
+                        nan: *nan,
                         ok: *ok,
                         note: note.clone(),
                     },
@@ -1084,6 +1099,16 @@ impl State {
                 self.serial = serial;
                 self.journal_seq = r.seq;
                 self.updated = updated;
+            }
+            Entry::Released { step, .. } => {
+                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
+                    self.claim = None;
+                }
+                if let Some(s) = self.step_mut(step) {
+                    if s.status == StepStatus::Running {
+                        s.status = StepStatus::Pending;
+                    }
+                }
             }
             Entry::Completed => {
                 self.status = Status::Completed;
