@@ -3,9 +3,9 @@
 //! The library holds everything; the `migrate` binary is a thin shell over
 //! [`cli`] and [`commands`].
 
+pub mod app;
 pub mod cli;
 pub mod commands;
-pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod error;

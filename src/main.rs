@@ -2,8 +2,20 @@ use std::process;
 
 use clap::Parser as _;
 
-use migrate::cli::Cli;
-use migrate::error::{exit_code_of, Error};
+use migrate::cli::{Cli, DemoArgs};
+use migrate::error::{exit_code_of, Error, ExitCode};
+use migrate::output::Printer;
+
+/// `migrate demo`: a live migration of an example system, start to finish.
+/// It lives in the binary, over the library's public interface.
+mod demo;
+
+fn run_demo(
+    args: DemoArgs,
+    printer: Printer,
+) -> futures_util::future::BoxFuture<'static, anyhow::Result<ExitCode>> {
+    Box::pin(async move { demo::run(&demo::Options { keep: args.keep }, printer).await })
+}
 
 /// Reconciliation decodes rows on one thread and frees them on another,
 /// millions of times: glibc's allocator spends more time on its arena locks
@@ -13,7 +25,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = Cli::parse();
-    let code = match migrate::commands::run(cli) {
+    let code = match migrate::commands::run(cli, run_demo) {
         Ok(code) => code,
         Err(err) => {
             let reported = err

@@ -3,24 +3,22 @@
 //! engine built from them.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::app::{EngineParts, Lock};
 use crate::cli::Global;
-use crate::engine::{Engine, Interrupt, Prompter, Reconciler, Reporter, SystemClock};
-use crate::error::Error;
+use crate::engine::{Engine, Interrupt, Prompter, Reconciler, Reporter};
 use crate::output::events::{HumanReporter, JsonReporter};
 use crate::output::Printer;
-use crate::plan::{StateConfig, Validated};
+use crate::plan::Validated;
 use crate::providers::Registry;
-use crate::state::local::LocalStore;
-use crate::state::postgres::PgStore;
 use crate::state::{actor, Store};
 
 use super::load_plan;
+use crate::app::store::store_for;
 
 /// How long a command waits for another run's lock before exiting 5.
-pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+pub const LOCK_WAIT: Duration = Lock::COMMAND.wait;
 
 pub struct Ctx {
     pub plan: Validated,
@@ -79,18 +77,26 @@ impl Ctx {
         }
     }
 
+    /// The engine a command drives (a rollback's takes the lock over:
+    /// [`Self::rollback_engine`]).
     pub fn engine(&self) -> Engine<'_> {
-        Engine {
+        self.parts().engine(Lock::COMMAND)
+    }
+
+    /// The engine of `rollback`, which must always be possible.
+    pub fn rollback_engine(&self) -> Engine<'_> {
+        self.parts().engine(Lock::ROLLBACK)
+    }
+
+    fn parts(&self) -> EngineParts<'_> {
+        EngineParts {
             plan: &self.plan.plan,
             store: self.store.as_ref(),
             providers: &self.registry,
-            clock: &SystemClock,
             events: self.reporter(),
             reconciler: self.reconciler.as_ref(),
             actor: actor(),
             command: self.command.clone(),
-            lock_wait: LOCK_WAIT,
-            takeover: false,
             interrupt: self.interrupt.clone(),
         }
     }
@@ -98,18 +104,7 @@ impl Ctx {
     /// Ctrl-C raises the interrupt (the engine stops at the next safe
     /// point); a second Ctrl-C exits at once.
     pub fn catch_interrupt(&self) {
-        let flag = self.interrupt.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                flag.raise();
-                eprintln!(
-                    "\ninterrupted: stopping at the next safe point (Ctrl-C again to quit now)"
-                );
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
+        crate::app::interrupt::catch(crate::app::interrupt::Signals::interrupt(&self.interrupt));
     }
 
     /// A prompter when a person is at a terminal (and output is for people).
@@ -117,87 +112,6 @@ impl Ctx {
         (!self.printer.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal())
             .then_some(TerminalPrompter)
     }
-}
-
-/// Where the migration's state lives: `--state-dir` or `--state-url`,
-/// else `settings.state`, else `.migrate` next to the plan.
-pub fn store_for(global: &Global, plan: &Validated) -> anyhow::Result<Box<dyn Store>> {
-    if global.state_dir.is_none() {
-        if let Some(store) = postgres_store(global, plan)? {
-            return Ok(Box::new(store));
-        }
-    }
-    Ok(Box::new(local_store(global, plan, None)))
-}
-
-/// The local state: `dir` (push/pull's `--dir`), else `--state-dir`, else
-/// `settings.state.dir` when the plan keeps its state locally, else
-/// `.migrate` next to the plan.
-pub fn local_store(global: &Global, plan: &Validated, dir: Option<&Path>) -> LocalStore {
-    let root = dir.map_or_else(|| local_root(global, &global.file, plan), Path::to_path_buf);
-    LocalStore::new(&root, &plan.plan.name)
-}
-
-/// The local state directory (holding `<name>/`) of the plan in `file`:
-/// `--state-dir`, else `settings.state.dir` (relative to the plan), else
-/// `.migrate` next to the plan.
-pub fn local_root(global: &Global, file: &Path, plan: &Validated) -> PathBuf {
-    let plan_dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    if let Some(dir) = global.state_dir.as_deref() {
-        return dir.to_path_buf();
-    }
-    match &plan.plan.settings.state {
-        StateConfig::Local { dir: Some(d) } => plan_dir.join(d.expose()),
-        StateConfig::Local { dir: None } | StateConfig::Postgres { .. } => {
-            plan_dir.join(".migrate")
-        }
-    }
-}
-
-const STATE_URL_ENV: &str = "MIGRATE_STATE_URL";
-
-/// The PostgreSQL state, when `--state-url` (or `MIGRATE_STATE_URL`) or
-/// `settings.state` names one.
-pub fn postgres_store(global: &Global, plan: &Validated) -> anyhow::Result<Option<PgStore>> {
-    let Some((url, shown)) = postgres_url(global, plan)? else {
-        return Ok(None);
-    };
-    PgStore::new(&url, &shown, &plan.plan.name)
-        .map(Some)
-        .map_err(|e| Error::Usage(e.to_string()).into())
-}
-
-/// The PostgreSQL state's URL and how it is shown, when `--state-url`
-/// (or `MIGRATE_STATE_URL`) or `settings.state` names one.
-pub fn postgres_url(global: &Global, plan: &Validated) -> anyhow::Result<Option<(String, String)>> {
-    let (url, shown) = match (&global.state_url, &plan.plan.settings.state) {
-        (Some(url), _) => {
-            // From the environment, it is shown as the variable (as a plan
-            // shows `${VAR}`); typed on the command line, as typed, but for
-            // its password.
-            let from_env = std::env::var(STATE_URL_ENV).ok().as_deref() == Some(url.as_str());
-            let shown = if from_env {
-                format!("${{{STATE_URL_ENV}}}")
-            } else {
-                url.clone()
-            };
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                crate::redact::register(url);
-                return Err(Error::Usage(format!(
-                    "--state-url {}: not a postgres:// URL",
-                    crate::redact::clean(&crate::state::postgres::shown_url(&shown))
-                ))
-                .into());
-            }
-            (url.clone(), shown)
-        }
-        (None, StateConfig::Postgres { url }) => (url.expose().to_string(), url.to_string()),
-        (None, StateConfig::Local { .. }) => return Ok(None),
-    };
-    Ok(Some((url, shown)))
 }
 
 pub struct TerminalPrompter;

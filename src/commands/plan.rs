@@ -231,7 +231,7 @@ pub async fn preview(
         }
     }
     if let Some(o) = crate::engine::advance::blocked(&state) {
-        let (_, text) = super::advance::describe(&o);
+        let (_, text) = super::describe(&o);
         if ctx.printer.json {
             ctx.emit_json(json!({"type": "summary", "command": "advance", "dry_run": true, "message": text, "changes": []}));
         } else {

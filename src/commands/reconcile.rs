@@ -119,7 +119,7 @@ async fn record_parity(
     summary: serde_json::Value,
     flags: &str,
 ) -> anyhow::Result<bool> {
-    let store = super::context::store_for(global, v)?;
+    let store = crate::app::store::store_for(global, v)?;
     let Some(mut state) = store.load().await? else {
         return Ok(false);
     };

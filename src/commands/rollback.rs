@@ -21,8 +21,7 @@ pub async fn run(
     printer: Printer,
 ) -> anyhow::Result<ExitCode> {
     let ctx = Ctx::new(global, printer)?;
-    let mut engine = ctx.engine();
-    engine.takeover = true;
+    let engine = ctx.rollback_engine();
     let req = RollbackRequest {
         to: args.to.clone(),
         reason: args

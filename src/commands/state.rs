@@ -13,8 +13,9 @@ use crate::error::{Error, ExitCode};
 use crate::output::Printer;
 use crate::state::{actor, hostname, Holder, Store, Timestamp};
 
-use super::context::{local_store, postgres_store, LOCK_WAIT};
+use super::context::LOCK_WAIT;
 use super::{engine_error, Ctx};
+use crate::app::store::{local_store, postgres_store};
 
 fn holder(command: &str) -> Holder {
     Holder {

@@ -49,23 +49,10 @@ pub async fn run(
 /// SIGTERM stops the supervisor cleanly (exit 0); Ctrl-C (SIGINT) too, with
 /// exit 130; a second Ctrl-C exits at once.
 fn catch_signals(shutdown: Shutdown) {
-    tokio::spawn(async move {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => shutdown.terminate(),
-            r = tokio::signal::ctrl_c() => {
-                if r.is_err() {
-                    return;
-                }
-                shutdown.interrupt();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        }
+    let (on_term, on_int) = (shutdown.clone(), shutdown);
+    crate::app::interrupt::catch(crate::app::interrupt::Signals {
+        first: Box::new(move || on_int.interrupt()),
+        second: Box::new(|| {}),
+        terminate: Some(Box::new(move || on_term.terminate())),
     });
 }

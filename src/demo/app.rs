@@ -39,7 +39,7 @@ use hyper::{Method, StatusCode};
 use super::flags::FlagClient;
 use super::metrics::{Metrics, Side};
 use super::store::{NewPayment, Payment, Store};
-use crate::http::{self, Reply, Req, Server};
+use migrate::http::{self, Reply, Req, Server};
 
 /// Flag keys, as the plan names them.
 pub const CANDIDATE_FLAG: &str = "candidate";
@@ -190,7 +190,7 @@ async fn create(svc: &Service, body: &[u8]) -> Reply {
                 &format!(
                     "{}: authorization quota exhausted ({} a second); try again later",
                     svc.side.name(),
-                    crate::providers::fmt_number(q.rate())
+                    migrate::providers::fmt_number(q.rate())
                 ),
             );
         }
@@ -462,6 +462,7 @@ impl System {
     }
 
     /// Rows in each store now.
+    #[cfg(test)]
     pub async fn rows(&self) -> (u64, u64) {
         (
             self.legacy_store.count().await.unwrap_or(0),

@@ -105,7 +105,7 @@ pub struct Metrics {
 
 /// `25`, `2.5`: a percent as a label value.
 pub fn percent_label(p: f64) -> String {
-    crate::providers::fmt_number((p * 1000.0).round() / 1000.0)
+    migrate::providers::fmt_number((p * 1000.0).round() / 1000.0)
 }
 
 impl Metrics {
@@ -241,7 +241,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::scrape::exposition;
+    use migrate::providers::scrape::exposition;
 
     #[test]
     fn the_page_is_read_by_the_scrape_provider() {

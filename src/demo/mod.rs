@@ -5,7 +5,7 @@
 //! directory: the monolith and payments-v2 over their own SQLite files, the
 //! application's front door routing by a flagd file, a load generator
 //! playing 2,000 customers, and a `/metrics` page ([`app`]). Then the plan
-//! shipped as plans/demo.yaml runs through [`crate::engine::Engine`] with the
+//! shipped as plans/demo.yaml runs through [`migrate::engine::Engine`] with the
 //! flagd, scrape and sqlite providers and the real reconciler, exactly as
 //! `migrate advance --wait -y` would run it:
 //!
@@ -49,13 +49,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::engine::advance::{AdvanceOptions, Limit, Outcome};
-use crate::engine::{Engine, Interrupt, SystemClock};
-use crate::error::ExitCode;
-use crate::output::Printer;
-use crate::plan::Plan;
-use crate::providers::{fmt_number, Registry};
-use crate::state::local::LocalStore;
+use migrate::app::{EngineParts, Lock};
+use migrate::engine::advance::{AdvanceOptions, Limit, Outcome};
+use migrate::engine::{Engine, Interrupt};
+use migrate::error::ExitCode;
+use migrate::output::Printer;
+use migrate::plan::Plan;
+use migrate::providers::{fmt_number, Registry};
+use migrate::state::local::LocalStore;
 
 use app::{Sizing, System, CANDIDATE_FLAG};
 use load::{Load, Rates};
@@ -123,15 +124,15 @@ fn catch_interrupt(
     story: Arc<Story>,
     dir: PathBuf,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+    migrate::app::interrupt::catch(migrate::app::interrupt::Signals {
+        first: Box::new(move || {
             interrupt.raise();
             story.interrupted();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = std::fs::remove_dir_all(&dir);
-                std::process::exit(ExitCode::Interrupted.code());
-            }
-        }
+        }),
+        second: Box::new(move || {
+            let _ = std::fs::remove_dir_all(&dir);
+        }),
+        terminate: None,
     })
 }
 
@@ -225,7 +226,7 @@ pub fn plan_for(dir: &Path, metrics_url: &str) -> anyhow::Result<Plan> {
         (METRICS_VAR.to_string(), metrics_url.to_string()),
     ]
     .into();
-    crate::plan::validate(PLAN, &env)
+    migrate::plan::validate(PLAN, &env)
         .map(|v| v.plan)
         .map_err(|diags| {
             let text: Vec<String> = diags
@@ -251,7 +252,7 @@ async fn migrate(
     let plan_file = dir.join("demo.yaml");
     std::fs::write(&plan_file, PLAN).with_context(|| format!("writing {}", plan_file.display()))?;
     let store = LocalStore::new(&dir.join(".migrate"), &plan.name);
-    let reconciler = crate::commands::reconciler();
+    let reconciler = migrate::app::reconciler::reconciler();
     let parts = Parts {
         plan: &plan,
         store: &store,
@@ -278,11 +279,7 @@ async fn migrate(
         accept_baseline: false,
     };
     let providers = Registry::new(&plan);
-    let first = parts
-        .engine(&providers)
-        .advance(&advance)
-        .await
-        .map_err(crate::commands::engine_error)?;
+    let first = parts.engine(&providers).advance(&advance).await?;
     match &first {
         Outcome::RolledBack { breach: true, .. } => {}
         Outcome::Completed => {
@@ -332,7 +329,7 @@ async fn migrate(
             fmt_number(
                 (f64::from(RATES.writes_per_second) * breach.candidate_percent / 100.0).round()
             ),
-            crate::output::plural(
+            migrate::output::plural(
                 usize::try_from(errors_before_fix).unwrap_or(usize::MAX),
                 "request"
             ),
@@ -365,18 +362,10 @@ async fn migrate(
     }
     story.say(&format!("  {}", story::bold("$ migrate retry")));
     let providers = Registry::new(&plan);
-    parts
-        .engine(&providers)
-        .retry(false)
-        .await
-        .map_err(crate::commands::engine_error)?;
+    parts.engine(&providers).retry(false).await?;
     story.say(&format!("  {}", story::bold("$ migrate advance --wait -y")));
     let providers = Registry::new(&plan);
-    let second = parts
-        .engine(&providers)
-        .advance(&advance)
-        .await
-        .map_err(crate::commands::engine_error)?;
+    let second = parts.engine(&providers).advance(&advance).await?;
     if second != Outcome::Completed {
         return Ok(stopped(&second, story, printer));
     }
@@ -510,37 +499,35 @@ async fn migrate(
 struct Parts<'a> {
     plan: &'a Plan,
     store: &'a LocalStore,
-    reconciler: &'a dyn crate::engine::Reconciler,
+    reconciler: &'a dyn migrate::engine::Reconciler,
     story: &'a Story,
     interrupt: &'a Interrupt,
 }
 
 impl<'a> Parts<'a> {
     fn engine(&self, providers: &'a Registry) -> Engine<'a> {
-        Engine {
+        EngineParts {
             plan: self.plan,
             store: self.store,
             providers,
-            clock: &SystemClock,
             events: self.story,
             reconciler: self.reconciler,
-            actor: crate::state::actor(),
+            actor: migrate::state::actor(),
             command: "migrate demo".into(),
-            lock_wait: Duration::from_secs(10),
-            takeover: false,
             interrupt: self.interrupt.clone(),
         }
+        .engine(Lock::COMMAND)
     }
 }
 
 /// The migration stopped short of the story (an interruption, a breach
 /// the demo did not plant, an error in a step): say so, with its code.
 fn stopped(outcome: &Outcome, story: &Story, printer: &Printer) -> ExitCode {
-    let (code, text) = crate::commands::describe(outcome);
+    let (code, text) = migrate::app::outcome::describe(outcome);
     story.emit(json!({
         "type": "summary",
         "command": "demo",
-        "outcome": crate::commands::outcome_name(outcome),
+        "outcome": migrate::app::outcome::outcome_name(outcome),
         "message": text,
         "exit_code": code.code(),
     }));
@@ -750,6 +737,18 @@ fn intro(story: &Story, system: &System, plan: &Plan) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_demo_runs_the_shipped_plan() {
+        let shipped =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/plans/demo.yaml"))
+                .expect("plans/demo.yaml");
+        assert_eq!(
+            super::PLAN,
+            shipped,
+            "the demo embeds plans/demo.yaml as it is"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -159,6 +159,7 @@ impl Store {
         .transpose()
     }
 
+    #[cfg(test)]
     pub async fn count(&self) -> anyhow::Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments")
             .fetch_one(&self.pool)

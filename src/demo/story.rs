@@ -15,19 +15,18 @@ use std::sync::Mutex;
 use anstyle::{AnsiColor, Style};
 use serde_json::{json, Value};
 
-use crate::engine::{Event, Reporter};
-use crate::output::events::{HumanReporter, JsonReporter};
-use crate::output::Printer;
-use crate::providers::fmt_number;
-use crate::state::Target;
-use crate::table;
+use migrate::engine::{Event, Reporter};
+use migrate::output::events::{HumanReporter, JsonReporter};
+use migrate::output::Printer;
+use migrate::providers::fmt_number;
+use migrate::state::Target;
+use migrate::table;
 
 use super::app::CANDIDATE_FLAG;
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
 const GREEN: Style = AnsiColor::Green.on_default().bold();
-const RED: Style = AnsiColor::Red.on_default().bold();
 const CYAN: Style = AnsiColor::Cyan.on_default().bold();
 
 fn paint(style: Style, text: &str) -> String {
@@ -422,11 +421,11 @@ impl Reporter for Story {
     }
 }
 
-fn flag_percent(v: &crate::state::Value) -> f64 {
+fn flag_percent(v: &migrate::state::Value) -> f64 {
     match v {
-        crate::state::Value::Flag(f) if f.enabled => f.percent.unwrap_or(100.0),
-        crate::state::Value::Flag(_) => 0.0,
-        crate::state::Value::Percent(p) => *p,
+        migrate::state::Value::Flag(f) if f.enabled => f.percent.unwrap_or(100.0),
+        migrate::state::Value::Flag(_) => 0.0,
+        migrate::state::Value::Percent(p) => *p,
     }
 }
 
@@ -479,14 +478,6 @@ pub fn green(text: &str) -> String {
     paint(GREEN, text)
 }
 
-pub fn red(text: &str) -> String {
-    paint(RED, text)
-}
-
-pub fn cyan(text: &str) -> String {
-    paint(CYAN, text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,7 +503,7 @@ mod tests {
             ),
         ]
         .into();
-        let plan = crate::plan::validate(super::super::PLAN, &env)
+        let plan = migrate::plan::validate(super::super::PLAN, &env)
             .unwrap()
             .plan;
         for p in &plan.phases {

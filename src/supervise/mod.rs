@@ -29,10 +29,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::app::outcome::{describe, outcome_name};
+use crate::app::{EngineParts, Lock};
 use crate::cli::Global;
-use crate::commands::{describe, outcome_name};
 use crate::engine::watch::Watch;
-use crate::engine::{Engine, Event, Interrupt, Reconciler, Reporter, SystemClock};
+use crate::engine::{Engine, Event, Interrupt, Reconciler, Reporter};
 use crate::error::{Error, ExitCode};
 use crate::output::events::{log_line, HumanReporter, JsonReporter};
 use crate::plan::{StepKind, Validated};
@@ -41,13 +42,12 @@ use crate::state::local::LocalStore;
 use crate::state::postgres::{supervisor_key, PgStore};
 use crate::state::{actor, hostname, Holder, State, Store, Timestamp};
 
+use crate::app::store::Backend;
 use lease::{Attempt, Held, Lease};
 use metrics::Metrics;
-use plans::Backend;
 
 /// How long a look waits for a migration's lock (held by an operator's
 /// command for a moment) before trying again next round.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How often the plan files are read again.
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
@@ -243,19 +243,17 @@ struct Watched {
 impl Watched {
     /// The engine over this migration, as `sup` runs it.
     fn engine<'a>(&'a self, sup: &'a Supervisor, interrupt: Interrupt) -> Engine<'a> {
-        Engine {
+        EngineParts {
             plan: &self.plan.plan,
             store: self.store.store(),
             providers: &self.registry,
-            clock: &SystemClock,
             events: &self.events,
             reconciler: sup.reconciler.as_ref(),
             actor: sup.holder.actor.clone(),
             command: sup.command.clone(),
-            lock_wait: LOCK_WAIT,
-            takeover: false,
             interrupt,
         }
+        .engine(Lock::SUPERVISOR)
     }
 
     fn name(&self) -> &str {
@@ -336,9 +334,9 @@ impl<'a> Supervisor<'a> {
         let metrics = Arc::new(Metrics::default());
         let mut loaded: Vec<(PathBuf, String, Validated, Backend)> = Vec::new();
         for file in files {
-            let text = crate::commands::read_plan_text(&file)?;
-            let plan = crate::commands::load_plan(&file, printer)?;
-            let backend = plans::backend_of(global, &file, &plan)?;
+            let text = crate::app::plan_file::read_plan_text(&file)?;
+            let plan = crate::app::plan_file::load_plan(&file, printer)?;
+            let backend = crate::app::store::backend_of(global, &file, &plan)?;
             if let Some((other, ..)) = loaded
                 .iter()
                 .find(|(_, _, p, _)| p.plan.name == plan.plan.name)
@@ -392,7 +390,7 @@ impl<'a> Supervisor<'a> {
             watched: Vec::new(),
             out,
             metrics,
-            reconciler: crate::commands::reconciler(),
+            reconciler: crate::app::reconciler::reconciler(),
             followers,
             holder,
             command,
@@ -610,9 +608,9 @@ impl<'a> Supervisor<'a> {
             if self.rejected.get(&file) == Some(&text) {
                 continue;
             }
-            let verdict = plans::validate(&file, &text).and_then(|plan| {
-                let backend =
-                    plans::backend_of(self.global, &file, &plan).map_err(|e| format!("{e:#}"))?;
+            let verdict = crate::app::plan_file::validate_text(&file, &text).and_then(|plan| {
+                let backend = crate::app::store::backend_of(self.global, &file, &plan)
+                    .map_err(|e| format!("{e:#}"))?;
                 if !backend.same(&self.backend) {
                     return Err(format!(
                         "it keeps its state in {}, not in {} like the others",

@@ -4,59 +4,7 @@
 //! file is validated again; a new file is picked up; a removed one is no
 //! longer watched), and all of them must keep their state in one place.
 
-use std::path::{Path, PathBuf};
-
-use crate::cli::Global;
-use crate::commands::context::{local_root, postgres_url};
-use crate::plan::{self as planlib, ProcessEnv, Validated};
-use crate::redact::SecretEnv;
-
-/// Where a plan keeps its state.
-#[derive(Clone, Debug)]
-pub enum Backend {
-    /// A local state directory (the one holding `<name>/`).
-    Local(PathBuf),
-    /// PostgreSQL: the URL, and how it may be shown.
-    Postgres { url: String, shown: String },
-}
-
-impl Backend {
-    pub fn same(&self, other: &Backend) -> bool {
-        match (self, other) {
-            (Backend::Local(a), Backend::Local(b)) => canonical(a) == canonical(b),
-            (Backend::Postgres { url: a, .. }, Backend::Postgres { url: b, .. }) => a == b,
-            _ => false,
-        }
-    }
-
-    pub fn shown(&self) -> String {
-        match self {
-            Backend::Local(dir) => dir.display().to_string(),
-            Backend::Postgres { shown, .. } => crate::state::postgres::shown_url(shown),
-        }
-    }
-}
-
-/// A path as the file system names it (made absolute when it does not
-/// exist yet).
-fn canonical(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    })
-}
-
-/// Where the plan in `file` keeps its state (as every other command
-/// decides: `--state-dir`, `--state-url`, `settings.state`, `.migrate`).
-pub fn backend_of(global: &Global, file: &Path, plan: &Validated) -> anyhow::Result<Backend> {
-    if global.state_dir.is_none() {
-        if let Some((url, shown)) = postgres_url(global, plan)? {
-            return Ok(Backend::Postgres { url, shown });
-        }
-    }
-    Ok(Backend::Local(local_root(global, file, plan)))
-}
+use std::path::PathBuf;
 
 /// The plan files `paths` name: files as given; directories' `*.yaml`
 /// and `*.yml` files, sorted. Errors: a path that cannot be read.
@@ -81,18 +29,4 @@ pub fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     }
     out.dedup();
     Ok(out)
-}
-
-/// Validate a plan's text (as `validate` does); the errors in words.
-pub fn validate(file: &Path, text: &str) -> Result<Validated, String> {
-    planlib::validate(text, &SecretEnv::new(ProcessEnv)).map_err(|diags| {
-        let lines = planlib::diag::Lines::new(text);
-        let name = file.display().to_string();
-        diags
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.render_in(&name, &lines, false))
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
 }

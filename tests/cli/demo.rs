@@ -8,14 +8,14 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{read, root};
+use crate::support::root;
 
 /// Far above the demo's own time (under a minute, debug builds included):
 /// only a hang fails on it.
@@ -290,15 +290,6 @@ fn ctrl_c_stops_the_demo_and_removes_everything() {
     assert!(
         !events.iter().any(|e| e["type"] == "completed"),
         "stopped before the end"
-    );
-}
-
-#[test]
-fn the_demo_runs_the_shipped_plan() {
-    assert_eq!(
-        migrate::demo::PLAN,
-        read(Path::new("plans/demo.yaml")),
-        "the demo embeds plans/demo.yaml as it is"
     );
 }
 

@@ -1,0 +1,77 @@
+//! Signals, caught in one place for every command. The first Ctrl-C runs
+//! `first` (raise the engine's [`Interrupt`](crate::engine::Interrupt): it
+//! stops at its next safe point, never between an intent and its
+//! verification); a second runs `second` (a last clean-up) and exits at
+//! once with 130 — the one exit that does not go through `main`. SIGTERM,
+//! where asked for, runs `terminate`.
+
+use crate::error::ExitCode;
+
+type Hook = Box<dyn FnOnce() + Send>;
+
+/// What each signal does.
+pub struct Signals {
+    pub first: Hook,
+    pub second: Hook,
+    /// `None`: SIGTERM keeps its default (the process ends).
+    pub terminate: Option<Hook>,
+}
+
+impl Signals {
+    /// The usual: raise `interrupt` and say so on the first Ctrl-C.
+    pub fn interrupt(interrupt: &crate::engine::Interrupt) -> Signals {
+        let flag = interrupt.clone();
+        Signals {
+            first: Box::new(move || {
+                flag.raise();
+                anstream::eprintln!(
+                    "\ninterrupted: stopping at the next safe point (Ctrl-C again to quit now)"
+                );
+            }),
+            second: Box::new(|| {}),
+            terminate: None,
+        }
+    }
+}
+
+/// Catch the signals; dropping or aborting the handle stops catching.
+pub fn catch(signals: Signals) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Signals {
+            first,
+            second,
+            terminate,
+        } = signals;
+        let mut term = match terminate {
+            Some(_) => {
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+            }
+            None => None,
+        };
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = terminated => {
+                if let Some(f) = terminate {
+                    f();
+                }
+            }
+            r = tokio::signal::ctrl_c() => {
+                if r.is_err() {
+                    return;
+                }
+                first();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    second();
+                    std::process::exit(ExitCode::Interrupted.code());
+                }
+            }
+        }
+    })
+}
