@@ -95,7 +95,11 @@ pub fn read_plan_text(path: &Path) -> anyhow::Result<String> {
 pub fn load_plan(file: &Path, printer: &Printer) -> anyhow::Result<Validated> {
     let text = read_plan_text(file)?;
     let name = file.display().to_string();
-    match planlib::validate(&text, &SecretEnv::new(ProcessEnv)) {
+    match planlib::validate(
+        &text,
+        &SecretEnv::new(ProcessEnv),
+        crate::providers::catalog(),
+    ) {
         Ok(v) => {
             if !printer.json {
                 printer.diagnostics(&name, &text, &v.warnings);

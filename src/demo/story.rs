@@ -511,7 +511,7 @@ mod tests {
             ),
         ]
         .into();
-        let plan = crate::plan::validate(super::super::PLAN, &env)
+        let plan = crate::plan::validate(super::super::PLAN, &env, crate::providers::catalog())
             .unwrap()
             .plan;
         for p in &plan.phases {

@@ -69,7 +69,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let plan = crate::plan::validate(&text, &env)
+        let plan = crate::plan::validate(&text, &env, crate::providers::catalog())
             .unwrap_or_else(|d| panic!("{file} is valid: {d:?}"))
             .plan;
         plan.steps()

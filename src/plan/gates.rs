@@ -6,11 +6,10 @@ use std::time::Duration;
 use super::decode::Cx;
 use super::diag::{Pos, Span};
 use super::model::{
-    Capability, Continuous, Gate, GateSource, NoData, Overlap, Provider, ProviderKind,
-    Reconciliation, Sweep, TableRef, Watermark,
+    Capability, Continuous, Gate, GateSource, NoData, Overlap, Provider, Reconciliation, Sweep,
+    TableRef, Watermark,
 };
 use super::refs::{resolve_provider, resolve_reconciliation};
-use super::text::Text;
 use super::yaml::{Node, NodeKind};
 
 pub const GATE_KEYS: &[&str] = &[
@@ -386,13 +385,15 @@ fn gate(
             let provider = resolve_provider(cx, pn, &pp, providers, Capability::Metrics, "a gate");
             let query = map.req(cx, "query", &what).and_then(|(n, p)| {
                 let q = cx.text(n, &p)?;
-                let is_scrape = provider.as_ref().is_some_and(|name| {
+                // A provider type may check its queries (scrape parses them).
+                let check = provider.as_ref().and_then(|name| {
                     providers
                         .iter()
-                        .any(|pr| &pr.name == name && matches!(pr.kind, ProviderKind::Scrape(_)))
+                        .find(|pr| &pr.name == name)
+                        .and_then(|pr| pr.spec.check_query)
                 });
-                if is_scrape {
-                    check_scrape_query(cx, n, &p, &q)?;
+                if let Some(check) = check {
+                    check(cx, n, &p, &q)?;
                 }
                 Some(q)
             });
@@ -550,41 +551,10 @@ fn stale_warning(
     }
 }
 
-/// A `scrape` gate's query must parse; the error points at the column of
-/// the query where it went wrong when the query sits on one line of the
-/// plan. A query taken from the environment is not checked (its text is a
-/// secret, and is checked when first run).
-fn check_scrape_query(cx: &mut Cx<'_>, node: &Node, path: &str, query: &Text) -> Option<()> {
-    if query.is_secret() {
-        return Some(());
-    }
-    let Err(e) = crate::providers::scrape::query::parse(query.expose()) else {
-        return Some(());
-    };
-    let (span, message) = match query_span(node, query.expose(), e.offset) {
-        Some(span) => (span, format!("invalid scrape query: {}", e.message)),
-        None => (
-            node.span,
-            format!(
-                "invalid scrape query at column {} of the query: {}",
-                e.offset + 1,
-                e.message
-            ),
-        ),
-    };
-    cx.error_hint(
-        span,
-        path,
-        message,
-        "a scrape query is a metric selector (name{label=\"v\"}), rate(selector), or rate(a) / rate(b)",
-    );
-    None
-}
-
 /// Where character `offset` of a one-line scalar is in the plan: after
 /// its opening quote, if quoted. `None` when the scalar spans lines or
 /// does not hold its text as written (escapes), where columns would lie.
-fn query_span(node: &Node, text: &str, offset: usize) -> Option<Span> {
+pub fn query_span(node: &Node, text: &str, offset: usize) -> Option<Span> {
     let NodeKind::Scalar(s) = &node.kind else {
         return None;
     };
@@ -628,7 +598,7 @@ phases:
       - check: [g]
 "
         );
-        match validate(&text, &HashMap::new()) {
+        match validate(&text, &HashMap::new(), crate::providers::catalog()) {
             Ok(_) => Vec::new(),
             Err(d) => d.into_iter().filter(Diagnostic::is_error).collect(),
         }
@@ -659,7 +629,7 @@ phases:
       - check: [parity]
 "
         );
-        validate(&text, &HashMap::new())
+        validate(&text, &HashMap::new(), crate::providers::catalog())
     }
 
     #[test]

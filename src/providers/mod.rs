@@ -8,6 +8,12 @@
 //! - [`Metrics`]: a number from a query, or no data (prometheus, scrape,
 //!   http, exec).
 //!
+//! Each adapter declares itself in its own file: its plan-level
+//! declaration (a [`ProviderSpec`]: type name, keys, capabilities, decode)
+//! and how its runtime object is built, together an [`Adapter`]; the one
+//! list of them is [`ADAPTERS`]. The plan layer takes [`catalog()`] as an
+//! argument and never names a provider type.
+//!
 //! Every call is bounded by the provider's timeout; idempotent calls (reads,
 //! and absolute sets — adapters never increment) are retried with backoff on
 //! transient failures. Errors name the provider and what was being done.
@@ -34,13 +40,89 @@ pub mod web;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Plan, Provider, ProviderKind, Settings, Text};
+use futures_util::future::BoxFuture;
+
+use crate::plan::spec::{Catalog, ProviderSpec};
+use crate::plan::{Plan, Provider, Settings, Text};
+
+/// Every provider type migrate knows, one line each, in the order they are
+/// listed in messages and in the schema.
+pub static ADAPTERS: &[&Adapter] = &[
+    &haproxy::ADAPTER,
+    &nginx::ADAPTER,
+    &envoy::ADAPTER,
+    &traefik::ADAPTER,
+    &http::ADAPTER,
+    &exec::ADAPTER,
+    &unleash::ADAPTER,
+    &flagd::ADAPTER,
+    &launchdarkly::ADAPTER,
+    &prometheus::ADAPTER,
+    &scrape::ADAPTER,
+    &postgres::ADAPTER,
+    &mysql::ADAPTER,
+    &sqlite::ADAPTER,
+];
+
+/// The declarations of [`ADAPTERS`], for the plan layer (validation, the
+/// schema).
+pub fn catalog() -> &'static Catalog {
+    static SPECS: LazyLock<Vec<&'static ProviderSpec>> =
+        LazyLock::new(|| ADAPTERS.iter().map(|a| a.spec).collect());
+    &SPECS
+}
+
+/// The adapter of provider type `name`.
+pub fn adapter(name: &str) -> Option<&'static Adapter> {
+    ADAPTERS.iter().copied().find(|a| a.spec.name == name)
+}
+
+pub type BuildRouter = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Router>>;
+pub type BuildFlags = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Flags>>;
+pub type BuildMetrics = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Metrics>>;
+pub type Connect =
+    for<'a> fn(&'a Provider, CallCtx) -> BoxFuture<'a, anyhow::Result<Arc<dyn db::Database>>>;
+
+/// A provider type: its declaration, and how it builds the object behind
+/// each capability it has (from its own configuration, see [`config_of`]).
+pub struct Adapter {
+    pub spec: &'static ProviderSpec,
+    pub router: Option<BuildRouter>,
+    pub flags: Option<BuildFlags>,
+    pub metrics: Option<BuildMetrics>,
+    pub database: Option<Connect>,
+}
+
+impl Adapter {
+    /// An adapter that builds nothing yet; fill in its capabilities with
+    /// `Adapter { router: Some(..), ..Adapter::of(&SPEC) }`.
+    pub const fn of(spec: &'static ProviderSpec) -> Self {
+        Self {
+            spec,
+            router: None,
+            flags: None,
+            metrics: None,
+            database: None,
+        }
+    }
+}
+
+/// Provider `p`'s configuration as its adapter's type `T`.
+pub fn config_of<T: 'static>(p: &Provider) -> anyhow::Result<&T> {
+    p.config::<T>().ok_or_else(|| {
+        anyhow::anyhow!(
+            "provider '{}' does not hold a {} configuration",
+            p.name,
+            p.type_name()
+        )
+    })
+}
 
 /// Traffic proper, or a mirrored copy of it whose responses are discarded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -190,7 +272,7 @@ impl CallCtx {
     pub fn new(provider: &Provider, settings: &Settings) -> Self {
         Self {
             provider: provider.name.clone(),
-            kind: provider.kind.type_name(),
+            kind: provider.type_name(),
             timeout: provider.timeout.unwrap_or(settings.timeout),
             retries: settings.retries,
         }
@@ -403,17 +485,9 @@ impl Registry {
         }
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
-        let r: Arc<dyn Router> = match &p.kind {
-            ProviderKind::Haproxy(c) => Arc::new(haproxy::HaproxyRouter::new(ctx, c.clone())),
-            ProviderKind::Nginx(c) => Arc::new(nginx::NginxRouter::new(ctx, c.clone())),
-            ProviderKind::Envoy(c) => Arc::new(envoy::EnvoyRouter::new(ctx, c.clone())?),
-            ProviderKind::Traefik(c) => Arc::new(traefik::TraefikRouter::new(ctx, c.clone())),
-            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
-            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
-            other => anyhow::bail!(
-                "provider '{name}' ({}) cannot shift traffic",
-                other.type_name()
-            ),
+        let r = match adapter(p.type_name()).and_then(|a| a.router) {
+            Some(build) => build(p, ctx)?,
+            None => anyhow::bail!("provider '{name}' ({}) cannot shift traffic", p.type_name()),
         };
         self.remember(name, 0, Handle::Router(r.clone()));
         Ok(r)
@@ -425,17 +499,11 @@ impl Registry {
         }
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
-        let f: Arc<dyn Flags> = match &p.kind {
-            ProviderKind::Unleash(c) => Arc::new(unleash::UnleashFlags::new(ctx, c.clone())?),
-            ProviderKind::LaunchDarkly(c) => {
-                Arc::new(launchdarkly::LaunchDarklyFlags::new(ctx, c.clone())?)
-            }
-            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
-            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
-            ProviderKind::Flagd(f) => Arc::new(flagd::Flagd::new(f, ctx)),
-            other => anyhow::bail!(
+        let f = match adapter(p.type_name()).and_then(|a| a.flags) {
+            Some(build) => build(p, ctx)?,
+            None => anyhow::bail!(
                 "provider '{name}' ({}) cannot set feature flags",
-                other.type_name()
+                p.type_name()
             ),
         };
         self.remember(name, 1, Handle::Flags(f.clone()));
@@ -448,15 +516,9 @@ impl Registry {
         }
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
-        let m: Arc<dyn Metrics> = match &p.kind {
-            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
-            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
-            ProviderKind::Prometheus(cfg) => Arc::new(prometheus::Prometheus::new(cfg, ctx)?),
-            ProviderKind::Scrape(cfg) => Arc::new(scrape::Scrape::new(cfg, ctx)?),
-            other => anyhow::bail!(
-                "provider '{name}' ({}) cannot read metrics",
-                other.type_name()
-            ),
+        let m = match adapter(p.type_name()).and_then(|a| a.metrics) {
+            Some(build) => build(p, ctx)?,
+            None => anyhow::bail!("provider '{name}' ({}) cannot read metrics", p.type_name()),
         };
         self.remember(name, 2, Handle::Metrics(m.clone()));
         Ok(m)

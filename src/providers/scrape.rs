@@ -55,8 +55,18 @@ use reqwest::Client;
 use self::exposition::Sample;
 use self::query::{Query, Term};
 use super::web;
+use super::{config_of, Adapter};
 use super::{querying, CallCtx, Failure, Metrics, ProviderError};
-use crate::plan::{self, Text};
+use crate::plan::decode::Cx;
+use crate::plan::providers::Fields;
+use crate::plan::spec::{
+    self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
+};
+use crate::plan::yaml::Node;
+use crate::plan::Text;
+use crate::plan::{Capability, Provider, Tls};
+use serde::Serialize;
+use std::sync::Arc;
 
 /// The longest wait between the two scrapes of a fresh rate.
 const MAX_GAP: Duration = Duration::from_secs(1);
@@ -82,7 +92,7 @@ pub struct Scrape {
 }
 
 impl Scrape {
-    pub fn new(cfg: &plan::Scrape, ctx: CallCtx) -> Result<Self, ProviderError> {
+    pub fn new(cfg: &Config, ctx: CallCtx) -> Result<Self, ProviderError> {
         Ok(Self {
             url: cfg.url.clone(),
             headers: cfg.headers.clone(),
@@ -236,6 +246,85 @@ fn rate(sel: &query::Selector, previous: &Snapshot, current: &Snapshot) -> Optio
     any.then_some(increase / secs)
 }
 
+// The declaration: what a `scrape` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "scrape",
+    article: "a",
+    capabilities: &[Capability::Metrics],
+    needs: &[],
+    keys: &[
+        Key::required(
+            "url",
+            Shape::Text,
+            "URL of the metrics page (Prometheus text format) to read",
+        ),
+        Key::optional(
+            "headers",
+            Shape::Headers,
+            "HTTP headers sent with every scrape",
+        ),
+        INSECURE_SKIP_TLS_VERIFY,
+        CA_FILE,
+    ],
+    decode,
+    check_query: Some(check_query),
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    metrics: Some(metrics),
+    ..Adapter::of(&SPEC)
+};
+
+fn metrics(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Metrics>> {
+    Ok(Arc::new(Scrape::new(config_of::<Config>(p)?, ctx)?))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub url: Text,
+    pub headers: Vec<(String, Text)>,
+    pub tls: Tls,
+}
+
+impl ProviderConfig for Config {}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let (url, headers, tls) = r.http_base(cx)?;
+    spec::config(Config { url, headers, tls })
+}
+
+/// A `scrape` gate's query must parse; the error points at the column of
+/// the query where it went wrong when the query sits on one line of the
+/// plan. A query taken from the environment is not checked (its text is a
+/// secret, and is checked when first run).
+fn check_query(cx: &mut Cx<'_>, node: &Node, path: &str, query: &Text) -> Option<()> {
+    if query.is_secret() {
+        return Some(());
+    }
+    let Err(e) = query::parse(query.expose()) else {
+        return Some(());
+    };
+    let (span, message) = match crate::plan::gates::query_span(node, query.expose(), e.offset) {
+        Some(span) => (span, format!("invalid scrape query: {}", e.message)),
+        None => (
+            node.span,
+            format!(
+                "invalid scrape query at column {} of the query: {}",
+                e.offset + 1,
+                e.message
+            ),
+        ),
+    };
+    cx.error_hint(
+        span,
+        path,
+        message,
+        "a scrape query is a metric selector (name{label=\"v\"}), rate(selector), or rate(a) / rate(b)",
+    );
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,10 +426,10 @@ http_requests_total{code="500",path="/a"} 6
             retries: 0,
         };
         let s = Scrape::new(
-            &plan::Scrape {
+            &Config {
                 url: Text::literal("http://127.0.0.1:9/metrics"),
                 headers: Vec::new(),
-                tls: plan::Tls::default(),
+                tls: Tls::default(),
             },
             ctx,
         )

@@ -85,7 +85,12 @@ pub fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 
 /// Validate a plan's text (as `validate` does); the errors in words.
 pub fn validate(file: &Path, text: &str) -> Result<Validated, String> {
-    planlib::validate(text, &SecretEnv::new(ProcessEnv)).map_err(|diags| {
+    planlib::validate(
+        text,
+        &SecretEnv::new(ProcessEnv),
+        crate::providers::catalog(),
+    )
+    .map_err(|diags| {
         let lines = planlib::diag::Lines::new(text);
         let name = file.display().to_string();
         diags

@@ -11,7 +11,7 @@ fn plan_md() -> String {
 fn the_reference_names_every_key() {
     let doc = plan_md();
     let mut missing = Vec::new();
-    for (set, keys) in migrate::plan::schema::key_sets() {
+    for (set, keys) in migrate::plan::schema::key_sets(migrate::providers::catalog()) {
         for key in keys {
             if !doc.contains(&format!("`{key}`")) {
                 missing.push(format!("{set}.{key}"));
@@ -28,7 +28,7 @@ fn the_reference_names_every_key() {
             }
         }
     }
-    for kind in migrate::plan::providers::TYPES {
+    for kind in migrate::plan::spec::names(migrate::providers::catalog()) {
         if !doc.contains(&format!("### {kind}")) && !doc.contains(&format!("`{kind}`")) {
             missing.push(format!("provider type {kind}"));
         }

@@ -351,7 +351,7 @@ fn env() -> HashMap<String, String> {
 
 /// Validate `text`; render its diagnostics. Returns whether it was valid.
 fn feed(text: &str, env: &HashMap<String, String>) -> bool {
-    match migrate::plan::validate(text, env) {
+    match migrate::plan::validate(text, env, migrate::providers::catalog()) {
         Ok(v) => {
             for w in &v.warnings {
                 let _ = w.render("plan.yaml", text, false);
