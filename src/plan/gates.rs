@@ -580,30 +580,6 @@ mod tests {
 
     use crate::plan::{validate, Diagnostic};
 
-    fn errors(query_line: &str) -> Vec<Diagnostic> {
-        let text = format!(
-            "version: 1
-name: t
-providers:
-  app: {{ type: scrape, url: http://127.0.0.1:9100/metrics }}
-  prom: {{ type: prometheus, url: http://127.0.0.1:9090 }}
-gates:
-  g:
-    provider: app
-{query_line}
-    max: 1
-phases:
-  - name: p
-    steps:
-      - check: [g]
-"
-        );
-        match validate(&text, &HashMap::new(), crate::providers::catalog()) {
-            Ok(_) => Vec::new(),
-            Err(d) => d.into_iter().filter(Diagnostic::is_error).collect(),
-        }
-    }
-
     fn continuous_plan(
         continuous: &str,
         gate: &str,
@@ -612,8 +588,8 @@ phases:
             "version: 1
 name: t
 providers:
-  a: {{ type: sqlite, path: a.db }}
-  b: {{ type: sqlite, path: b.db }}
+  a: {{ type: db, path: a.db }}
+  b: {{ type: db, path: b.db }}
 reconciliations:
   r:
     source: {{ provider: a, table: t }}
@@ -629,7 +605,7 @@ phases:
       - check: [parity]
 "
         );
-        validate(&text, &HashMap::new(), crate::providers::catalog())
+        validate(&text, &HashMap::new(), crate::plan::spec::tests::CATALOG)
     }
 
     #[test]
@@ -679,36 +655,5 @@ phases:
         assert!(v.warnings[0]
             .message
             .contains("shorter than the pass interval"));
-    }
-
-    #[test]
-    fn good_scrape_queries_pass() {
-        assert!(errors(
-            "    query: rate(http_requests_total{code=~\"5..\"}) / rate(http_requests_total)"
-        )
-        .is_empty());
-    }
-
-    #[test]
-    fn scrape_query_errors_point_at_the_column() {
-        // Plain scalar: the query starts at column 12; '[' is 6 further.
-        let d = errors("    query: rate(x[5m])");
-        assert_eq!(d.len(), 1, "{d:?}");
-        assert!(d[0].message.contains("range"), "{}", d[0].message);
-        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 12 + 6));
-        // Quoted: one more for the quote.
-        let d = errors("    query: 'sum(x)'");
-        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 13));
-        assert!(d[0].message.contains("already sums"), "{}", d[0].message);
-        let d = errors("    query: \"x{a=~'('}\"");
-        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 13 + 5));
-    }
-
-    #[test]
-    fn multi_line_queries_are_reported_at_the_value() {
-        let d = errors("    query: >-\n      rate(x)\n      / sum(y)");
-        assert_eq!(d.len(), 1, "{d:?}");
-        assert!((9..=10).contains(&d[0].span.start.line), "{d:?}");
-        assert!(d[0].message.contains("column 11"), "{}", d[0].message);
     }
 }

@@ -158,6 +158,17 @@ impl Capability {
             Capability::Database => "holds data",
         }
     }
+
+    /// "cannot mirror", "cannot shift traffic".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Capability::Traffic => "shift traffic",
+            Capability::Mirror => "mirror",
+            Capability::Flags => "set feature flags",
+            Capability::Metrics => "read metrics",
+            Capability::Database => "hold data",
+        }
+    }
 }
 
 /// A named provider of the plan: its type's declaration and its decoded

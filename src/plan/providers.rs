@@ -1,4 +1,10 @@
 //! `providers:` — named connections to the systems a migration drives.
+//!
+//! What is common to every provider (`type`, `timeout`, the check of its
+//! keys) is decoded here; the rest by its type's declaration
+//! ([`super::spec::ProviderSpec`]), with the field readers and the shared
+//! pieces of the language below (URLs, TLS, HTTP request templates,
+//! `{{placeholders}}`).
 
 use super::decode::{did_you_mean, Cx, MapReader};
 use super::jsonpath::JsonPath;

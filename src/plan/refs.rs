@@ -84,7 +84,7 @@ pub fn resolve_provider(
         cx.error_hint(
             node.span,
             path,
-            format!("provider '{name}' cannot mirror: it has no '{key}'"),
+            format!("provider '{name}' cannot {}: it has no '{key}'", cap.verb()),
             format!("add {key} to provider '{name}'"),
         );
         return None;

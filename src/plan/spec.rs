@@ -201,3 +201,37 @@ pub type Config = Arc<dyn ProviderConfig>;
 pub fn config(c: impl ProviderConfig) -> Option<Config> {
     Some(Arc::new(c))
 }
+
+#[cfg(test)]
+pub mod tests {
+    //! A catalog for the plan layer's own tests, which must not depend on
+    //! the adapters: one database type, `db`, with a `path`.
+
+    use serde::Serialize;
+
+    use super::{Catalog, Key, ProviderConfig, ProviderSpec, Shape};
+    use crate::plan::model::Capability;
+
+    #[derive(Debug, Serialize)]
+    struct Db {
+        path: crate::plan::Text,
+    }
+
+    impl ProviderConfig for Db {}
+
+    static DB: ProviderSpec = ProviderSpec {
+        name: "db",
+        article: "a",
+        capabilities: &[Capability::Database],
+        needs: &[],
+        keys: &[Key::required("path", Shape::Text, "the database file")],
+        decode: |cx, r| {
+            super::config(Db {
+                path: r.text(cx, "path")?,
+            })
+        },
+        check_query: None,
+    };
+
+    pub static CATALOG: &Catalog = &[&DB];
+}

@@ -17,22 +17,23 @@
 //! which `/runtime` does not show; `get` then reads it from
 //! `GET /config_dump`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::Client;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::web::{self, Answer};
-use super::{config_of, Adapter};
-use super::{fmt_number, same_percent, CallCtx, Channel, Failure, ProviderError, Router};
+use super::{
+    config_of, fmt_number, same_percent, Adapter, CallCtx, Channel, Failure, ProviderError, Router,
+};
 use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
 use crate::plan::spec::{
     self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
 };
-use crate::plan::Text;
-use crate::plan::{Capability, Provider, Tls};
-use serde::Serialize;
-use std::sync::Arc;
+use crate::plan::{Capability, Provider, Text, Tls};
 
 /// Traffic weights are basis points: legacy + candidate = this.
 pub const TOTAL_WEIGHT: u32 = 10_000;

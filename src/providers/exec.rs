@@ -27,25 +27,23 @@
 //! `get` first to fill it in.
 
 use std::process::Stdio;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use tokio::process::Command;
 
 use super::template::{self, Escape, Vars};
 use super::web::quote;
-use super::{config_of, Adapter};
 use super::{
-    querying, CallCtx, Channel, Failure, FlagChange, FlagState, Flags, Metrics, ProviderError,
-    Router,
+    config_of, querying, Adapter, CallCtx, Channel, Failure, FlagChange, FlagState, Flags, Metrics,
+    ProviderError, Router,
 };
 use crate::plan::decode::Cx;
 use crate::plan::providers::{check_placeholders, Fields, GET_PLACEHOLDERS, SET_PLACEHOLDERS};
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
 use crate::plan::yaml::Node;
-use crate::plan::Text;
-use crate::plan::{Capability, Provider};
-use serde::Serialize;
-use std::sync::Arc;
+use crate::plan::{Capability, Provider, Text};
 
 /// How much of stderr an error message quotes (its end: where the reason
 /// usually is).

@@ -73,17 +73,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{config_of, Adapter};
-use super::{CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError};
+use super::{config_of, Adapter, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError};
 use crate::fsutil;
 use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
-use crate::plan::Text;
-use crate::plan::{Capability, Provider};
-use serde::Serialize;
+use crate::plan::{Capability, Provider, Text};
 
 /// A `flagd` provider.
 pub struct Flagd {

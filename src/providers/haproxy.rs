@@ -13,20 +13,18 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::split::{holding, percent_of};
-use super::{config_of, Adapter};
-use super::{CallCtx, Channel, Failure, ProviderError, Router};
+use super::{config_of, Adapter, CallCtx, Channel, Failure, ProviderError, Router};
 use crate::plan::decode::Cx;
 use crate::plan::providers::{overlap, Fields};
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
-use crate::plan::Text;
-use crate::plan::{Capability, Provider};
-use serde::Serialize;
-use std::sync::Arc;
+use crate::plan::{Capability, Provider, Text};
 
 /// HAProxy accepts absolute weights from 0 to 256.
 pub const MAX_WEIGHT: u32 = 256;

@@ -33,17 +33,18 @@
 //! A missing path, null, or a value of the wrong kind for traffic and flags
 //! is an error that quotes the body. The response body of `set` is ignored.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::{Client, Method};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::template::{self, Escape, Vars};
-use super::web;
-use super::{config_of, Adapter};
 use super::{
-    querying, CallCtx, Channel, Failure, FlagChange, FlagState, Flags, Metrics, ProviderError,
-    Router,
+    config_of, querying, web, Adapter, CallCtx, Channel, Failure, FlagChange, FlagState, Flags,
+    Metrics, ProviderError, Router,
 };
 use crate::plan::decode::Cx;
 use crate::plan::jsonpath::JsonPath;
@@ -51,10 +52,7 @@ use crate::plan::providers::{request, Fields, GET_PLACEHOLDERS, SET_PLACEHOLDERS
 use crate::plan::spec::{
     self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
 };
-use crate::plan::{Capability, Provider, Tls};
-use crate::plan::{HttpRequest, Text};
-use serde::Serialize;
-use std::sync::Arc;
+use crate::plan::{Capability, HttpRequest, Provider, Text, Tls};
 
 /// An `http` provider: a router, a flag store or a metric source.
 pub struct Http {

@@ -10,23 +10,24 @@
 //! and `updateFallthroughVariationOrRollout`, the variation ids read from
 //! the flag. Targets and rules are not touched. Every change is read back.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::{Client, Method};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::template::url_encode as enc;
-use super::web;
-use super::{config_of, Adapter};
-use super::{same_flag, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError};
+use super::{
+    config_of, same_flag, web, Adapter, CallCtx, Failure, FlagChange, FlagState, Flags,
+    ProviderError,
+};
 use crate::plan::decode::Cx;
 use crate::plan::providers::{check_scheme, Fields};
 use crate::plan::spec::{
     self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
 };
-use crate::plan::Text;
-use crate::plan::{Capability, Provider, Tls};
-use serde::Serialize;
-use std::sync::Arc;
+use crate::plan::{Capability, Provider, Text, Tls};
 
 pub const SEMANTIC_PATCH: &str = "application/json; domain-model=launchdarkly.semanticpatch";
 

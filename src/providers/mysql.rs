@@ -8,10 +8,13 @@
 //! `'ABC'` are still different values here.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bigdecimal::BigDecimal;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlQueryResult, MySqlRow};
 use sqlx::Row as _;
 
@@ -20,17 +23,12 @@ use super::db::{
     cannot_write, db_error, pool_options, probe, url_label, Column, Dialect, Engine, Kind, Shape,
     SqlDb, SqlQuery, TableName,
 };
-use super::{config_of, Adapter};
-use super::{CallCtx, Failure, ProviderError};
+use super::{config_of, Adapter, CallCtx, Failure, ProviderError};
 use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec};
-use crate::plan::Text;
-use crate::plan::{Capability, Provider};
+use crate::plan::{Capability, Provider, Text};
 use crate::reconcile::value::Value;
-use futures_util::future::BoxFuture;
-use serde::Serialize;
-use std::sync::Arc;
 
 /// MySQL or MariaDB, for [`SqlDb`].
 pub struct Mysql;

@@ -17,19 +17,19 @@
 use std::ops::Range;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
 
 use super::split::{holding, percent_of};
-use super::{config_of, Adapter};
-use super::{file_holds, fmt_number, CallCtx, Channel, Failure, ProviderError, Router};
+use super::{
+    config_of, file_holds, fmt_number, Adapter, CallCtx, Channel, Failure, ProviderError, Router,
+};
 use crate::plan::decode::Cx;
 use crate::plan::providers::{overlap, Fields};
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
-use crate::plan::Text;
-use crate::plan::{Capability, Provider};
-use serde::Serialize;
-use std::sync::Arc;
+use crate::plan::{Capability, Provider, Text};
 
 /// nginx takes any positive weight; this bound keeps the numbers readable
 /// while holding the common percents exactly.

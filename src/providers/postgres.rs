@@ -6,10 +6,13 @@
 //! the order does not depend on the database's locale.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgQueryResult, PgRow};
 use sqlx::Row as _;
 use uuid::Uuid;
@@ -19,17 +22,12 @@ use super::db::{
     cannot_write, db_error, double_quote as quote, pool_options, probe, url_label, Column, Dialect,
     Engine, Kind, SqlDb, SqlQuery, TableName,
 };
-use super::{config_of, Adapter};
-use super::{CallCtx, Failure, ProviderError};
+use super::{config_of, Adapter, CallCtx, Failure, ProviderError};
 use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec};
-use crate::plan::Text;
-use crate::plan::{Capability, Provider};
+use crate::plan::{Capability, Provider, Text};
 use crate::reconcile::value::Value;
-use futures_util::future::BoxFuture;
-use serde::Serialize;
-use std::sync::Arc;
 
 /// PostgreSQL, for [`SqlDb`].
 pub struct Postgres;

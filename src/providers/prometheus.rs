@@ -23,23 +23,21 @@
 //! retries; an answer that is not Prometheus's JSON is an error quoting it.
 //! Prometheus's warnings are logged at debug level.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::Client;
 use serde::Deserialize;
+use serde::Serialize;
 use serde_json::Value;
 
-use super::web;
-use super::{config_of, Adapter};
-use super::{querying, CallCtx, Failure, Metrics, ProviderError};
+use super::{config_of, querying, web, Adapter, CallCtx, Failure, Metrics, ProviderError};
 use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
 use crate::plan::spec::{
     self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
 };
-use crate::plan::Text;
-use crate::plan::{Capability, Provider, Tls};
-use serde::Serialize;
-use std::sync::Arc;
+use crate::plan::{Capability, Provider, Text, Tls};
 
 /// A `prometheus` provider.
 pub struct Prometheus {

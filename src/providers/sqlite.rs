@@ -7,9 +7,12 @@
 //! holding text or 16 bytes is a UUID, `BOOLEAN` holding 1 is true. Text
 //! keys are ordered `COLLATE BINARY` (by bytes).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteQueryResult, SqliteRow};
 use sqlx::{Row as _, TypeInfo as _, ValueRef as _};
 
@@ -18,17 +21,12 @@ use super::db::{
     cannot_write, db_error, double_quote as quote, pool_options, Column, Dialect, Engine, Kind,
     SqlDb, SqlQuery, TableName,
 };
-use super::{config_of, Adapter};
-use super::{CallCtx, Failure, ProviderError};
+use super::{config_of, Adapter, CallCtx, Failure, ProviderError};
 use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec};
-use crate::plan::Text;
-use crate::plan::{Capability, Provider};
+use crate::plan::{Capability, Provider, Text};
 use crate::reconcile::value::{float_decimal, parse_decimal, parse_timestamp, Value};
-use futures_util::future::BoxFuture;
-use serde::Serialize;
-use std::sync::Arc;
 
 /// SQLite, for [`SqlDb`].
 pub struct Sqlite;

@@ -14,21 +14,21 @@
 //! The file is YAML (Traefik's TOML form is not supported).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use yaml_rust2::yaml::Hash;
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 use super::split::percent_of;
-use super::{config_of, Adapter};
-use super::{file_holds, fmt_number, CallCtx, Channel, Failure, ProviderError, Router};
+use super::{
+    config_of, file_holds, fmt_number, Adapter, CallCtx, Channel, Failure, ProviderError, Router,
+};
 use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
-use crate::plan::Text;
-use crate::plan::{Capability, Provider};
-use serde::Serialize;
-use std::sync::Arc;
+use crate::plan::{Capability, Provider, Text};
 
 pub struct TraefikRouter {
     ctx: CallCtx,

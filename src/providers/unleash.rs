@@ -9,25 +9,24 @@
 //! none; on/off is `POST .../environments/<env>/on|off`. Every change is
 //! read back.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::{Client, Method};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::template::url_encode as enc;
-use super::web;
-use super::{config_of, Adapter};
 use super::{
-    fmt_number, same_percent, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError,
+    config_of, fmt_number, same_percent, web, Adapter, CallCtx, Failure, FlagChange, FlagState,
+    Flags, ProviderError,
 };
 use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
 use crate::plan::spec::{
     self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
 };
-use crate::plan::Text;
-use crate::plan::{Capability, Provider, Tls};
-use serde::Serialize;
-use std::sync::Arc;
+use crate::plan::{Capability, Provider, Text, Tls};
 
 pub struct UnleashFlags {
     ctx: CallCtx,
