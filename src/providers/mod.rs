@@ -18,23 +18,10 @@
 //! and absolute sets — adapters never increment) are retried with backoff on
 //! transient failures. Errors name the provider and what was being done.
 
+// What the adapters share; the adapters themselves are in `adapters!`.
 pub mod db;
-pub mod envoy;
-pub mod exec;
-pub mod flagd;
-pub mod haproxy;
-pub mod http;
-pub mod launchdarkly;
-pub mod mysql;
-pub mod nginx;
-pub mod postgres;
-pub mod prometheus;
-pub mod scrape;
 pub mod split;
-pub mod sqlite;
 pub mod template;
-pub mod traefik;
-pub mod unleash;
 pub mod web;
 
 use std::collections::HashMap;
@@ -44,30 +31,40 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-
 use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 
 use crate::plan::spec::{Catalog, ProviderSpec};
 use crate::plan::{Plan, Provider, Settings, Text};
 
-/// Every provider type migrate knows, one line each, in the order they are
-/// listed in messages and in the schema.
-pub static ADAPTERS: &[&Adapter] = &[
-    &haproxy::ADAPTER,
-    &nginx::ADAPTER,
-    &envoy::ADAPTER,
-    &traefik::ADAPTER,
-    &http::ADAPTER,
-    &exec::ADAPTER,
-    &unleash::ADAPTER,
-    &flagd::ADAPTER,
-    &launchdarkly::ADAPTER,
-    &prometheus::ADAPTER,
-    &scrape::ADAPTER,
-    &postgres::ADAPTER,
-    &mysql::ADAPTER,
-    &sqlite::ADAPTER,
+/// Declares each adapter's module (a file of this directory that holds
+/// its `ADAPTER`) and lists them all in [`ADAPTERS`].
+macro_rules! adapters {
+    ($($name:ident),* $(,)?) => {
+        $(pub mod $name;)*
+
+        /// Every provider type migrate knows, in the order they are listed
+        /// in messages and in the schema.
+        pub static ADAPTERS: &[&Adapter] = &[$(&$name::ADAPTER),*];
+    };
+}
+
+// The registry: one line per adapter.
+adapters![
+    haproxy,
+    nginx,
+    envoy,
+    traefik,
+    http,
+    exec,
+    unleash,
+    flagd,
+    launchdarkly,
+    prometheus,
+    scrape,
+    postgres,
+    mysql,
+    sqlite,
 ];
 
 /// The declarations of [`ADAPTERS`], for the plan layer (validation, the
