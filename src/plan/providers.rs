@@ -97,6 +97,11 @@ fn decode_one(cx: &mut Cx<'_>, name: &str, node: &Node, path: &str) -> Option<Pr
     })
 }
 
+/// A problem with a key that was already reported through [`Cx`]: the
+/// value is unusable (an absent optional key is `Ok(None)`, not this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reported;
+
 /// Field readers for one provider map: "required" means a missing key is
 /// reported against the provider.
 pub struct Fields<'m, 'n> {
@@ -111,9 +116,9 @@ impl Fields<'_, '_> {
         cx.text(n, &p)
     }
 
-    pub fn opt_text(&self, cx: &mut Cx<'_>, key: &str) -> Result<Option<Text>, ()> {
+    pub fn opt_text(&self, cx: &mut Cx<'_>, key: &str) -> Result<Option<Text>, Reported> {
         match self.map.opt(key) {
-            Some((n, p)) => cx.text(n, &p).map(Some).ok_or(()),
+            Some((n, p)) => cx.text(n, &p).map(Some).ok_or(Reported),
             None => Ok(None),
         }
     }
@@ -123,9 +128,9 @@ impl Fields<'_, '_> {
         cx.literal(n, &p)
     }
 
-    pub fn opt_literal(&self, cx: &mut Cx<'_>, key: &str) -> Result<Option<String>, ()> {
+    pub fn opt_literal(&self, cx: &mut Cx<'_>, key: &str) -> Result<Option<String>, Reported> {
         match self.map.opt(key) {
-            Some((n, p)) => cx.literal(n, &p).map(Some).ok_or(()),
+            Some((n, p)) => cx.literal(n, &p).map(Some).ok_or(Reported),
             None => Ok(None),
         }
     }
@@ -135,9 +140,9 @@ impl Fields<'_, '_> {
         cx.one_or_many(n, &p)
     }
 
-    pub fn headers(&self, cx: &mut Cx<'_>) -> Result<Vec<(String, Text)>, ()> {
+    pub fn headers(&self, cx: &mut Cx<'_>) -> Result<Vec<(String, Text)>, Reported> {
         match self.map.opt("headers") {
-            Some((n, p)) => cx.string_map(n, &p).ok_or(()),
+            Some((n, p)) => cx.string_map(n, &p).ok_or(Reported),
             None => Ok(Vec::new()),
         }
     }
@@ -148,10 +153,10 @@ impl Fields<'_, '_> {
         check_scheme(cx, n, &p, &t, schemes).then_some(t)
     }
 
-    pub fn tls(&self, cx: &mut Cx<'_>) -> Result<Tls, ()> {
+    pub fn tls(&self, cx: &mut Cx<'_>) -> Result<Tls, Reported> {
         let mut tls = Tls::default();
         if let Some((n, p)) = self.map.opt("insecure_skip_tls_verify") {
-            tls.insecure_skip_verify = cx.bool(n, &p).ok_or(())?;
+            tls.insecure_skip_verify = cx.bool(n, &p).ok_or(Reported)?;
             if tls.insecure_skip_verify {
                 cx.warning(
                     n.span,
