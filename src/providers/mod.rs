@@ -526,6 +526,38 @@ impl Registry {
 mod tests {
     use super::*;
 
+    /// An adapter builds exactly what its declaration promises the
+    /// validator (a step the plan accepts must find its object), and no
+    /// two adapters claim one type name.
+    #[test]
+    fn every_adapter_builds_what_it_declares() {
+        use crate::plan::Capability as C;
+        let mut names = std::collections::HashSet::new();
+        for a in ADAPTERS {
+            let caps = a.spec.capabilities;
+            let name = a.spec.name;
+            assert!(names.insert(name), "two adapters named {name}");
+            assert_eq!(
+                caps.contains(&C::Traffic) || caps.contains(&C::Mirror),
+                a.router.is_some(),
+                "{name}: traffic/mirror and a router go together"
+            );
+            assert_eq!(caps.contains(&C::Flags), a.flags.is_some(), "{name}: flags");
+            assert_eq!(
+                caps.contains(&C::Metrics),
+                a.metrics.is_some(),
+                "{name}: metrics"
+            );
+            assert_eq!(
+                caps.contains(&C::Database),
+                a.database.is_some(),
+                "{name}: database"
+            );
+            assert!(matches!(a.spec.article, "a" | "an"), "{name}: article");
+        }
+        assert_eq!(catalog().len(), ADAPTERS.len());
+    }
+
     #[test]
     fn flag_changes_read_as_sentences() {
         let change = |enabled, percent| FlagChange { enabled, percent };
