@@ -324,7 +324,7 @@ pub async fn connect(plan: &Plan, name: &str) -> anyhow::Result<Arc<dyn Database
         .provider(name)
         .ok_or_else(|| anyhow::anyhow!("the plan has no provider '{name}'"))?;
     let ctx = CallCtx::new(provider, &plan.settings);
-    let db = match super::adapter(provider.type_name()).and_then(|a| a.database) {
+    let db = match super::adapter_of(provider).and_then(|a| a.database) {
         Some(connect) => connect(provider, ctx).await?,
         None => anyhow::bail!(
             "provider '{name}' ({}) is not a database",

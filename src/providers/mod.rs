@@ -75,9 +75,13 @@ pub fn catalog() -> &'static Catalog {
     &SPECS
 }
 
-/// The adapter of provider type `name`.
-pub fn adapter(name: &str) -> Option<&'static Adapter> {
-    ADAPTERS.iter().copied().find(|a| a.spec.name == name)
+/// The adapter that declared provider `p`'s type (`None` for a plan
+/// validated against another catalog).
+pub fn adapter_of(p: &Provider) -> Option<&'static Adapter> {
+    ADAPTERS
+        .iter()
+        .copied()
+        .find(|a| std::ptr::eq(a.spec, p.spec))
 }
 
 pub type BuildRouter = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Router>>;
@@ -482,7 +486,7 @@ impl Registry {
         }
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
-        let r = match adapter(p.type_name()).and_then(|a| a.router) {
+        let r = match adapter_of(p).and_then(|a| a.router) {
             Some(build) => build(p, ctx)?,
             None => anyhow::bail!("provider '{name}' ({}) cannot shift traffic", p.type_name()),
         };
@@ -496,7 +500,7 @@ impl Registry {
         }
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
-        let f = match adapter(p.type_name()).and_then(|a| a.flags) {
+        let f = match adapter_of(p).and_then(|a| a.flags) {
             Some(build) => build(p, ctx)?,
             None => anyhow::bail!(
                 "provider '{name}' ({}) cannot set feature flags",
@@ -513,7 +517,7 @@ impl Registry {
         }
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
-        let m = match adapter(p.type_name()).and_then(|a| a.metrics) {
+        let m = match adapter_of(p).and_then(|a| a.metrics) {
             Some(build) => build(p, ctx)?,
             None => anyhow::bail!("provider '{name}' ({}) cannot read metrics", p.type_name()),
         };
