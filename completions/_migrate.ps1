@@ -114,8 +114,8 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more detail (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more detail (repeat for more)')
             [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'Never use colors (NO_COLOR is honoured too)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'migrate;advance' {
@@ -132,6 +132,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait through soaks instead of exiting 4 while one runs')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Carry on even though live values differ from the state (drift)')
             [CompletionResult]::new('--adopt-gates', '--adopt-gates', [CompletionResultType]::ParameterName, 'Guard the soak in progress by the plan''s gates as they are now, where they changed since it started (without it, a changed gate applies from the next soak)')
+            [CompletionResult]::new('--accept-baseline', '--accept-baseline', [CompletionResultType]::ParameterName, 'Take a target''s first baseline even though the candidate already has a share, or another migration of the same state drives it (journaled; rollback restores that value)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would change, change nothing')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed without a terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed without a terminal)')
@@ -153,7 +154,8 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('--state-url', '--state-url', [CompletionResultType]::ParameterName, 'Keep the state in PostgreSQL at this postgres:// URL (overrides settings.state)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: human (tables, on stderr what is not data) or json')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: human (tables, on stderr what is not data) or json')
-            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Roll back past irreversible steps')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Roll back past irreversible steps (with --legacy: also send the targets of keep_on_rollback steps)')
+            [CompletionResult]::new('--legacy', '--legacy', [CompletionResultType]::ParameterName, 'Send every target of the plan to its legacy side (traffic and mirror 0%, flags off), whatever the state knows: when the state is lost or knows nothing of the changes. Targets of keep_on_rollback steps are left as they are unless --force')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would change, change nothing')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed without a terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations (needed without a terminal)')
@@ -162,8 +164,8 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more detail (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more detail (repeat for more)')
             [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'Never use colors (NO_COLOR is honoured too)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'migrate;status' {
@@ -182,8 +184,8 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more detail (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more detail (repeat for more)')
             [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'Never use colors (NO_COLOR is honoured too)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'migrate;history' {

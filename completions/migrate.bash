@@ -202,7 +202,7 @@ _migrate() {
             return 0
             ;;
         migrate__subcmd__advance)
-            opts="-f -o -y -q -v -h --steps --to --all --wait --approve --force --adopt-gates --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help"
+            opts="-f -o -y -q -v -h --steps --to --all --wait --approve --force --adopt-gates --accept-baseline --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -914,7 +914,7 @@ _migrate() {
             return 0
             ;;
         migrate__subcmd__rollback)
-            opts="-f -o -y -q -v -h --to --force --reason --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help"
+            opts="-f -o -y -q -v -h --to --force --reason --legacy --file --state-dir --state-url --output --dry-run --yes --quiet --verbose --no-color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -108,8 +108,8 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand -v 'Print more detail (repeat for more)'
             cand --verbose 'Print more detail (repeat for more)'
             cand --no-color 'Never use colors (NO_COLOR is honoured too)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'migrate;advance'= {
             cand --steps 'Run at most N steps'
@@ -125,6 +125,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand --wait 'Wait through soaks instead of exiting 4 while one runs'
             cand --force 'Carry on even though live values differ from the state (drift)'
             cand --adopt-gates 'Guard the soak in progress by the plan''s gates as they are now, where they changed since it started (without it, a changed gate applies from the next soak)'
+            cand --accept-baseline 'Take a target''s first baseline even though the candidate already has a share, or another migration of the same state drives it (journaled; rollback restores that value)'
             cand --dry-run 'Show what would change, change nothing'
             cand -y 'Answer yes to confirmations (needed without a terminal)'
             cand --yes 'Answer yes to confirmations (needed without a terminal)'
@@ -145,7 +146,8 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand --state-url 'Keep the state in PostgreSQL at this postgres:// URL (overrides settings.state)'
             cand -o 'Output format: human (tables, on stderr what is not data) or json'
             cand --output 'Output format: human (tables, on stderr what is not data) or json'
-            cand --force 'Roll back past irreversible steps'
+            cand --force 'Roll back past irreversible steps (with --legacy: also send the targets of keep_on_rollback steps)'
+            cand --legacy 'Send every target of the plan to its legacy side (traffic and mirror 0%, flags off), whatever the state knows: when the state is lost or knows nothing of the changes. Targets of keep_on_rollback steps are left as they are unless --force'
             cand --dry-run 'Show what would change, change nothing'
             cand -y 'Answer yes to confirmations (needed without a terminal)'
             cand --yes 'Answer yes to confirmations (needed without a terminal)'
@@ -154,8 +156,8 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand -v 'Print more detail (repeat for more)'
             cand --verbose 'Print more detail (repeat for more)'
             cand --no-color 'Never use colors (NO_COLOR is honoured too)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'migrate;status'= {
             cand -f 'The plan file'
@@ -173,8 +175,8 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand -v 'Print more detail (repeat for more)'
             cand --verbose 'Print more detail (repeat for more)'
             cand --no-color 'Never use colors (NO_COLOR is honoured too)'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'migrate;history'= {
             cand --last 'Show only the last N records'

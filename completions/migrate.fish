@@ -88,7 +88,7 @@ complete -c migrate -n "__fish_migrate_using_subcommand plan" -s y -l yes -d 'An
 complete -c migrate -n "__fish_migrate_using_subcommand plan" -s q -l quiet -d 'Print only errors'
 complete -c migrate -n "__fish_migrate_using_subcommand plan" -s v -l verbose -d 'Print more detail (repeat for more)'
 complete -c migrate -n "__fish_migrate_using_subcommand plan" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
-complete -c migrate -n "__fish_migrate_using_subcommand plan" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l steps -d 'Run at most N steps' -r
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l to -d 'Run up to and including step ID' -r
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l approve -d 'Approve the approval step ID (repeatable)' -r
@@ -101,6 +101,7 @@ complete -c migrate -n "__fish_migrate_using_subcommand advance" -l all -d 'Run 
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l wait -d 'Wait through soaks instead of exiting 4 while one runs'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l force -d 'Carry on even though live values differ from the state (drift)'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l adopt-gates -d 'Guard the soak in progress by the plan\'s gates as they are now, where they changed since it started (without it, a changed gate applies from the next soak)'
+complete -c migrate -n "__fish_migrate_using_subcommand advance" -l accept-baseline -d 'Take a target\'s first baseline even though the candidate already has a share, or another migration of the same state drives it (journaled; rollback restores that value)'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -l dry-run -d 'Show what would change, change nothing'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
 complete -c migrate -n "__fish_migrate_using_subcommand advance" -s q -l quiet -d 'Print only errors'
@@ -114,13 +115,14 @@ complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l state-dir -
 complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l state-url -d 'Keep the state in PostgreSQL at this postgres:// URL (overrides settings.state)' -r
 complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s o -l output -d 'Output format: human (tables, on stderr what is not data) or json' -r -f -a "human\t''
 json\t''"
-complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l force -d 'Roll back past irreversible steps'
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l force -d 'Roll back past irreversible steps (with --legacy: also send the targets of keep_on_rollback steps)'
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l legacy -d 'Send every target of the plan to its legacy side (traffic and mirror 0%, flags off), whatever the state knows: when the state is lost or knows nothing of the changes. Targets of keep_on_rollback steps are left as they are unless --force'
 complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l dry-run -d 'Show what would change, change nothing'
 complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s y -l yes -d 'Answer yes to confirmations (needed without a terminal)'
 complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s q -l quiet -d 'Print only errors'
 complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s v -l verbose -d 'Print more detail (repeat for more)'
 complete -c migrate -n "__fish_migrate_using_subcommand rollback" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
-complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand rollback" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c migrate -n "__fish_migrate_using_subcommand status" -s f -l file -d 'The plan file' -r -F
 complete -c migrate -n "__fish_migrate_using_subcommand status" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F
 complete -c migrate -n "__fish_migrate_using_subcommand status" -l state-url -d 'Keep the state in PostgreSQL at this postgres:// URL (overrides settings.state)' -r
@@ -132,7 +134,7 @@ complete -c migrate -n "__fish_migrate_using_subcommand status" -s y -l yes -d '
 complete -c migrate -n "__fish_migrate_using_subcommand status" -s q -l quiet -d 'Print only errors'
 complete -c migrate -n "__fish_migrate_using_subcommand status" -s v -l verbose -d 'Print more detail (repeat for more)'
 complete -c migrate -n "__fish_migrate_using_subcommand status" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
-complete -c migrate -n "__fish_migrate_using_subcommand status" -s h -l help -d 'Print help'
+complete -c migrate -n "__fish_migrate_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c migrate -n "__fish_migrate_using_subcommand history" -l last -d 'Show only the last N records' -r
 complete -c migrate -n "__fish_migrate_using_subcommand history" -s f -l file -d 'The plan file' -r -F
 complete -c migrate -n "__fish_migrate_using_subcommand history" -l state-dir -d 'Where the migration\'s state lives (default: .migrate next to the plan)' -r -F

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
+/// Where `migrate supervise` serves `/metrics` and `/healthz` by default:
+/// loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9465";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "migrate",
@@ -92,12 +96,32 @@ pub enum Command {
     /// Check the plan: every problem, with its line and column (exit 0 or 2)
     Validate,
     /// The steps, where the migration stands and what the next advance changes (--offline: the file alone)
+    ///
+    /// Exit 0, or 2 when the plan no longer fits the migration (a step it has already run was
+    /// changed, so `advance` refuses): everything is still shown, with the incompatibility
+    /// first and why on stderr.
     Plan(PlanArgs),
     /// Run steps: until the end, a soak, an approval, or the limit given
     Advance(AdvanceArgs),
     /// Put every changed target back (or to its value after a step)
+    #[command(
+        long_about = "Put every changed target back to its baseline (or, with --to, to its value \
+            after a step), verified and journaled. Traffic and mirroring are tried first, then \
+            flags; targets that fail are retried in parallel until settings.rollback_timeout \
+            (exit 6 while any stays wrong).\n\n\
+            A rollback that knows nothing of the changes (no state, or none recorded: a renamed \
+            migration, a lost state) changes nothing and says so: exit 0 when every target of \
+            the plan is already on its legacy side, else exit 6 with each target's live value. \
+            --legacy then sends every target of the plan to its legacy side (traffic and mirror \
+            0%, flags off), journaled as a rollback; targets of keep_on_rollback steps stay \
+            unless --force."
+    )]
     Rollback(RollbackArgs),
     /// Where the migration stands: position, soak time left, gates, drift
+    ///
+    /// Exit 0, or 2 when the plan no longer fits the migration (a step it has already run was
+    /// changed, so `advance` refuses): everything is still shown, with the incompatibility
+    /// first and why on stderr (with --watch, on every refresh, and exit 0 at Ctrl-C).
     Status(StatusArgs),
     /// The journal: every change, who made it, before and after
     History(HistoryArgs),
@@ -162,6 +186,10 @@ pub struct AdvanceArgs {
     /// from the next soak)
     #[arg(long)]
     pub adopt_gates: bool,
+    /// Take a target's first baseline even though the candidate already has a share, or
+    /// another migration of the same state drives it (journaled; rollback restores that value)
+    #[arg(long)]
+    pub accept_baseline: bool,
 }
 
 #[derive(Debug, Args)]
@@ -169,12 +197,18 @@ pub struct RollbackArgs {
     /// Restore the values as they were after step ID, instead of the baselines
     #[arg(long, value_name = "ID")]
     pub to: Option<String>,
-    /// Roll back past irreversible steps
+    /// Roll back past irreversible steps (with --legacy: also send the targets of
+    /// keep_on_rollback steps)
     #[arg(long)]
     pub force: bool,
     /// Why, for the journal
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Send every target of the plan to its legacy side (traffic and mirror 0%, flags off),
+    /// whatever the state knows: when the state is lost or knows nothing of the changes.
+    /// Targets of keep_on_rollback steps are left as they are unless --force
+    #[arg(long, conflicts_with = "to")]
+    pub legacy: bool,
 }
 
 #[derive(Debug, Args)]
@@ -241,7 +275,7 @@ pub struct SuperviseArgs {
     #[arg(value_name = "PLAN|DIR")]
     pub plans: Vec<PathBuf>,
     /// Serve /metrics and /healthz on this address
-    #[arg(long, value_name = "ADDR", default_value = crate::supervise::http::DEFAULT_LISTEN)]
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: std::net::SocketAddr,
     /// Also complete soaks and run the following steps, as `advance --wait --all` does
     /// (stopping at approvals); by default only the gates of running soaks are watched

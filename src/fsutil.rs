@@ -3,9 +3,9 @@
 //! directory fsynced so the rename itself survives a crash. A reader sees
 //! the old file or the new one, never a mix.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// Replace `path` with `contents` atomically and durably. The new file gets
@@ -24,30 +24,20 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Resu
             .map(|m| m.permissions().mode() & 0o7777)
             .unwrap_or(0o644),
     };
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        // The umask may have narrowed the mode; set it exactly.
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    // A uniquely named temporary file (created exclusively), so that two
+    // writers of one file — in one process or several — never share it.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    // The umask may have narrowed the mode; set it exactly.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    // On an error the temporary file is removed when dropped.
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)
 }
 
 /// fsync a directory, so that entries created or renamed in it are durable.
@@ -83,6 +73,26 @@ mod tests {
             0o600
         );
         // No temporary file is left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_file_never_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.json");
+        let bodies: Vec<Vec<u8>> = (0..8u8).map(|i| vec![b'a' + i; 64 * 1024]).collect();
+        std::thread::scope(|scope| {
+            for body in &bodies {
+                let p = &p;
+                scope.spawn(move || {
+                    for _ in 0..20 {
+                        write_atomic(p, body, Some(0o600)).unwrap();
+                    }
+                });
+            }
+        });
+        let got = fs::read(&p).unwrap();
+        assert!(bodies.contains(&got), "a mix of writers' contents");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

@@ -6,9 +6,11 @@
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
+pub mod http;
 pub mod output;
 pub mod plan;
 pub mod providers;
@@ -16,3 +18,4 @@ pub mod reconcile;
 pub mod redact;
 pub mod state;
 pub mod supervise;
+pub mod table;

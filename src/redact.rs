@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock, RwLock};
 
-use crate::plan::Env;
+use crate::domain::env::Env;
 
 /// Shorter values would mask ordinary words and numbers (`1`, `on`), and
 /// are not secrets anyone could use.

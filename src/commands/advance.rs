@@ -37,6 +37,7 @@ pub async fn run(
         force: args.force,
         adopt_gates: args.adopt_gates,
         prompter: prompter.as_ref().map(|p| p as &dyn Prompter),
+        accept_baseline: args.accept_baseline,
     };
     let outcome = engine.advance(&opts).await.map_err(engine_error)?;
     let (code, text) = describe(&outcome);

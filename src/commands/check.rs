@@ -5,8 +5,8 @@ use serde_json::json;
 
 use crate::cli::{CheckArgs, Global};
 use crate::error::{Error, ExitCode};
-use crate::output::{table, Printer};
-use crate::providers::fmt_number;
+use crate::output::Printer;
+use crate::table;
 
 use super::{engine_error, Ctx};
 
@@ -52,6 +52,7 @@ pub async fn run(global: &Global, args: &CheckArgs, printer: Printer) -> anyhow:
                 "type": "gate",
                 "gate": r.gate,
                 "value": r.value,
+                "nan": r.nan,
                 "ok": r.ok,
                 "threshold": gate.map(|g| g.threshold_label()),
                 "note": r.note,
@@ -64,7 +65,7 @@ pub async fn run(global: &Global, args: &CheckArgs, printer: Printer) -> anyhow:
             let gate = ctx.plan.plan.gate(&r.gate);
             t.add_row(vec![
                 r.gate.clone(),
-                r.value.map_or_else(|| "no data".to_string(), fmt_number),
+                crate::providers::fmt_reading(r.value, r.nan),
                 gate.map(|g| g.threshold_label()).unwrap_or_default(),
                 if r.ok {
                     "pass".to_string()

@@ -3,9 +3,10 @@
 
 use crate::cli::{Global, HistoryArgs};
 use crate::error::ExitCode;
-use crate::output::{table, Printer};
+use crate::output::Printer;
 use crate::providers::fmt_number;
 use crate::state::{Entry, Record};
+use crate::table;
 
 use super::{engine_error, Ctx};
 
@@ -71,7 +72,17 @@ fn details(e: &Entry) -> (String, String) {
             (String::new(), format!("changed: {}", changed.join(", ")))
         }
         Entry::StepStarted { step } => (step.clone(), String::new()),
-        Entry::Baseline { target, value } => (String::new(), format!("{target} was {value}")),
+        Entry::Baseline {
+            target,
+            value,
+            note,
+        } => (
+            String::new(),
+            match note {
+                Some(n) => format!("{target} was {value} (ACCEPTED: {n})"),
+                None => format!("{target} was {value}"),
+            },
+        ),
         Entry::Intended {
             step,
             target,
@@ -99,13 +110,14 @@ fn details(e: &Entry) -> (String, String) {
             step,
             gate,
             value,
+            nan,
             ok,
             note,
         } => (
             step.clone().unwrap_or_default(),
             format!(
                 "{gate} = {} {}{}",
-                value.map_or("no data".to_string(), fmt_number),
+                crate::providers::fmt_reading(*value, *nan),
                 if *ok { "pass" } else { "FAIL" },
                 note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
             ),
@@ -159,6 +171,7 @@ fn details(e: &Entry) -> (String, String) {
         ),
         Entry::Retried { phase, step } => (step.clone(), format!("again from phase {phase}")),
         Entry::LockBroken { holder } => (String::new(), format!("lock of {holder} broken")),
+        Entry::Released { step, reason } => (step.clone(), reason.clone()),
         Entry::Recovered { reason, .. } => (String::new(), reason.clone()),
         Entry::Completed => (String::new(), String::new()),
     }

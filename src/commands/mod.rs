@@ -32,6 +32,65 @@ use crate::redact::SecretEnv;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let printer = Printer::new(&cli.global);
+    let json = printer.json;
+    let command = command_name(&cli.command);
+    let result = dispatch(cli, printer);
+    // `validate`, `schema` and `completions` print one document (the
+    // diagnostics document is validate's summary); the others a stream.
+    let one_document = matches!(command, "validate" | "schema" | "completions");
+    if let Err(err) = &result {
+        if json && !one_document {
+            // Whatever the command and however it failed, a program
+            // reading the stream gets its summary (the error itself goes
+            // to stderr too, from `main`).
+            crate::output::events::JsonReporter::new().emit(error_summary(command, err));
+        }
+    }
+    result
+}
+
+/// The name a command's `summary` object gives it.
+fn command_name(command: &Command) -> &'static str {
+    use crate::cli::StateCommand;
+    match command {
+        Command::Demo(_) => "demo",
+        Command::Validate => "validate",
+        Command::Plan(_) => "plan",
+        Command::Advance(_) => "advance",
+        Command::Rollback(_) => "rollback",
+        Command::Status(_) => "status",
+        Command::History(_) => "history",
+        Command::Pause(_) => "pause",
+        Command::Resume => "resume",
+        Command::Retry => "retry",
+        Command::Check(_) => "check",
+        Command::Unlock(_) => "unlock",
+        Command::State(StateCommand::Rebuild) => "state rebuild",
+        Command::State(StateCommand::Push(_)) => "state push",
+        Command::State(StateCommand::Pull(_)) => "state pull",
+        Command::Reconcile(_) => "reconcile",
+        Command::Supervise(_) => "supervise",
+        Command::Schema => "schema",
+        Command::Completions { .. } => "completions",
+    }
+}
+
+/// The `summary` object of a command that ended with an error.
+pub fn error_summary(command: &str, err: &anyhow::Error) -> serde_json::Value {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        message.push_str(&format!("\n  caused by: {cause}"));
+    }
+    serde_json::json!({
+        "type": "summary",
+        "command": command,
+        "outcome": "error",
+        "message": crate::redact::clean(&message),
+        "exit_code": crate::error::exit_code_of(err).code(),
+    })
+}
+
+fn dispatch(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
         Command::Validate => validate::run(g, &printer),
@@ -44,7 +103,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .worker_threads(2)
                 .enable_all()
                 .build()
-                .map_err(|e| Error::Usage(format!("starting the runtime: {e}")))?;
+                // The machine is short of something (file descriptors,
+                // memory): a runtime error, safe to retry — not a usage
+                // error (exit 2 tells a pipeline to fix the plan).
+                .map_err(|e| anyhow::anyhow!("starting the runtime: {e} (try again)"))?;
             runtime.block_on(async move {
                 match command {
                     Command::Plan(args) => plan::run_live(g, &args, printer).await,
@@ -72,13 +134,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// The plan file's text, or a usage error that names the file.
 pub fn read_plan_text(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            " (pass -f PLAN or set MIGRATE_PLAN)"
-        } else {
-            ""
-        };
-        Error::Usage(format!("cannot read plan {}: {e}{hint}", path.display()))
+    let bytes = std::fs::read(path).map_err(|e| -> anyhow::Error {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::NotFound => Error::Usage(format!(
+                "cannot read plan {}: {e} (pass -f PLAN or set MIGRATE_PLAN)",
+                path.display()
+            ))
+            .into(),
+            ErrorKind::PermissionDenied | ErrorKind::IsADirectory | ErrorKind::InvalidInput => {
+                Error::Usage(format!("cannot read plan {}: {e}", path.display())).into()
+            }
+            // Out of file descriptors or memory, an I/O error: the plan may
+            // be fine; a runtime error, safe to retry.
+            _ => anyhow::anyhow!("cannot read plan {}: {e} (try again)", path.display()),
+        }
     })?;
     String::from_utf8(bytes).map_err(|e| {
         Error::Usage(format!(

@@ -7,9 +7,10 @@ use serde_json::json;
 
 use crate::cli::{Global, PlanArgs};
 use crate::error::ExitCode;
-use crate::output::{plural, table, Printer};
+use crate::output::{plural, Printer};
 use crate::plan::describe::{self, duration_words};
 use crate::plan::{Plan, StepKind};
+use crate::table;
 
 use super::load_plan;
 
@@ -155,6 +156,13 @@ pub async fn run_live(
     let engine = ctx.engine();
     let state = current_state(&engine).await?;
     let plan = &ctx.plan.plan;
+    // Shown with everything else; then the command fails (exit 2), as
+    // `advance` would.
+    let incompatible = crate::engine::incompatible(plan, &state);
+    let done = |incompatible: Option<crate::engine::EngineError>| match incompatible {
+        Some(e) => Err(super::engine_error(e)),
+        None => Ok(ExitCode::Ok),
+    };
     let preview = engine.preview(&state).await;
     let live = engine.live(&state).await;
     if ctx.printer.json {
@@ -164,13 +172,19 @@ pub async fn run_live(
             "position": state.position,
             "current": state.current().map(|c| c.id.clone()),
             "serial": state.serial,
+            "plan_compatible": incompatible.is_none(),
+            "plan_problem": incompatible.as_ref().map(ToString::to_string),
         });
         v["next"] = preview_json(&preview);
         v["drift"] = drift_json(&live);
         ctx.printer.json(&v);
-        return Ok(ExitCode::Ok);
+        return done(incompatible);
     }
-    let mut out = plan_text_with_state(plan, &state);
+    let mut out = String::new();
+    if let Some(e) = &incompatible {
+        out.push_str(&incompatible_banner(e));
+    }
+    out.push_str(&plan_text_with_state(plan, &state));
     out.push('\n');
     out.push_str(&preview_text(&preview, state.status));
     let drift = drift_text(&live);
@@ -179,7 +193,13 @@ pub async fn run_live(
         out.push_str(&drift);
     }
     ctx.printer.out(&out);
-    Ok(ExitCode::Ok)
+    done(incompatible)
+}
+
+/// The first lines of `status` and `plan` when the plan no longer fits
+/// the migration: that, and why.
+pub fn incompatible_banner(e: &crate::engine::EngineError) -> String {
+    format!("PLAN INCOMPATIBLE — `migrate advance` refuses to run (exit 2): {e}\n\n")
 }
 
 /// `advance --dry-run`: what it would change, changing nothing.
@@ -190,6 +210,10 @@ pub async fn preview(
 ) -> anyhow::Result<ExitCode> {
     use crate::engine::advance::Limit;
     let state = current_state(engine).await?;
+    if let Some(e) = crate::engine::incompatible(engine.plan, &state) {
+        // What advance would say.
+        return Err(super::engine_error(e));
+    }
     let mut p = engine.preview(&state).await;
     match limit {
         Limit::All => {}

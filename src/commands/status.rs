@@ -9,10 +9,10 @@ use serde_json::json;
 use crate::cli::{Global, StatusArgs};
 use crate::engine::Engine;
 use crate::error::ExitCode;
-use crate::output::{table, Printer};
+use crate::output::Printer;
 use crate::plan::describe::duration_words;
-use crate::providers::fmt_number;
 use crate::state::{State, Status, Timestamp};
+use crate::table;
 
 use super::plan::{current_state, drift_json, drift_text};
 use super::Ctx;
@@ -21,12 +21,17 @@ pub async fn run(global: &Global, args: &StatusArgs, printer: Printer) -> anyhow
     let ctx = Ctx::new(global, printer)?;
     let engine = ctx.engine();
     if !args.watch {
-        once(&ctx, &engine, false).await?;
-        return Ok(ExitCode::Ok);
+        // Everything is shown first; an incompatible plan then fails the
+        // command (exit 2), as `advance` would.
+        return match once(&ctx, &engine, false).await? {
+            Some(e) => Err(super::engine_error(e)),
+            None => Ok(ExitCode::Ok),
+        };
     }
     ctx.catch_interrupt();
     let clear = std::io::stdout().is_terminal() && !ctx.printer.json;
     while !ctx.interrupt.raised() {
+        // An incompatible plan is shown on every refresh.
         once(&ctx, &engine, clear).await?;
         for _ in 0..10 {
             if ctx.interrupt.raised() {
@@ -38,8 +43,15 @@ pub async fn run(global: &Global, args: &StatusArgs, printer: Printer) -> anyhow
     Ok(ExitCode::Ok)
 }
 
-async fn once(ctx: &Ctx, engine: &Engine<'_>, clear: bool) -> anyhow::Result<()> {
+/// Show the status once; `Some`: the plan is incompatible with the
+/// migration (shown as such), and why.
+async fn once(
+    ctx: &Ctx,
+    engine: &Engine<'_>,
+    clear: bool,
+) -> anyhow::Result<Option<crate::engine::EngineError>> {
     let st = current_state(engine).await?;
+    let incompatible = crate::engine::incompatible(engine.plan, &st);
     let live = engine.live(&st).await;
     let now = Timestamp::new(SystemTime::now());
     if ctx.printer.json {
@@ -63,6 +75,8 @@ async fn once(ctx: &Ctx, engine: &Engine<'_>, clear: bool) -> anyhow::Result<()>
             "migration": st.migration,
             "status": st.status,
             "serial": st.serial,
+            "plan_compatible": incompatible.is_none(),
+            "plan_problem": incompatible.as_ref().map(ToString::to_string),
             "position": st.position,
             "steps": st.steps.len(),
             "current": st.current().map(|c| json!({"id": c.id, "phase": c.phase, "action": c.action, "status": c.status})),
@@ -82,11 +96,14 @@ async fn once(ctx: &Ctx, engine: &Engine<'_>, clear: bool) -> anyhow::Result<()>
             "updated": st.updated,
             "state": engine.store.location(),
         }));
-        return Ok(());
+        return Ok(incompatible);
     }
     let mut out = String::new();
     if clear {
         out.push_str("\x1b[2J\x1b[H");
+    }
+    if let Some(e) = &incompatible {
+        out.push_str(&super::plan::incompatible_banner(e));
     }
     out.push_str(&text(engine, &st, now));
     if !st.targets.is_empty() {
@@ -112,7 +129,7 @@ async fn once(ctx: &Ctx, engine: &Engine<'_>, clear: bool) -> anyhow::Result<()>
             let gate = engine.plan.gate(name);
             t.add_row(vec![
                 name.clone(),
-                r.value.map_or_else(|| "no data".to_string(), fmt_number),
+                crate::providers::fmt_reading(r.value, r.nan),
                 gate.map(|g| g.threshold_label()).unwrap_or_default(),
                 if r.ok { "pass".into() } else { "FAIL".into() },
                 format!(
@@ -125,7 +142,7 @@ async fn once(ctx: &Ctx, engine: &Engine<'_>, clear: bool) -> anyhow::Result<()>
     }
     out.push_str(&drift_text(&live));
     ctx.printer.out(&out);
-    Ok(())
+    Ok(incompatible)
 }
 
 fn text(engine: &Engine<'_>, st: &State, now: Timestamp) -> String {

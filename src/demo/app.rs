@@ -37,9 +37,9 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
 use super::flags::FlagClient;
-use super::http::{self, Reply, Req, Server};
 use super::metrics::{Metrics, Side};
 use super::store::{NewPayment, Payment, Store};
+use crate::http::{self, Reply, Req, Server};
 
 /// Flag keys, as the plan names them.
 pub const CANDIDATE_FLAG: &str = "candidate";

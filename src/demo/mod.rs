@@ -36,7 +36,6 @@
 
 pub mod app;
 pub mod flags;
-pub mod http;
 pub mod load;
 pub mod metrics;
 pub mod store;
@@ -276,6 +275,7 @@ async fn migrate(
         force: false,
         adopt_gates: false,
         prompter: None,
+        accept_baseline: false,
     };
     let providers = Registry::new(&plan);
     let first = parts

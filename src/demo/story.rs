@@ -17,9 +17,10 @@ use serde_json::{json, Value};
 
 use crate::engine::{Event, Reporter};
 use crate::output::events::{HumanReporter, JsonReporter};
-use crate::output::{table, Printer};
+use crate::output::Printer;
 use crate::providers::fmt_number;
 use crate::state::Target;
+use crate::table;
 
 use super::app::CANDIDATE_FLAG;
 

@@ -38,6 +38,9 @@ pub struct AdvanceOptions<'a> {
     pub adopt_gates: bool,
     /// Asks a person on a terminal; `None` without one.
     pub prompter: Option<&'a dyn Prompter>,
+    /// Take a first baseline even where the candidate already has a share
+    /// or another migration drives the target (journaled).
+    pub accept_baseline: bool,
 }
 
 /// How an `advance` ended (errors aside).
@@ -318,7 +321,7 @@ impl Engine<'_> {
         match &step.kind {
             StepKind::Traffic { .. } | StepKind::Mirror { .. } | StepKind::Flag { .. } => {
                 started(self);
-                self.change_step(s, step).await?;
+                self.change_step(s, step, opts.accept_baseline).await?;
                 Ok(Progress::Done)
             }
             StepKind::Soak { duration, gates } => {
@@ -394,7 +397,12 @@ impl Engine<'_> {
     }
 
     /// traffic / mirror / flag: baseline, intent, set, verify, done.
-    async fn change_step(&self, s: &mut Session, step: &Step) -> Result<(), EngineError> {
+    async fn change_step(
+        &self,
+        s: &mut Session,
+        step: &Step,
+        accept_baseline: bool,
+    ) -> Result<(), EngineError> {
         let Some((target, change)) = step_change(step) else {
             return Ok(());
         };
@@ -413,9 +421,11 @@ impl Engine<'_> {
         let want = change.apply(&live);
         let mut entries = Vec::new();
         if !s.state.targets.contains_key(&target.id()) {
+            let note = self.check_baseline(&target, &live, accept_baseline).await?;
             entries.push(Entry::Baseline {
                 target: target.clone(),
                 value: live.clone(),
+                note,
             });
             self.events.event(&Event::Baseline {
                 target: target.clone(),
@@ -852,9 +862,7 @@ impl Engine<'_> {
 
     /// A gate breached past its limit: the breaker.
     async fn trip(&self, s: &mut Session, step: &str, r: &Reading) -> Result<Outcome, EngineError> {
-        let value = r
-            .value
-            .map_or_else(|| "no data".to_string(), crate::providers::fmt_number);
+        let value = crate::providers::fmt_reading(r.value, r.nan);
         let threshold = &r.threshold;
         let reason = match &r.note {
             Some(n) if r.value.is_none() => format!("gate {} breached: {n}", r.gate),
@@ -925,6 +933,9 @@ impl Engine<'_> {
                     by: format!("{} (pid {} on {})", c.actor, c.pid, c.host),
                 }));
             }
+            if c.step == step.id {
+                self.note_stopped_claim(c, step);
+            }
         }
         self.commit(
             s,
@@ -981,6 +992,10 @@ impl Engine<'_> {
                     note,
                 });
                 Ok(Progress::Done)
+            }
+            Err(error) if self.interrupt.raised() => {
+                self.release_interrupted(&mut again, step, &error).await?;
+                Ok(Progress::End(Outcome::Interrupted))
             }
             Err(error) => {
                 let err = EngineError::StepFailed {

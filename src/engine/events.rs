@@ -66,6 +66,9 @@ pub enum Event {
         step: Option<String>,
         gate: String,
         value: Option<f64>,
+        /// No data because the source said NaN (`value` is null).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        nan: bool,
         ok: bool,
         threshold: String,
         breaches: u32,
@@ -103,6 +106,9 @@ pub enum Event {
         reason: String,
         to: Option<String>,
         targets: usize,
+        /// `rollback --legacy`: to the legacy side, not to baselines.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        legacy: bool,
     },
     Restored {
         target: Target,

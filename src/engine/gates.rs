@@ -1,6 +1,7 @@
 //! Gates: a metric or a parity compared against thresholds. A provider
 //! that fails, an empty result and NaN are all "no data", which the gate's
-//! `no_data` policy turns into a breach, a pass or a pause.
+//! `no_data` policy turns into a breach, a pass or a pause (a NaN reading
+//! is shown as NaN).
 
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ use super::{Engine, Event, ReconcileResult};
 pub struct Reading {
     pub gate: String,
     pub value: Option<f64>,
+    /// No data because the source said NaN.
+    pub nan: bool,
     /// Within thresholds (or no data with `no_data: pass`).
     pub ok: bool,
     /// No data with `no_data: pause`.
@@ -36,6 +39,7 @@ impl Reading {
             step: step.map(str::to_string),
             gate: self.gate.clone(),
             value: self.value,
+            nan: self.nan,
             ok: self.ok,
             note: self.note.clone(),
         }
@@ -80,8 +84,9 @@ impl Engine<'_> {
                 }
             },
         };
+        let nan = matches!(measured, Ok(Some(v)) if v.is_nan());
         let (value, error) = match measured {
-            Ok(Some(v)) if v.is_nan() => (None, Some("NaN".to_string())),
+            Ok(Some(v)) if v.is_nan() => (None, Some("NaN, taken as no data".to_string())),
             Ok(v) => (v, None),
             Err(e) => (None, Some(e)),
         };
@@ -99,6 +104,7 @@ impl Engine<'_> {
         Reading {
             gate: gate.name.clone(),
             value,
+            nan,
             ok,
             pause,
             note: note.map(|n| crate::redact::clean(&n).into_owned()),
@@ -124,6 +130,7 @@ impl Engine<'_> {
                 Reading {
                     gate: gate.name.clone(),
                     value: None,
+                    nan: false,
                     ok,
                     pause,
                     note: Some(format!("{why} (no_data: {})", no_data_name(gate.no_data))),
@@ -176,6 +183,7 @@ impl Engine<'_> {
             step: step.map(str::to_string),
             gate: r.gate.clone(),
             value: r.value,
+            nan: r.nan,
             ok: r.ok,
             threshold: r.threshold.clone(),
             breaches,

@@ -2,16 +2,21 @@
 //! `webhook` (an HTTP call). A non-zero exit or a non-2xx answer fails the
 //! step. Hooks are not retried: they need not be idempotent.
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use crate::plan::{describe::duration_words, Text};
+use crate::plan::{describe::duration_words, Step, Text};
 use crate::providers::web;
 use crate::redact;
+use crate::state::{Claim, Entry};
 
-use super::{Engine, Event};
+use super::{Engine, EngineError, Event, Session};
+
+/// SIGINT: what a terminal sends its foreground process group on Ctrl-C.
+const SIGINT: i32 = 2;
 
 /// Hooks without their own `timeout` get this long.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -98,6 +103,13 @@ impl Engine<'_> {
                 if status.success() {
                     Ok((!stdout.is_empty()).then_some(stdout))
                 } else {
+                    if status.signal() == Some(SIGINT) {
+                        // Ctrl-C at a terminal reaches the hook with
+                        // migrate (one process group): the hook stopped
+                        // because the operator interrupted, whichever of the
+                        // two heard it first.
+                        self.interrupt.raise();
+                    }
                     let code = status.code().map_or_else(
                         || "was killed by a signal".to_string(),
                         |c| format!("exited with {c}"),
@@ -159,5 +171,50 @@ impl Engine<'_> {
                 web::quote(&text)
             ))
         }
+    }
+}
+
+impl Engine<'_> {
+    /// Say that the run which claimed `step` stopped (killed, the machine
+    /// lost) before recording how the step ended, so the step runs again.
+    pub(super) fn note_stopped_claim(&self, c: &Claim, step: &Step) {
+        let what = match &step.kind {
+            crate::plan::StepKind::Run { .. } => "its hook",
+            crate::plan::StepKind::Webhook { .. } => "its webhook",
+            _ => "it",
+        };
+        self.events.event(&Event::Note {
+            message: format!(
+                "an earlier run by {} (pid {} on {}, since {}) was running step {} and stopped before it finished; running {what} again (it may have done part of its work)",
+                c.actor, c.pid, c.host, c.since, step.id
+            ),
+        });
+    }
+
+    /// Ctrl-C while a claimed step ran and it did not finish: release the
+    /// claim (nothing is recorded as failed) so that the next `advance`
+    /// runs the step again, and say so.
+    pub(super) async fn release_interrupted(
+        &self,
+        s: &mut Session,
+        step: &Step,
+        error: &str,
+    ) -> Result<(), EngineError> {
+        let reason = format!("interrupted (Ctrl-C) before it finished: {error}");
+        self.commit(
+            s,
+            vec![Entry::Released {
+                step: step.id.clone(),
+                reason: reason.clone(),
+            }],
+        )
+        .await?;
+        self.events.event(&Event::Note {
+            message: format!(
+                "step {} was {reason}; it is not recorded as failed, and the next `migrate advance` runs it again",
+                step.id
+            ),
+        });
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@
 //! run without it, so `rollback` from another terminal is always possible.
 
 pub mod advance;
+mod baseline;
 pub mod clock;
 pub mod digest;
 pub mod events;
@@ -271,36 +272,10 @@ impl Engine<'_> {
             }
             return Ok(());
         }
-        // Steps the migration has done must be as they were.
+        if let Some(e) = incompatible(self.plan, &s.state) {
+            return Err(e);
+        }
         let settled = s.state.position.min(s.state.steps.len());
-        let mut problems = Vec::new();
-        for (i, rec) in s.state.steps.iter().take(settled).enumerate() {
-            match infos.get(i) {
-                Some(info) if info.id == rec.id && info.digest == rec.digest => {}
-                Some(info) if info.id == rec.id => problems.push(format!(
-                    "  step {} (done): was “{}”, now “{}”",
-                    rec.id, rec.action, info.action
-                )),
-                Some(info) => problems.push(format!(
-                    "  position {}: step {} (done) “{}” is now step {} “{}”",
-                    i + 1,
-                    rec.id,
-                    rec.action,
-                    info.id,
-                    info.action
-                )),
-                None => problems.push(format!(
-                    "  step {} (done) “{}” is no longer in the plan",
-                    rec.id, rec.action
-                )),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(EngineError::PlanChanged(format!(
-                "the plan changed under a running migration: steps it has already run must not change\n{}\n  Put those steps back as they were; to change them, roll back first (migrate rollback --to <an earlier step>).",
-                problems.join("\n")
-            )));
-        }
         let mut changed: Vec<String> = infos
             .iter()
             .enumerate()
@@ -348,6 +323,42 @@ impl Engine<'_> {
     pub fn step_at(&self, index: usize) -> Option<&Step> {
         self.plan.steps().nth(index)
     }
+}
+
+/// Whether `state` can carry on with `plan`: the steps the migration has
+/// done must be as they were. `Some`: why not (exit 2), in words that say
+/// what to do.
+pub fn incompatible(plan: &Plan, state: &State) -> Option<EngineError> {
+    let infos = digest::step_infos(plan);
+    let settled = state.position.min(state.steps.len());
+    let mut problems = Vec::new();
+    for (i, rec) in state.steps.iter().take(settled).enumerate() {
+        match infos.get(i) {
+            Some(info) if info.id == rec.id && info.digest == rec.digest => {}
+            Some(info) if info.id == rec.id => problems.push(format!(
+                "  step {} (done): was “{}”, now “{}”",
+                rec.id, rec.action, info.action
+            )),
+            Some(info) => problems.push(format!(
+                "  position {}: step {} (done) “{}” is now step {} “{}”",
+                i + 1,
+                rec.id,
+                rec.action,
+                info.id,
+                info.action
+            )),
+            None => problems.push(format!(
+                "  step {} (done) “{}” is no longer in the plan",
+                rec.id, rec.action
+            )),
+        }
+    }
+    (!problems.is_empty()).then(|| {
+        EngineError::PlanChanged(format!(
+            "the plan changed under a running migration: steps it has already run must not change\n{}\n  Put those steps back as they were; to change them, roll back first (migrate rollback --to <an earlier step>).",
+            problems.join("\n")
+        ))
+    })
 }
 
 #[cfg(test)]

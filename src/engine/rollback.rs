@@ -1,14 +1,20 @@
 //! The breaker and `rollback`: every changed target back to its baseline
-//! (or to its value after a given step) — traffic and mirroring first, all
-//! in parallel, then flags — each read back to verify, retried until the
-//! deadline; and `retry`, which starts again at the phase that failed.
+//! (or to its value after a given step) — a first attempt at traffic and
+//! mirroring, all in parallel, then at flags; then the targets that failed
+//! are retried, in parallel, until the deadline, so a dead one never holds
+//! the others back — each read back to verify and journaled as it lands;
+//! `rollback --legacy`, which sends every target of the plan to its legacy
+//! side when the state knows nothing of the changes; and `retry`, which
+//! starts again at the phase that failed.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::plan::Step;
-use crate::providers::backoff;
+use crate::providers::{backoff, same_percent, FlagState};
 use crate::state::{Entry, Restore, State, Status, StepStatus, Target, Timestamp, Value};
 
 use super::targets::{step_change, Change};
@@ -33,6 +39,65 @@ pub struct RollbackReport {
     pub seconds: f64,
     /// The step rolled back to (`None`: the baselines).
     pub to: Option<String>,
+    /// The state knew nothing of the plan's targets: what they hold live.
+    /// Nothing was restored; unless every one is on its legacy side (and
+    /// `remaining` is empty), that is no success.
+    pub unknown: Option<Vec<LegacyTarget>>,
+    /// `rollback --legacy`: the targets left as they are (changed by
+    /// `keep_on_rollback` steps, without `--force`).
+    pub kept: Vec<Target>,
+    /// This was `rollback --legacy`.
+    pub legacy: bool,
+}
+
+/// A target of the plan, its live value and its legacy side, for a
+/// rollback that cannot go by the state.
+#[derive(Debug, Clone)]
+pub struct LegacyTarget {
+    pub target: Target,
+    /// The live value, or why it could not be read.
+    pub live: Result<Value, String>,
+    /// What the legacy side is: traffic and mirror 0%, a flag off (at a
+    /// rollout of 0% when the plan sets its rollout).
+    pub legacy: Value,
+    /// Changed by a `keep_on_rollback` step: left as it is (unless
+    /// `--force`), and not counted against the legacy side.
+    pub kept: bool,
+}
+
+impl LegacyTarget {
+    /// Whether the live value is on the legacy side: no share for the
+    /// candidate; a flag that is off (it serves nobody, whatever rollout
+    /// it keeps).
+    pub fn on_legacy_side(&self) -> bool {
+        match &self.live {
+            Ok(Value::Percent(p)) => same_percent(*p, 0.0),
+            Ok(Value::Flag(f)) => !f.enabled,
+            Err(_) => false,
+        }
+    }
+}
+
+/// How the reason of a `rollback --legacy` begins in the journal.
+const LEGACY_REASON: &str = "every target to its legacy side (rollback --legacy)";
+
+/// How a rollback starts, as the journal and the events say.
+struct Begin<'a> {
+    reason: &'a str,
+    to: Option<String>,
+    breach: bool,
+    legacy: bool,
+}
+
+/// Whether a state knows nothing a rollback can go by: none at all, or no
+/// target recorded (and no rollback under way with targets to restore).
+fn knows_nothing(st: Option<&State>) -> bool {
+    let Some(st) = st else {
+        return true;
+    };
+    let redo = matches!(st.status, Status::RollingBack | Status::RollbackIncomplete)
+        && st.rollback.as_ref().is_some_and(|r| !r.restore.is_empty());
+    st.targets.is_empty() && !redo
 }
 
 /// What a target is restored to when the steps before `keep` stay: its
@@ -66,8 +131,159 @@ pub fn restore_plan(state: &State, steps: &[&Step], keep: usize) -> Vec<Restore>
 
 impl Engine<'_> {
     pub async fn rollback(&self, req: &RollbackRequest) -> Result<RollbackReport, EngineError> {
+        let unknown = if req.to.is_none() {
+            self.knows_nothing().await?
+        } else {
+            None
+        };
+        if let Some(found) = unknown {
+            let state = self.peek().await?;
+            let off: Vec<(Target, String)> = found
+                .iter()
+                .filter(|t| !t.kept && !t.on_legacy_side())
+                .map(|t| {
+                    let live = match &t.live {
+                        Ok(v) => format!("at {v}"),
+                        Err(e) => format!("unreadable: {e}"),
+                    };
+                    (t.target.clone(), live)
+                })
+                .collect();
+            if !off.is_empty() || state.is_none() {
+                // Nothing is journaled: there is nothing this run did, and
+                // a rollback recorded as done would be a lie.
+                return Ok(RollbackReport {
+                    remaining: off,
+                    unknown: Some(found),
+                    ..RollbackReport::default()
+                });
+            }
+            // A state that knows of no change, with every target on its
+            // legacy side: the rollback has nothing to restore, truly.
+            let mut s = self.session(true).await?;
+            let mut report = self.rollback_locked(&mut s, req).await?;
+            report.unknown = Some(found);
+            return Ok(report);
+        }
         let mut s = self.session(true).await?;
         self.rollback_locked(&mut s, req).await
+    }
+
+    /// The plan's targets as they are live, when the state knows nothing
+    /// of them (`None`: it knows, or the plan changes no target).
+    pub async fn knows_nothing(&self) -> Result<Option<Vec<LegacyTarget>>, EngineError> {
+        let state = match self.store.load().await {
+            // Damaged: the rollback's session rebuilds it from what can be
+            // read (and says so when nothing can).
+            Err(e) if e.is_damage() => return Ok(None),
+            state => state?,
+        };
+        if !knows_nothing(state.as_ref()) {
+            return Ok(None);
+        }
+        let found = self.legacy_targets(state.as_ref(), false).await;
+        Ok((!found.is_empty()).then_some(found))
+    }
+
+    /// Every target of the plan (and any the state recorded that the plan
+    /// no longer names), read live, with its legacy side. `force`: count
+    /// the targets of `keep_on_rollback` steps too.
+    pub async fn legacy_targets(&self, state: Option<&State>, force: bool) -> Vec<LegacyTarget> {
+        // target -> (kept, the plan sets its rollout)
+        let mut targets: BTreeMap<Target, (bool, bool)> = BTreeMap::new();
+        for step in self.steps() {
+            let Some((target, change)) = step_change(step) else {
+                continue;
+            };
+            let e = targets.entry(target).or_insert((false, false));
+            e.0 |= step.keep_on_rollback && !force;
+            if let Change::Flag(c) = &change {
+                e.1 |= c.percent.is_some();
+            }
+        }
+        for rec in state.map(|s| s.targets.values()).into_iter().flatten() {
+            targets.entry(rec.target.clone()).or_insert((false, false));
+        }
+        let lives = join_all(targets.keys().map(|t| self.read(t))).await;
+        targets
+            .into_iter()
+            .zip(lives)
+            .map(|((target, (kept, rollout)), live)| {
+                let live = live.map_err(|e| crate::redact::clean(&format!("{e:#}")).into_owned());
+                let legacy = if target.is_flag() {
+                    Value::Flag(FlagState {
+                        enabled: false,
+                        percent: if rollout {
+                            Some(0.0)
+                        } else {
+                            // The plan leaves the rollout alone: so does
+                            // the legacy side.
+                            match &live {
+                                Ok(Value::Flag(f)) => f.percent,
+                                _ => None,
+                            }
+                        },
+                    })
+                } else {
+                    Value::Percent(0.0)
+                };
+                LegacyTarget {
+                    target,
+                    live,
+                    legacy,
+                    kept,
+                }
+            })
+            .collect()
+    }
+
+    /// `rollback --legacy`: every target of the plan to its legacy side,
+    /// whatever the state knows, journaled as a rollback.
+    pub async fn rollback_legacy(
+        &self,
+        req: &RollbackRequest,
+    ) -> Result<RollbackReport, EngineError> {
+        let mut s = self.session(true).await?;
+        let started = self.now();
+        // Past an irreversible step only with --force, as any rollback.
+        self.rollback_point(&s.state, req)?;
+        let found = self.legacy_targets(Some(&s.state), req.force).await;
+        let restore: Vec<Restore> = found
+            .iter()
+            .filter(|t| !t.kept)
+            .map(|t| Restore {
+                target: t.target.clone(),
+                value: t.legacy.clone(),
+            })
+            .collect();
+        let reason = format!("{LEGACY_REASON}: {}", req.reason);
+        let begin = Begin {
+            reason: &reason,
+            to: None,
+            breach: req.breach,
+            legacy: true,
+        };
+        let mut report = self.restore_all(&mut s, begin, restore, started).await?;
+        report.legacy = true;
+        report.kept = found
+            .into_iter()
+            .filter(|t| t.kept)
+            .map(|t| t.target)
+            .collect();
+        Ok(report)
+    }
+
+    /// What `rollback --legacy` would do: each target, its live value, its
+    /// legacy side (kept ones left out). Changes nothing.
+    pub async fn legacy_preview(
+        &self,
+        req: &RollbackRequest,
+    ) -> Result<Vec<LegacyTarget>, EngineError> {
+        let st = self.peek().await?;
+        if let Some(st) = &st {
+            self.rollback_point(st, req)?;
+        }
+        Ok(self.legacy_targets(st.as_ref(), req.force).await)
     }
 
     /// What a rollback would do: each target, its live value, its restore
@@ -191,89 +407,133 @@ impl Engine<'_> {
                 restore_plan(&s.state, &steps, keep)
             }
         };
+        // Finishing a `rollback --legacy`: still to the legacy side.
+        let legacy = redo
+            && s.state
+                .rollback
+                .as_ref()
+                .is_some_and(|r| r.reason.starts_with(LEGACY_REASON));
+        let reason = if legacy && !req.reason.starts_with(LEGACY_REASON) {
+            format!("{LEGACY_REASON}: {}", req.reason)
+        } else {
+            req.reason.clone()
+        };
+        let begin = Begin {
+            reason: &reason,
+            to,
+            breach: req.breach,
+            legacy,
+        };
+        let mut report = self.restore_all(s, begin, restore, started).await?;
+        report.legacy = legacy;
+        Ok(report)
+    }
+
+    /// Journal the rollback's start, put every target back (first attempts:
+    /// traffic and mirroring, then flags; then the ones that failed, all in
+    /// parallel until the deadline, so a dead target never holds the
+    /// others back beyond its first attempt), journaling each result as it
+    /// lands, and the end.
+    async fn restore_all(
+        &self,
+        s: &mut Session,
+        begin: Begin<'_>,
+        restore: Vec<Restore>,
+        started: Timestamp,
+    ) -> Result<RollbackReport, EngineError> {
+        let Begin {
+            reason,
+            to,
+            breach,
+            legacy,
+        } = begin;
         self.commit(
             s,
             vec![Entry::RollbackStarted {
-                reason: req.reason.clone(),
+                reason: reason.to_string(),
                 to: to.clone(),
-                breach: req.breach,
+                breach,
                 restore: restore.clone(),
             }],
         )
         .await?;
         self.events.event(&Event::RollbackStarted {
-            reason: req.reason.clone(),
+            reason: reason.to_string(),
             to: to.clone(),
             targets: restore.len(),
+            legacy,
         });
         let deadline = started.plus(self.plan.settings.rollback_timeout);
         let mut report = RollbackReport {
             to,
             ..RollbackReport::default()
         };
-        // Traffic and mirroring first: users stop reaching the candidate.
-        // Then flags.
-        let waves: Vec<Vec<&Restore>> = [false, true]
-            .iter()
-            .map(|&flags| {
-                restore
-                    .iter()
-                    .filter(|r| r.target.is_flag() == flags)
-                    .collect::<Vec<_>>()
-            })
-            .filter(|w| !w.is_empty())
-            .collect();
-        let mut pending = Vec::new();
-        for wave in &waves {
-            // Each wave's results are journaled before the next starts; the
-            // last wave's go in with the rollback's end (one write less).
-            if !pending.is_empty() {
-                self.commit(s, std::mem::take(&mut pending)).await?;
-            }
-            let results = join_all(
-                wave.iter()
-                    .map(|r| self.restore_one(&r.target, &r.value, deadline)),
-            )
-            .await;
-            let entries = &mut pending;
-            for (r, (before, result)) in wave.iter().zip(results) {
+        // First attempts. Traffic and mirroring first: users stop reaching
+        // the candidate. Then flags.
+        let mut failing = Vec::new();
+        for flags in [false, true] {
+            let mut attempts: FuturesUnordered<_> = restore
+                .iter()
+                .filter(|r| r.target.is_flag() == flags)
+                .map(|r| async move {
+                    let mut before = None;
+                    let result = self.restore_attempt(&r.target, &r.value, &mut before).await;
+                    (r, before, result)
+                })
+                .collect();
+            while let Some((r, before, result)) = attempts.next().await {
                 match result {
-                    Ok(_) => {
-                        entries.push(Entry::Restored {
-                            target: r.target.clone(),
-                            before: before.clone(),
-                            value: r.value.clone(),
-                        });
-                        self.events.event(&Event::Restored {
-                            target: r.target.clone(),
-                            from: before.clone(),
-                            to: r.value.clone(),
-                            dry_run: false,
-                        });
-                        report
-                            .restored
-                            .push((r.target.clone(), before, r.value.clone()));
-                    }
+                    Ok(_) => self.record_restored(s, &mut report, r, before).await?,
                     Err(error) => {
-                        entries.push(Entry::RestoreFailed {
-                            target: r.target.clone(),
-                            error: error.clone(),
-                        });
                         self.events.event(&Event::RestoreFailed {
                             target: r.target.clone(),
                             error: error.clone(),
-                            retrying: false,
+                            retrying: self.now() < deadline,
                         });
-                        report.remaining.push((r.target.clone(), error));
+                        failing.push((r, before, error));
                     }
                 }
             }
         }
+        // Then whatever failed, in parallel, until the deadline.
+        let mut retries: FuturesUnordered<_> = failing
+            .into_iter()
+            .map(|(r, before, error)| async move {
+                let (before, result) = self
+                    .restore_until(&r.target, &r.value, deadline, before, error)
+                    .await;
+                (r, before, result)
+            })
+            .collect();
+        while let Some((r, before, result)) = retries.next().await {
+            match result {
+                Ok(_) => self.record_restored(s, &mut report, r, before).await?,
+                Err(error) => {
+                    self.commit(
+                        s,
+                        vec![Entry::RestoreFailed {
+                            target: r.target.clone(),
+                            error: error.clone(),
+                        }],
+                    )
+                    .await?;
+                    self.events.event(&Event::RestoreFailed {
+                        target: r.target.clone(),
+                        error: error.clone(),
+                        retrying: false,
+                    });
+                    report.remaining.push((r.target.clone(), error));
+                }
+            }
+        }
         let remaining: Vec<String> = report.remaining.iter().map(|(t, _)| t.id()).collect();
-        pending.push(Entry::RollbackFinished {
-            remaining: remaining.clone(),
-        });
-        self.commit(s, pending).await?;
+        self.commit(
+            s,
+            vec![Entry::RollbackFinished {
+                remaining: remaining.clone(),
+            }],
+        )
+        .await?;
         report.seconds = self.now().since(started).as_secs_f64();
         self.events.event(&Event::RollbackFinished {
             remaining,
@@ -282,49 +542,82 @@ impl Engine<'_> {
         Ok(report)
     }
 
-    /// Put one target back, retrying until the deadline.
-    async fn restore_one(
+    /// A target put back: journaled at once.
+    async fn record_restored(
+        &self,
+        s: &mut Session,
+        report: &mut RollbackReport,
+        r: &Restore,
+        before: Option<Value>,
+    ) -> Result<(), EngineError> {
+        self.commit(
+            s,
+            vec![Entry::Restored {
+                target: r.target.clone(),
+                before: before.clone(),
+                value: r.value.clone(),
+            }],
+        )
+        .await?;
+        self.events.event(&Event::Restored {
+            target: r.target.clone(),
+            from: before.clone(),
+            to: r.value.clone(),
+            dry_run: false,
+        });
+        report
+            .restored
+            .push((r.target.clone(), before, r.value.clone()));
+        Ok(())
+    }
+
+    /// One attempt at putting a target back: read (keeping the first value
+    /// read in `before`), set unless it already holds `want`, verify.
+    async fn restore_attempt(
+        &self,
+        target: &Target,
+        want: &Value,
+        before: &mut Option<Value>,
+    ) -> Result<Value, String> {
+        let tried: anyhow::Result<Value> = async {
+            let live = self.read(target).await?;
+            if before.is_none() {
+                *before = Some(live.clone());
+            }
+            if want.matches(&live) {
+                return Ok(live);
+            }
+            self.write(target, &Change::to(want)).await?;
+            self.verify(target, want).await
+        }
+        .await;
+        tried.map_err(|e| crate::redact::clean(&format!("{e:#}")).into_owned())
+    }
+
+    /// Retry a target whose first attempt failed with `error`, backing
+    /// off, until the deadline.
+    async fn restore_until(
         &self,
         target: &Target,
         want: &Value,
         deadline: Timestamp,
+        mut before: Option<Value>,
+        mut error: String,
     ) -> (Option<Value>, Result<Value, String>) {
-        let mut before = None;
         let mut attempt = 0u32;
         loop {
-            let tried: anyhow::Result<Value> = async {
-                let live = self.read(target).await?;
-                if before.is_none() {
-                    before = Some(live.clone());
-                }
-                if want.matches(&live) {
-                    return Ok(live);
-                }
-                self.write(target, &Change::to(want)).await?;
-                self.verify(target, want).await
+            let now = self.now();
+            if now >= deadline {
+                return (before, Err(error));
             }
-            .await;
-            match tried {
+            let pause = backoff(attempt)
+                .min(deadline.since(now))
+                .max(Duration::from_millis(10));
+            self.clock.sleep(pause).await;
+            attempt += 1;
+            match self.restore_attempt(target, want, &mut before).await {
                 Ok(v) => return (before, Ok(v)),
-                Err(e) => {
-                    let error = crate::redact::clean(&format!("{e:#}")).into_owned();
-                    let now = self.now();
-                    if now >= deadline {
-                        return (before, Err(error));
-                    }
-                    if attempt == 0 {
-                        self.events.event(&Event::RestoreFailed {
-                            target: target.clone(),
-                            error,
-                            retrying: true,
-                        });
-                    }
-                    let pause = backoff(attempt)
-                        .min(deadline.since(now))
-                        .max(Duration::from_millis(10));
-                    self.clock.sleep(pause).await;
-                    attempt += 1;
-                }
+                Err(e) => error = e,
             }
         }
     }

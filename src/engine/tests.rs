@@ -206,6 +206,7 @@ impl World {
                 force: false,
                 adopt_gates: false,
                 prompter: None,
+                accept_baseline: false,
             })
             .await
             .expect("advance")
@@ -375,6 +376,7 @@ async fn drift_stops_advance_unless_forced() {
             force: false,
             adopt_gates: false,
             prompter: None,
+            accept_baseline: false,
         })
         .await
         .unwrap_err();
@@ -391,6 +393,7 @@ async fn drift_stops_advance_unless_forced() {
             force: true,
             adopt_gates: false,
             prompter: None,
+            accept_baseline: false,
         })
         .await
         .unwrap();
@@ -418,6 +421,7 @@ async fn a_run_stopped_between_setting_and_verifying_resumes_without_drift() {
             Entry::Baseline {
                 target: target.clone(),
                 value: Value::Percent(0.0),
+                note: None,
             },
             Entry::StepStarted {
                 step: "canary.1".into(),
@@ -610,6 +614,7 @@ async fn approvals_wait_for_a_person() {
             force: false,
             adopt_gates: false,
             prompter: None,
+            accept_baseline: false,
         })
         .await
         .unwrap();
@@ -639,6 +644,7 @@ async fn a_waiting_advance_sees_another_runs_rollback() {
         force: false,
         adopt_gates: false,
         prompter: None,
+        accept_baseline: false,
     };
     let waiting = a.advance(&opts);
     let other = async {
@@ -687,6 +693,7 @@ async fn hooks_run_without_the_lock_and_record_their_result() {
         force: false,
         adopt_gates: false,
         prompter: None,
+        accept_baseline: false,
     };
     // The first hook passes, the second fails the step: exit 1, retryable.
     let err = e.advance(&opts).await.unwrap_err();

@@ -160,6 +160,7 @@ impl Engine<'_> {
                 force: false,
                 adopt_gates: false,
                 prompter: None,
+                accept_baseline: false,
             })
             .await?;
         Ok(match outcome {

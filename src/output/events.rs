@@ -193,10 +193,6 @@ fn colors_off() -> bool {
     anstream::AutoStream::choice(&std::io::stderr()) == anstream::ColorChoice::Never
 }
 
-fn value_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "no data".to_string(), fmt_number)
-}
-
 impl Reporter for HumanReporter {
     fn event(&self, event: &Event) {
         let Ok(mut st) = self.state.lock() else {
@@ -335,6 +331,7 @@ impl Reporter for HumanReporter {
             Event::Gate {
                 gate,
                 value,
+                nan,
                 ok,
                 threshold,
                 breaches,
@@ -342,7 +339,7 @@ impl Reporter for HumanReporter {
                 note,
                 ..
             } => {
-                let shown = value_opt(*value);
+                let shown = crate::providers::fmt_reading(*value, *nan);
                 st.gates.retain(|(g, _)| g != gate);
                 st.gates.push((gate.clone(), shown.clone()));
                 let mark = if *ok {
@@ -412,13 +409,16 @@ impl Reporter for HumanReporter {
                 reason,
                 to,
                 targets,
+                legacy,
             } => {
                 if let Some((_, bar)) = st.bar.take() {
                     bar.finish_and_clear();
                 }
-                let dest = to.as_ref().map_or("the baselines".to_string(), |t| {
-                    format!("the values after step {t}")
-                });
+                let dest = match to {
+                    _ if *legacy => "the legacy side".to_string(),
+                    Some(t) => format!("the values after step {t}"),
+                    None => "the baselines".to_string(),
+                };
                 self.line(
                     st,
                     &format!(

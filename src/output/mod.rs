@@ -2,7 +2,6 @@
 //! programs (JSON on stdout). Commands decide what to say; this decides how.
 
 pub mod events;
-pub mod table;
 
 use std::io::Write;
 

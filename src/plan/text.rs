@@ -2,30 +2,11 @@
 //! environment. A string that used the environment is a secret: it shows as
 //! the template it was written as (`Bearer ${CTL_TOKEN}`), never as its value.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-/// Where `${VAR}` values come from. Injected, so validation stays pure.
-pub trait Env {
-    fn var(&self, name: &str) -> Option<String>;
-}
-
-/// The process environment.
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-}
-
-impl Env for HashMap<String, String> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned()
-    }
-}
+pub use crate::domain::env::{Env, ProcessEnv};
 
 /// A string value of the plan.
 #[derive(Clone, PartialEq, Eq)]
@@ -162,6 +143,8 @@ fn is_var_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -19,44 +19,10 @@ use futures_util::{FutureExt as _, StreamExt};
 use tokio::sync::mpsc;
 
 use super::{CallCtx, Failure, ProviderError};
+use crate::domain::sql::{Row, Value};
 use crate::plan::Plan;
-use crate::reconcile::value::{Row, Value};
 
-/// What kind of value a column holds, as far as comparison is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Bool,
-    /// Integers of any width, signed.
-    Int,
-    /// Unsigned integers (MySQL).
-    UInt,
-    Decimal,
-    Float,
-    Text,
-    /// Fixed-width, blank-padded text (PostgreSQL `char(n)`): the padding is
-    /// not data.
-    Char,
-    Bytes,
-    Date,
-    Time,
-    /// Date and time without a time zone (taken as UTC).
-    Timestamp,
-    /// An instant (PostgreSQL `timestamptz`, MySQL TIMESTAMP).
-    TimestampTz,
-    Uuid,
-    Json,
-    /// A type with no exact reader here: read as the database's own text
-    /// form and compared as text.
-    Other,
-}
-
-impl Kind {
-    /// Whether keys of this kind are ordered by their bytes (text), which
-    /// the scans must ask for explicitly whatever the column's collation.
-    pub fn is_text(self) -> bool {
-        matches!(self, Kind::Text | Kind::Char | Kind::Other)
-    }
-}
+pub use crate::domain::sql::Kind;
 
 /// A column of a table, as the database describes it.
 #[derive(Debug, Clone)]

@@ -25,14 +25,12 @@ pub mod template;
 pub mod web;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 
 use crate::plan::spec::{Catalog, ProviderSpec};
 use crate::plan::{Plan, Provider, Settings, Text};
@@ -125,28 +123,10 @@ pub fn config_of<T: 'static>(p: &Provider) -> anyhow::Result<&T> {
     })
 }
 
-/// Traffic proper, or a mirrored copy of it whose responses are discarded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Traffic,
-    Mirror,
-}
-
-impl Channel {
-    pub fn name(self) -> &'static str {
-        match self {
-            Channel::Traffic => "traffic",
-            Channel::Mirror => "mirror",
-        }
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::domain::{
+    fmt_number, fmt_reading, same_flag, same_percent, Channel, FlagChange, FlagState,
+    PERCENT_TOLERANCE,
+};
 
 /// A proxy that splits traffic between legacy and candidate.
 #[async_trait]
@@ -156,65 +136,6 @@ pub trait Router: Send + Sync {
     async fn set(&self, channel: Channel, percent: f64) -> Result<(), ProviderError>;
     /// The share of the channel's traffic the candidate gets now.
     async fn get(&self, channel: Channel) -> Result<f64, ProviderError>;
-}
-
-/// A feature flag as migrate sees it: on or off, and the share of users it
-/// is on for when it has a percentage rollout (`None`: no rollout, the flag
-/// is simply on or off for everyone).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FlagState {
-    pub enabled: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub percent: Option<f64>,
-}
-
-impl fmt::Display for FlagState {
-    /// `on`, `on at 25%`, `off`, and `off (serves nobody; 5% when turned
-    /// on)` for an off flag that keeps a rollout: what it serves now, and
-    /// what it will serve.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.enabled, self.percent) {
-            (true, Some(p)) => write!(f, "on at {}%", fmt_number(p)),
-            (true, None) => f.write_str("on"),
-            (false, Some(p)) => write!(f, "off (serves nobody; {}% when turned on)", fmt_number(p)),
-            (false, None) => f.write_str("off"),
-        }
-    }
-}
-
-/// What to change on a flag; `None` fields are left as they are.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FlagChange {
-    pub enabled: Option<bool>,
-    /// `Some(Some(p))`: roll out to p%; `Some(None)`: remove the percentage
-    /// rollout (everyone gets `enabled`), used to restore such a baseline.
-    pub percent: Option<Option<f64>>,
-}
-
-/// `on at 25%`, `off`, `no percentage rollout`, as the change says.
-impl fmt::Display for FlagChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut what = Vec::new();
-        if let Some(e) = self.enabled {
-            what.push(if e { "on" } else { "off" }.to_string());
-        }
-        match self.percent {
-            Some(Some(p)) => what.push(format!("{}%", fmt_number(p))),
-            Some(None) => what.push("no percentage rollout".to_string()),
-            None => {}
-        }
-        f.write_str(&what.join(" at "))
-    }
-}
-
-impl FlagChange {
-    /// The change that makes a flag exactly `state`.
-    pub fn to(state: &FlagState) -> Self {
-        Self {
-            enabled: Some(state.enabled),
-            percent: Some(state.percent),
-        }
-    }
 }
 
 #[async_trait]
@@ -227,7 +148,8 @@ pub trait Flags: Send + Sync {
 #[async_trait]
 pub trait Metrics: Send + Sync {
     /// The query's value now; `None` when there is no data (an empty result,
-    /// NaN, no matching series).
+    /// no matching series). NaN is passed on as NaN: the gate takes it as no
+    /// data, and says NaN.
     async fn query(&self, query: &str) -> Result<Option<f64>, ProviderError>;
 }
 
@@ -360,25 +282,6 @@ pub fn querying(query: &str) -> String {
     }
 }
 
-/// `5`, `2.5`, `33.33`: a percent or metric without float noise.
-pub fn fmt_number(v: f64) -> String {
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        let s = format!("{v:.6}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
-    }
-}
-
-/// Two percents are the same setting when they differ by less than this:
-/// proxies store weights as integers and cannot hold every real number.
-pub const PERCENT_TOLERANCE: f64 = 0.05;
-
-pub fn same_percent(a: f64, b: f64) -> bool {
-    (a - b).abs() < PERCENT_TOLERANCE
-}
-
 /// The read-back of a router that writes a file: the share `live` read from
 /// `file` must be the `percent` just written into it.
 pub fn file_holds(
@@ -400,26 +303,6 @@ pub fn file_holds(
             fmt_number(percent)
         ),
     ))
-}
-
-/// Whether a flag read back matches what was set. An off flag is off for
-/// everyone whatever rollout it keeps; some systems drop the rollout when a
-/// flag is turned off, so an off flag's percent counts only when both
-/// sides have one (a system that keeps it must keep the right one). An on flag without
-/// a percentage rollout is on for everyone: the same as a 100% rollout
-/// (some systems report one as the other), and not the same as any other
-/// percent — a flag restored to "on for everyone" must lose its rollout.
-pub fn same_flag(want: &FlagState, live: &FlagState) -> bool {
-    if want.enabled != live.enabled {
-        return false;
-    }
-    if !want.enabled {
-        return match (want.percent, live.percent) {
-            (Some(w), Some(l)) => same_percent(w, l),
-            _ => true,
-        };
-    }
-    same_percent(want.percent.unwrap_or(100.0), live.percent.unwrap_or(100.0))
 }
 
 #[derive(Clone)]

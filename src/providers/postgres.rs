@@ -27,7 +27,7 @@ use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec};
 use crate::plan::{Capability, Provider, Text};
-use crate::reconcile::value::Value;
+use crate::domain::sql::Value;
 
 /// PostgreSQL, for [`SqlDb`].
 pub struct Postgres;

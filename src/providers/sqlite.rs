@@ -26,7 +26,7 @@ use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec};
 use crate::plan::{Capability, Provider, Text};
-use crate::reconcile::value::{float_decimal, parse_decimal, parse_timestamp, Value};
+use crate::domain::sql::{float_decimal, parse_decimal, parse_timestamp, Value};
 
 /// SQLite, for [`SqlDb`].
 pub struct Sqlite;

@@ -247,7 +247,8 @@ fn check_percent(v: f64) -> Result<f64, String> {
     }
 }
 
-/// A metric value as text: a number, or no data (empty, `NaN`).
+/// A metric value as text: a number (`NaN` too: the gate takes it as no
+/// data and says NaN), or no data (empty).
 pub fn parse_metric(text: &str) -> Result<Option<f64>, String> {
     let t = text.trim();
     if t.is_empty() {
@@ -256,11 +257,11 @@ pub fn parse_metric(text: &str) -> Result<Option<f64>, String> {
     let v: f64 = t
         .parse()
         .map_err(|_| "expected a number (or NaN / nothing for no data)".to_string())?;
-    Ok((!v.is_nan()).then_some(v))
+    Ok(Some(v))
 }
 
 /// A JSON value holding a number: a number, or a string holding one.
-/// `Ok(None)` for null and `"NaN"`.
+/// `Ok(None)` for null; `"NaN"` is NaN.
 pub fn json_number(v: &Value) -> Result<Option<f64>, String> {
     match v {
         Value::Null => Ok(None),
@@ -479,7 +480,7 @@ mod tests {
     fn metrics_read_no_data_and_infinities() {
         assert_eq!(parse_metric(" 0.25\n"), Ok(Some(0.25)));
         assert_eq!(parse_metric(""), Ok(None));
-        assert_eq!(parse_metric("NaN"), Ok(None));
+        assert!(parse_metric("NaN").is_ok_and(|v| v.is_some_and(f64::is_nan)));
         assert_eq!(parse_metric("+Inf"), Ok(Some(f64::INFINITY)));
         assert_eq!(parse_metric("-Inf"), Ok(Some(f64::NEG_INFINITY)));
         assert!(parse_metric("ok").is_err());
@@ -521,7 +522,7 @@ mod tests {
     fn json_numbers() {
         assert_eq!(json_number(&serde_json::json!(3)), Ok(Some(3.0)));
         assert_eq!(json_number(&serde_json::json!("0.5")), Ok(Some(0.5)));
-        assert_eq!(json_number(&serde_json::json!("NaN")), Ok(None));
+        assert!(json_number(&serde_json::json!("NaN")).is_ok_and(|v| v.is_some_and(f64::is_nan)));
         assert_eq!(json_number(&Value::Null), Ok(None));
         assert!(json_number(&serde_json::json!({"a": 1})).is_err());
         assert!(json_number(&serde_json::json!("x")).is_err());

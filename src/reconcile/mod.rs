@@ -26,7 +26,8 @@ pub mod diff;
 pub mod repair;
 pub mod report;
 pub mod settle;
-pub mod value;
+/// The SQL value model (in the domain layer, shared with the database providers).
+pub use crate::domain::sql as value;
 
 use std::path::PathBuf;
 use std::sync::Arc;

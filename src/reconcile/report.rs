@@ -143,7 +143,7 @@ impl Summary {
 
     /// The summary as a table for terminals.
     pub fn to_table(&self) -> String {
-        let mut t = crate::output::table::new(&["", ""]);
+        let mut t = crate::table::new(&["", ""]);
         let n = |v: u64| v.to_string();
         t.add_row(vec![
             "reconciliation".to_string(),

@@ -497,6 +497,35 @@ impl Store for LocalStore {
         Ok(self.read_journal()?.0)
     }
 
+    async fn others(&self) -> Result<Vec<State>, StoreError> {
+        let Some(root) = self.dir.parent() else {
+            return Ok(Vec::new());
+        };
+        let entries = match fs::read_dir(root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("reading", root, e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| name != &self.migration)
+            .collect();
+        names.sort();
+        let mut out = Vec::new();
+        for name in names {
+            match LocalStore::new(root, &name).load_fully() {
+                Ok(Some(st)) => out.push(st),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(migration = %name, error = %e, "skipping a state that cannot be read")
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn import(
         &self,
         guard: &dyn LockGuard,

@@ -56,7 +56,7 @@ pub enum StoreError {
     JournalLost { what: String, detail: String },
     /// Neither the journal nor the checkpoint can be read: there is no
     /// state to rebuild, or to roll back from.
-    #[error("nothing recoverable in {location}: {detail}")]
+    #[error("nothing recoverable in {location}: {detail}\n  migrate cannot tell what this migration changed: `migrate rollback --legacy` sends every target of the plan to its legacy side (`--dry-run` shows what it would set).")]
     Unrecoverable { location: String, detail: String },
     /// Another run wrote since this one read (or took its lock): the write
     /// was refused, and nothing was written.
@@ -134,6 +134,11 @@ pub trait Store: Send + Sync {
 
     /// Every journal record, in order.
     async fn journal(&self) -> Result<Vec<Record>, StoreError>;
+
+    /// The states of the other migrations kept in the same place (the
+    /// same state directory, the same database), to tell whether one of
+    /// them already drives a target. One that cannot be read is left out.
+    async fn others(&self) -> Result<Vec<State>, StoreError>;
 
     /// What [`Store::rebuild`] would recover, without writing anything
     /// (`None`: the migration has no state here at all).

@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::providers::{fmt_number, Channel, FlagState};
+use crate::domain::fmt_number;
+pub use crate::domain::{Target, Value};
 
 /// The version of `state.json`'s layout.
 pub const STATE_SCHEMA: u32 = 1;
@@ -58,85 +59,6 @@ impl<'de> Deserialize<'de> for Timestamp {
         humantime::parse_rfc3339(&s)
             .map(Timestamp)
             .map_err(serde::de::Error::custom)
-    }
-}
-
-/// What a migration changes: a proxy's split (or mirror share), or a flag.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Target {
-    Traffic { provider: String },
-    Mirror { provider: String },
-    Flag { provider: String, key: String },
-}
-
-impl Target {
-    pub fn router(provider: &str, channel: Channel) -> Self {
-        match channel {
-            Channel::Traffic => Target::Traffic {
-                provider: provider.to_string(),
-            },
-            Channel::Mirror => Target::Mirror {
-                provider: provider.to_string(),
-            },
-        }
-    }
-
-    pub fn provider(&self) -> &str {
-        match self {
-            Target::Traffic { provider }
-            | Target::Mirror { provider }
-            | Target::Flag { provider, .. } => provider,
-        }
-    }
-
-    /// Traffic and mirror targets are restored first, flags after.
-    pub fn is_flag(&self) -> bool {
-        matches!(self, Target::Flag { .. })
-    }
-
-    /// The key under which the state file keeps this target.
-    pub fn id(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Traffic { provider } => write!(f, "traffic via {provider}"),
-            Target::Mirror { provider } => write!(f, "mirror via {provider}"),
-            Target::Flag { provider, key } => write!(f, "flag {key} via {provider}"),
-        }
-    }
-}
-
-/// A target's value: a percent for traffic and mirror, a flag's state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Value {
-    Percent(f64),
-    Flag(FlagState),
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Percent(p) => write!(f, "{}%", fmt_number(*p)),
-            Value::Flag(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-impl Value {
-    /// Whether a live reading matches what was set (within the tolerance
-    /// of integer weights; a flag's rollout only when one was set).
-    pub fn matches(&self, live: &Value) -> bool {
-        match (self, live) {
-            (Value::Percent(a), Value::Percent(b)) => crate::providers::same_percent(*a, *b),
-            (Value::Flag(a), Value::Flag(b)) => crate::providers::same_flag(a, b),
-            _ => false,
-        }
     }
 }
 
@@ -387,6 +309,9 @@ pub struct GateReading {
     pub at: Timestamp,
     /// `None`: no data.
     pub value: Option<f64>,
+    /// No data because the source said NaN.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nan: bool,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -545,6 +470,11 @@ pub enum Entry {
     Baseline {
         target: Target,
         value: Value,
+        /// Why a value that was refused by default was taken (the
+        /// candidate already had a share, another migration drove the
+        /// target) and who said so (`advance --accept-baseline`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// About to set a target.
     Intended {
@@ -594,6 +524,9 @@ pub enum Entry {
         step: Option<String>,
         gate: String,
         value: Option<f64>,
+        /// No data because the source said NaN.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        nan: bool,
         ok: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
@@ -677,6 +610,12 @@ pub enum Entry {
         reason: String,
         state: Box<State>,
     },
+    /// A claimed step's run stopped before the step finished (Ctrl-C): the
+    /// claim is let go and the step runs again.
+    Released {
+        step: String,
+        reason: String,
+    },
     Completed,
 }
 
@@ -709,6 +648,7 @@ impl Entry {
             Entry::LockBroken { .. } => "lock_broken",
             Entry::GateChanged { .. } => "gate_changed",
             Entry::Recovered { .. } => "recovered",
+            Entry::Released { .. } => "released",
             Entry::Completed => "completed",
         }
     }
@@ -823,7 +763,7 @@ impl State {
                     self.status = Status::Active;
                 }
             }
-            Entry::Baseline { target, value } => {
+            Entry::Baseline { target, value, .. } => {
                 self.targets
                     .entry(target.id())
                     .or_insert_with(|| TargetRecord {
@@ -978,6 +918,7 @@ impl State {
                 step,
                 gate,
                 value,
+                nan,
                 ok,
                 note,
             } => {
@@ -986,6 +927,7 @@ impl State {
                     GateReading {
                         at: r.at,
                         value: *value,
+                        nan: *nan,
                         ok: *ok,
                         note: note.clone(),
                     },
@@ -1157,6 +1099,16 @@ impl State {
                 self.serial = serial;
                 self.journal_seq = r.seq;
                 self.updated = updated;
+            }
+            Entry::Released { step, .. } => {
+                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
+                    self.claim = None;
+                }
+                if let Some(s) = self.step_mut(step) {
+                    if s.status == StepStatus::Running {
+                        s.status = StepStatus::Pending;
+                    }
+                }
             }
             Entry::Completed => {
                 self.status = Status::Completed;

@@ -1192,6 +1192,36 @@ impl Store for PgStore {
         inner.records_after(&mut c, 0).await
     }
 
+    async fn others(&self) -> Result<Vec<State>, StoreError> {
+        let inner = &self.inner;
+        let doing = "reading the other migrations";
+        let pool = inner.pool().await?;
+        // The checkpoint is written in the transaction that appends the
+        // records it folds in: it is the state.
+        let rows = sqlx::query(
+            "SELECT migration, state::text FROM migrate_state WHERE migration <> $1 ORDER BY migration",
+        )
+        .bind(&inner.migration)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| inner.err(doing, &e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let name: String = row.try_get(0).map_err(|e| inner.err(doing, &e))?;
+            let text: String = row.try_get(1).map_err(|e| inner.err(doing, &e))?;
+            match serde_json::from_str::<State>(&text) {
+                Ok(st) if st.schema == STATE_SCHEMA && st.migration == name => out.push(st),
+                Ok(_) => {
+                    tracing::warn!(migration = %name, "skipping a state of another schema or name")
+                }
+                Err(e) => {
+                    tracing::warn!(migration = %name, error = %e, "skipping a state that cannot be read")
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn recover(
         &self,
         actor: &str,

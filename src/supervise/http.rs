@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 
-use crate::demo::http::{self as web, Req, Server};
+use crate::http::{self as web, Req, Server};
 
 use super::metrics::Metrics;
 
 /// Where `/metrics` and `/healthz` are served unless `--listen` says.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9465";
+pub use crate::cli::DEFAULT_LISTEN;
 
 /// Serve the pages on `addr` until the server is dropped.
 pub async fn serve(

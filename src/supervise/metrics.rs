@@ -535,6 +535,7 @@ mod tests {
                 step: None,
                 gate: "errors".into(),
                 value: Some(0.5),
+                nan: false,
                 ok: false,
                 threshold: String::new(),
                 breaches: 1,

@@ -188,7 +188,8 @@ async fn metrics_are_numbers_or_no_data() {
     let m = reg.metrics("probe").unwrap();
     assert_eq!(m.query("ok").await.unwrap(), Some(0.25));
     assert_eq!(m.query("empty").await.unwrap(), None);
-    assert_eq!(m.query("nan").await.unwrap(), None);
+    // NaN is passed on: the gate takes it as no data and says NaN.
+    assert!(m.query("nan").await.unwrap().is_some_and(f64::is_nan));
     assert_eq!(m.query("inf").await.unwrap(), Some(f64::INFINITY));
     let e = m.query("garbage").await.unwrap_err();
     assert_eq!(e.failure, Failure::Garbage);

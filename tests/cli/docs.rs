@@ -147,3 +147,45 @@ fn every_registered_provider_type_has_docs_and_a_schema_entry() {
     }
     assert!(missing.is_empty(), "{missing:#?}");
 }
+
+/// The documents hold nothing left over from editing them: every line of
+/// a script is inside a code block, and every code block is closed.
+#[test]
+fn the_docs_hold_no_stray_script_lines() {
+    let mut files = vec![
+        "README.md".to_string(),
+        "RELIABILITY.md".to_string(),
+        "BENCHMARKS.md".to_string(),
+    ];
+    for entry in std::fs::read_dir(crate::support::root().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(format!(
+                "docs/{}",
+                path.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    let mut stray = Vec::new();
+    for file in &files {
+        let text = read(std::path::Path::new(file));
+        let mut fenced = false;
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t.starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            let script = t == "\"\"\""
+                || t == "EOF"
+                || t.contains("<<'EOF'")
+                || t.contains("<<EOF")
+                || t.starts_with("python3 -");
+            if !fenced && script {
+                stray.push(format!("{file}:{}: {line}", i + 1));
+            }
+        }
+        assert!(!fenced, "{file}: a code block is never closed");
+    }
+    assert!(stray.is_empty(), "lines outside any code block: {stray:#?}");
+}

@@ -658,6 +658,66 @@ fn a_changed_plan_is_refused_for_steps_already_run() {
     assert_eq!(rig.lb(), 0.0);
 }
 
+/// `status` and `plan` on a plan changed in steps the migration has run:
+/// everything they can show, the incompatibility loudly and why, exit 2
+/// (as `advance`); the JSON document says so and a summary follows.
+#[test]
+fn status_and_plan_show_an_incompatible_plan_and_exit_2() {
+    let rig = Rig::new();
+    rig.plan(PHASES, "1s");
+    rig.migrate()
+        .args(["advance", "--steps", "2"])
+        .assert()
+        .success();
+    rig.plan(&PHASES.replace("percent: 100 }", "percent: 80 }"), "1s");
+    for cmd in ["status", "plan"] {
+        let out = rig.migrate().arg(cmd).assert().code(2);
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stdout.starts_with("PLAN INCOMPATIBLE — `migrate advance` refuses to run (exit 2): the plan changed under a running migration")
+                && stdout.contains("shadow.1"),
+            "{cmd}: loudly, first, and why: {stdout}"
+        );
+        assert!(
+            stderr.contains("shadow.1") && stderr.contains("100%") && stderr.contains("80%"),
+            "{cmd}: why: {stderr}"
+        );
+        let everything = if cmd == "status" {
+            "Migration e2e: in progress"
+        } else {
+            "Plan e2e"
+        };
+        assert!(stdout.contains(everything), "{cmd}: the rest too: {stdout}");
+
+        let out = rig.migrate().args(["-o", "json", cmd]).assert().code(2);
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        let lines: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let doc = &lines[0];
+        let state = if cmd == "status" { doc } else { &doc["state"] };
+        assert_eq!(state["plan_compatible"], false, "{cmd}: {stdout}");
+        assert!(
+            state["plan_problem"]
+                .as_str()
+                .is_some_and(|p| p.contains("shadow.1")),
+            "{cmd}: {stdout}"
+        );
+        let last = lines.last().unwrap();
+        assert_eq!(
+            (last["type"].as_str(), last["exit_code"].as_i64()),
+            (Some("summary"), Some(2)),
+            "{cmd}: {stdout}"
+        );
+    }
+    // Put back, both are fine again.
+    rig.plan(PHASES, "1s");
+    rig.migrate().arg("status").assert().success();
+    rig.migrate().arg("plan").assert().success();
+}
+
 #[test]
 fn a_damaged_state_file_is_reported_and_rebuilt_from_the_journal() {
     let rig = Rig::new();

@@ -181,6 +181,103 @@ fn metrics_faults_are_no_data_and_follow_the_gate_policy() {
     eprintln!("metrics faults: {cases} fault × policy cases, each through check and advance");
 }
 
+/// NaN is no data to the gate's policy, and every place that shows the
+/// reading says NaN: `check`, the gate events and the breach (human and
+/// JSON), `status`, `history`.
+#[test]
+fn a_nan_reading_is_shown_as_nan() {
+    let m = Metrics::start();
+    m.set(Fault::NaN);
+    let rig = Rig::new("faults");
+    gate_plan(&rig, &m, "fail", "pause");
+    let (code, out, err) = rig.run(&["check"]);
+    assert_eq!(code, 7, "{out}{err}");
+    // The table row (or line) that starts with `what`.
+    let row = |text: &str, what: &str| {
+        text.lines()
+            .find(|l| l.trim_start_matches('│').trim_start().starts_with(what))
+            .unwrap_or_default()
+            .to_string()
+    };
+    for gate in ["page-errors", "prom-errors"] {
+        assert!(row(&out, gate).contains("NaN"), "check, {gate}: {out}");
+    }
+    let (code, out, _) = rig.run(&["-o", "json", "check"]);
+    assert_eq!(code, 7);
+    let gates: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "gate")
+        .collect();
+    assert_eq!(gates.len(), 2, "{out}");
+    for g in &gates {
+        assert_eq!(g["nan"], true, "{g}");
+        assert!(g["value"].is_null(), "{g}");
+        assert!(g["note"].as_str().is_some_and(|n| n.contains("NaN")), "{g}");
+    }
+
+    // Through the engine: the soak's reading and the breach say NaN.
+    let (code, out, err) = rig.run(&["advance", "--wait"]);
+    assert_eq!(code, 7, "paused by the breach: {out}{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("✗ gate page-errors") && l.contains("NaN")),
+        "the gate line: {err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.contains("BREACH") && l.contains("NaN")),
+        "the breach: {err}"
+    );
+    let (code, out, err) = rig.run(&["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for gate in ["page-errors", "prom-errors"] {
+        let line = row(&out, gate);
+        assert!(
+            line.contains("NaN") && !line.contains("no data"),
+            "status, {gate}: {out}"
+        );
+    }
+    let (_, out, _) = rig.run(&["-o", "json", "status"]);
+    let status: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(status["gates"]["page-errors"]["nan"], true, "{status}");
+    let (_, out, _) = rig.run(&["history", "--gates"]);
+    assert!(out.contains("page-errors = NaN FAIL"), "history: {out}");
+    let breach = rig
+        .records()
+        .into_iter()
+        .find_map(|r| match r.entry {
+            migrate::state::Entry::Breach { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .expect("a breach on record");
+    assert!(breach.contains("NaN"), "{breach}");
+    rig.assert_consistent("NaN");
+
+    // The JSON stream of a run.
+    let rig = Rig::new("faults");
+    gate_plan(&rig, &m, "fail", "pause");
+    let (code, out, err) = rig.run(&["-o", "json", "advance", "--wait"]);
+    assert_eq!(code, 7, "{out}{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "gate" && e["nan"] == true),
+        "{out}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "breach"
+                && e["reason"].as_str().is_some_and(|r| r.contains("NaN"))),
+        "{out}"
+    );
+}
+
 /// A flag's state at the flag service: enabled, rollout percent.
 type FlagCell = Arc<Mutex<(bool, Option<f64>)>>;
 

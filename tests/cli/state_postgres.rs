@@ -1286,3 +1286,34 @@ fn a_row_that_does_not_decode_a_lost_journal_and_a_damaged_checkpoint_are_recove
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.stderr.contains("nothing recoverable"), "{}", r.text());
 }
+
+#[test]
+fn a_second_migration_in_the_same_database_may_not_drive_a_target_another_drives() {
+    let url = database("two_drivers");
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("MIGRATE_STATE_URL", url.as_str()),
+        ("MIGRATE_ACTOR", "ops@ci"),
+    ];
+    let steps = format!("{}      - approve: go on?\n", traffic_steps("split", [10]));
+    let first = write_plan(dir.path(), "first", "", &steps);
+    let r = run(runner(&first, &env).arg("advance"));
+    assert_eq!(r.code, 4, "waits for the approval: {}", r.text());
+    // Another migration of the same database, the same provider; its live
+    // share put back to 0 by hand, so only the other migration's claim
+    // stands in the way.
+    let second = write_plan(dir.path(), "second", "", &steps);
+    let r = run(runner(&second, &env).arg("advance"));
+    assert_eq!(r.code, 2, "refused: {}", r.text());
+    assert!(
+        r.stderr.contains("traffic via split") && r.stderr.contains("migration 'first'"),
+        "names the target and the migration that drives it: {}",
+        r.text()
+    );
+    assert_eq!(applied(dir.path()), [10], "nothing set by the second");
+    let journal = history(&second, &env);
+    assert!(
+        !journal.iter().any(|r| r["event"] == "baseline"),
+        "no baseline recorded: {journal:?}"
+    );
+}

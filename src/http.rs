@@ -1,6 +1,7 @@
-//! The demo's HTTP servers (and `supervise`'s): hyper's HTTP/1.1 server,
-//! by default on 127.0.0.1 and a port the system chooses, one task per
-//! connection (keep-alive), all stopped when the [`Server`] is dropped.
+//! A small HTTP server for what migrate serves (`supervise`'s pages, the
+//! demo's system): hyper's HTTP/1.1 server, by default on 127.0.0.1 and a
+//! port the system chooses, one task per connection (keep-alive), all
+//! stopped when the [`Server`] is dropped.
 
 use std::convert::Infallible;
 use std::future::Future;

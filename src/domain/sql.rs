@@ -26,7 +26,41 @@ use bigdecimal::{BigDecimal, ToPrimitive};
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use uuid::Uuid;
 
-use crate::providers::db::Kind;
+/// What kind of value a column holds, as far as comparison is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    /// Integers of any width, signed.
+    Int,
+    /// Unsigned integers (MySQL).
+    UInt,
+    Decimal,
+    Float,
+    Text,
+    /// Fixed-width, blank-padded text (PostgreSQL `char(n)`): the padding is
+    /// not data.
+    Char,
+    Bytes,
+    Date,
+    Time,
+    /// Date and time without a time zone (taken as UTC).
+    Timestamp,
+    /// An instant (PostgreSQL `timestamptz`, MySQL TIMESTAMP).
+    TimestampTz,
+    Uuid,
+    Json,
+    /// A type with no exact reader here: read as the database's own text
+    /// form and compared as text.
+    Other,
+}
+
+impl Kind {
+    /// Whether keys of this kind are ordered by their bytes (text), which
+    /// the scans must ask for explicitly whatever the column's collation.
+    pub fn is_text(self) -> bool {
+        matches!(self, Kind::Text | Kind::Char | Kind::Other)
+    }
+}
 
 /// One column's value of one row.
 #[derive(Debug, Clone, PartialEq)]
