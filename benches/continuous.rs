@@ -95,7 +95,7 @@ phases:
             maria.url("legacy"),
             pg.url("accounts")
         );
-        let plan = migrate::plan::validate(&text, &HashMap::new())
+        let plan = migrate::plan::validate(&text, &HashMap::new(), migrate::providers::catalog())
             .expect("a valid plan")
             .plan;
         let times = runtime.block_on(async {

@@ -166,7 +166,7 @@ fn main() {
     }
 
     let env = env();
-    let plan = match migrate::plan::validate(&text, &env) {
+    let plan = match migrate::plan::validate(&text, &env, migrate::providers::catalog()) {
         Ok(v) => v.plan,
         Err(diags) => {
             for d in &diags {
@@ -187,7 +187,9 @@ fn main() {
     );
     report(
         "validate",
-        time(|| migrate::plan::validate(black_box(&text), &env).is_ok()),
+        time(|| {
+            migrate::plan::validate(black_box(&text), &env, migrate::providers::catalog()).is_ok()
+        }),
     );
     // The share of it that is YAML parsing (text to spanned nodes).
     report(

@@ -40,7 +40,11 @@ pub fn read_plan_text(path: &Path) -> anyhow::Result<String> {
 pub fn load_plan(file: &Path, printer: &Printer) -> anyhow::Result<Validated> {
     let text = read_plan_text(file)?;
     let name = file.display().to_string();
-    match planlib::validate(&text, &SecretEnv::new(ProcessEnv)) {
+    match planlib::validate(
+        &text,
+        &SecretEnv::new(ProcessEnv),
+        crate::providers::catalog(),
+    ) {
         Ok(v) => {
             if !printer.json {
                 printer.diagnostics(&name, &text, &v.warnings);
@@ -97,7 +101,12 @@ fn report_invalid(file: &str, text: &str, diags: &[Diagnostic], printer: &Printe
 /// Validate a plan's text (as `validate` does) without printing: the
 /// errors in words (for `supervise`, which says them in its log).
 pub fn validate_text(file: &Path, text: &str) -> Result<Validated, String> {
-    planlib::validate(text, &SecretEnv::new(ProcessEnv)).map_err(|diags| {
+    planlib::validate(
+        text,
+        &SecretEnv::new(ProcessEnv),
+        crate::providers::catalog(),
+    )
+    .map_err(|diags| {
         let lines = planlib::diag::Lines::new(text);
         let name = file.display().to_string();
         diags

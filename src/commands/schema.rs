@@ -5,7 +5,7 @@ use crate::output::Printer;
 use crate::plan::schema::plan_schema;
 
 pub fn run(printer: &Printer) -> anyhow::Result<ExitCode> {
-    let text = serde_json::to_string_pretty(&plan_schema())?;
+    let text = serde_json::to_string_pretty(&plan_schema(crate::providers::catalog()))?;
     printer.out(&text);
     Ok(ExitCode::Ok)
 }

@@ -11,16 +11,18 @@ pub fn run(global: &Global, printer: &Printer) -> anyhow::Result<ExitCode> {
     let file = global.file.display().to_string();
     if printer.json {
         let text = read_plan_text(&global.file)?;
-        return Ok(match plan::validate(&text, &ProcessEnv) {
-            Ok(v) => {
-                printer.json(&diagnostics_json(&file, &v.warnings, true));
-                ExitCode::Ok
-            }
-            Err(diags) => {
-                printer.json(&diagnostics_json(&file, &diags, false));
-                ExitCode::Invalid
-            }
-        });
+        return Ok(
+            match plan::validate(&text, &ProcessEnv, crate::providers::catalog()) {
+                Ok(v) => {
+                    printer.json(&diagnostics_json(&file, &v.warnings, true));
+                    ExitCode::Ok
+                }
+                Err(diags) => {
+                    printer.json(&diagnostics_json(&file, &diags, false));
+                    ExitCode::Invalid
+                }
+            },
+        );
     }
     let v = load_plan(&global.file, printer)?;
     let steps = v.plan.steps().count();

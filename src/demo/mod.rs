@@ -226,7 +226,7 @@ pub fn plan_for(dir: &Path, metrics_url: &str) -> anyhow::Result<Plan> {
         (METRICS_VAR.to_string(), metrics_url.to_string()),
     ]
     .into();
-    migrate::plan::validate(PLAN, &env)
+    migrate::plan::validate(PLAN, &env, migrate::providers::catalog())
         .map(|v| v.plan)
         .map_err(|diags| {
             let text: Vec<String> = diags

@@ -503,7 +503,7 @@ mod tests {
             ),
         ]
         .into();
-        let plan = migrate::plan::validate(super::super::PLAN, &env)
+        let plan = migrate::plan::validate(super::super::PLAN, &env, migrate::providers::catalog())
             .unwrap()
             .plan;
         for p in &plan.phases {

@@ -151,7 +151,9 @@ struct World {
 
 impl World {
     fn new(text: &str) -> Self {
-        let plan = validate(text, &HashMap::new()).expect("valid plan").plan;
+        let plan = validate(text, &HashMap::new(), crate::providers::catalog())
+            .expect("valid plan")
+            .plan;
         let registry = crate::providers::Registry::new(&plan);
         let w = World {
             registry,
@@ -460,6 +462,7 @@ async fn completed_steps_must_not_change_but_future_ones_may() {
         plan: validate(
             &PLAN.replace("[10, 50, 100]", "[20, 50, 100]"),
             &HashMap::new(),
+            crate::providers::catalog(),
         )
         .unwrap()
         .plan,
@@ -477,6 +480,7 @@ async fn completed_steps_must_not_change_but_future_ones_may() {
     let w3 = validate(
         &PLAN.replace("percent: 100 }", "percent: 50 }"),
         &HashMap::new(),
+        crate::providers::catalog(),
     )
     .unwrap()
     .plan;

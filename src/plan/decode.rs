@@ -16,14 +16,17 @@ pub struct Cx<'a> {
     /// Definitions that exist but had errors ("provider:lb"): references to
     /// them are not reported again as unknown.
     pub broken: std::collections::HashSet<String>,
+    /// The provider types the plan may use.
+    pub catalog: &'a super::spec::Catalog,
 }
 
 impl<'a> Cx<'a> {
-    pub fn new(env: &'a dyn Env) -> Self {
+    pub fn new(env: &'a dyn Env, catalog: &'a super::spec::Catalog) -> Self {
         Self {
             env,
             diags: Vec::new(),
             broken: std::collections::HashSet::new(),
+            catalog,
         }
     }
 

@@ -8,7 +8,7 @@ use super::model::{Plan, Step, StepKind};
 pub fn step(plan: &Plan, step: &Step) -> String {
     let candidate = |provider: &str| {
         plan.provider(provider)
-            .map_or_else(|| "the candidate".to_string(), |p| p.kind.candidate_label())
+            .map_or_else(|| "the candidate".to_string(), |p| p.candidate_label())
     };
     match &step.kind {
         StepKind::Traffic { provider, percent } => {

@@ -6,11 +6,10 @@ use std::time::Duration;
 use super::decode::Cx;
 use super::diag::{Pos, Span};
 use super::model::{
-    Capability, Continuous, Gate, GateSource, NoData, Overlap, Provider, ProviderKind,
-    Reconciliation, Sweep, TableRef, Watermark,
+    Capability, Continuous, Gate, GateSource, NoData, Overlap, Provider, Reconciliation, Sweep,
+    TableRef, Watermark,
 };
 use super::refs::{resolve_provider, resolve_reconciliation};
-use super::text::Text;
 use super::yaml::{Node, NodeKind};
 
 pub const GATE_KEYS: &[&str] = &[
@@ -386,13 +385,15 @@ fn gate(
             let provider = resolve_provider(cx, pn, &pp, providers, Capability::Metrics, "a gate");
             let query = map.req(cx, "query", &what).and_then(|(n, p)| {
                 let q = cx.text(n, &p)?;
-                let is_scrape = provider.as_ref().is_some_and(|name| {
+                // A provider type may check its queries (scrape parses them).
+                let check = provider.as_ref().and_then(|name| {
                     providers
                         .iter()
-                        .any(|pr| &pr.name == name && matches!(pr.kind, ProviderKind::Scrape(_)))
+                        .find(|pr| &pr.name == name)
+                        .and_then(|pr| pr.spec.check_query)
                 });
-                if is_scrape {
-                    check_scrape_query(cx, n, &p, &q)?;
+                if let Some(check) = check {
+                    check(cx, n, &p, &q)?;
                 }
                 Some(q)
             });
@@ -550,41 +551,10 @@ fn stale_warning(
     }
 }
 
-/// A `scrape` gate's query must parse; the error points at the column of
-/// the query where it went wrong when the query sits on one line of the
-/// plan. A query taken from the environment is not checked (its text is a
-/// secret, and is checked when first run).
-fn check_scrape_query(cx: &mut Cx<'_>, node: &Node, path: &str, query: &Text) -> Option<()> {
-    if query.is_secret() {
-        return Some(());
-    }
-    let Err(e) = crate::providers::scrape::query::parse(query.expose()) else {
-        return Some(());
-    };
-    let (span, message) = match query_span(node, query.expose(), e.offset) {
-        Some(span) => (span, format!("invalid scrape query: {}", e.message)),
-        None => (
-            node.span,
-            format!(
-                "invalid scrape query at column {} of the query: {}",
-                e.offset + 1,
-                e.message
-            ),
-        ),
-    };
-    cx.error_hint(
-        span,
-        path,
-        message,
-        "a scrape query is a metric selector (name{label=\"v\"}), rate(selector), or rate(a) / rate(b)",
-    );
-    None
-}
-
 /// Where character `offset` of a one-line scalar is in the plan: after
 /// its opening quote, if quoted. `None` when the scalar spans lines or
 /// does not hold its text as written (escapes), where columns would lie.
-fn query_span(node: &Node, text: &str, offset: usize) -> Option<Span> {
+pub fn query_span(node: &Node, text: &str, offset: usize) -> Option<Span> {
     let NodeKind::Scalar(s) = &node.kind else {
         return None;
     };
@@ -610,30 +580,6 @@ mod tests {
 
     use crate::plan::{validate, Diagnostic};
 
-    fn errors(query_line: &str) -> Vec<Diagnostic> {
-        let text = format!(
-            "version: 1
-name: t
-providers:
-  app: {{ type: scrape, url: http://127.0.0.1:9100/metrics }}
-  prom: {{ type: prometheus, url: http://127.0.0.1:9090 }}
-gates:
-  g:
-    provider: app
-{query_line}
-    max: 1
-phases:
-  - name: p
-    steps:
-      - check: [g]
-"
-        );
-        match validate(&text, &HashMap::new()) {
-            Ok(_) => Vec::new(),
-            Err(d) => d.into_iter().filter(Diagnostic::is_error).collect(),
-        }
-    }
-
     fn continuous_plan(
         continuous: &str,
         gate: &str,
@@ -642,8 +588,8 @@ phases:
             "version: 1
 name: t
 providers:
-  a: {{ type: sqlite, path: a.db }}
-  b: {{ type: sqlite, path: b.db }}
+  a: {{ type: db, path: a.db }}
+  b: {{ type: db, path: b.db }}
 reconciliations:
   r:
     source: {{ provider: a, table: t }}
@@ -659,7 +605,7 @@ phases:
       - check: [parity]
 "
         );
-        validate(&text, &HashMap::new())
+        validate(&text, &HashMap::new(), crate::plan::spec::tests::CATALOG)
     }
 
     #[test]
@@ -709,36 +655,5 @@ phases:
         assert!(v.warnings[0]
             .message
             .contains("shorter than the pass interval"));
-    }
-
-    #[test]
-    fn good_scrape_queries_pass() {
-        assert!(errors(
-            "    query: rate(http_requests_total{code=~\"5..\"}) / rate(http_requests_total)"
-        )
-        .is_empty());
-    }
-
-    #[test]
-    fn scrape_query_errors_point_at_the_column() {
-        // Plain scalar: the query starts at column 12; '[' is 6 further.
-        let d = errors("    query: rate(x[5m])");
-        assert_eq!(d.len(), 1, "{d:?}");
-        assert!(d[0].message.contains("range"), "{}", d[0].message);
-        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 12 + 6));
-        // Quoted: one more for the quote.
-        let d = errors("    query: 'sum(x)'");
-        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 13));
-        assert!(d[0].message.contains("already sums"), "{}", d[0].message);
-        let d = errors("    query: \"x{a=~'('}\"");
-        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 13 + 5));
-    }
-
-    #[test]
-    fn multi_line_queries_are_reported_at_the_value() {
-        let d = errors("    query: >-\n      rate(x)\n      / sum(y)");
-        assert_eq!(d.len(), 1, "{d:?}");
-        assert!((9..=10).contains(&d[0].span.start.line), "{d:?}");
-        assert!(d[0].message.contains("column 11"), "{}", d[0].message);
     }
 }

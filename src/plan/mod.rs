@@ -11,6 +11,7 @@ pub mod model;
 pub mod providers;
 pub mod refs;
 pub mod schema;
+pub mod spec;
 pub mod steps;
 pub mod text;
 pub mod yaml;
@@ -53,9 +54,14 @@ pub struct Validated {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Validate plan text. On failure, every error (and warning) found, in
-/// document order.
-pub fn validate(text: &str, env: &dyn Env) -> Result<Validated, Vec<Diagnostic>> {
+/// Validate plan text, its providers of the types in `catalog`
+/// (`providers::catalog()`). On failure, every error (and warning) found,
+/// in document order.
+pub fn validate(
+    text: &str,
+    env: &dyn Env,
+    catalog: &spec::Catalog,
+) -> Result<Validated, Vec<Diagnostic>> {
     let root = match yaml::parse(text) {
         Ok(Some(root)) => root,
         Ok(None) => {
@@ -68,7 +74,7 @@ pub fn validate(text: &str, env: &dyn Env) -> Result<Validated, Vec<Diagnostic>>
         }
         Err(diags) => return Err(diags),
     };
-    let mut cx = Cx::new(env);
+    let mut cx = Cx::new(env, catalog);
     let plan = decode_plan(&mut cx, &root);
     let mut diags = cx.diags;
     diag::sort(&mut diags);

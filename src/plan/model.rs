@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use super::jsonpath::JsonPath;
+use super::spec::{Config, ProviderSpec};
 use super::text::Text;
 
 #[derive(Debug, Clone, Serialize)]
@@ -157,15 +158,72 @@ impl Capability {
             Capability::Database => "holds data",
         }
     }
+
+    /// "cannot mirror", "cannot shift traffic".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Capability::Traffic => "shift traffic",
+            Capability::Mirror => "mirror",
+            Capability::Flags => "set feature flags",
+            Capability::Metrics => "read metrics",
+            Capability::Database => "hold data",
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A named provider of the plan: its type's declaration and its decoded
+/// configuration (a type only its adapter knows; see [`super::spec`]).
+#[derive(Debug, Clone)]
 pub struct Provider {
     pub name: String,
-    #[serde(serialize_with = "ser_opt_duration")]
     pub timeout: Option<Duration>,
-    #[serde(flatten)]
-    pub kind: ProviderKind,
+    pub spec: &'static ProviderSpec,
+    pub config: Config,
+}
+
+impl Provider {
+    pub fn type_name(&self) -> &'static str {
+        self.spec.name
+    }
+
+    /// What this provider can do as configured.
+    pub fn capabilities(&self) -> &'static [Capability] {
+        self.config.capabilities().unwrap_or(self.spec.capabilities)
+    }
+
+    /// What the provider sends traffic to, in words ("payments-v2").
+    pub fn candidate_label(&self) -> String {
+        self.config.candidate_label()
+    }
+
+    /// The configuration, for the adapter of its type.
+    pub fn config<T: 'static>(&self) -> Option<&T> {
+        self.config.as_any().downcast_ref()
+    }
+}
+
+/// `{name, timeout, type, ...the configuration's fields}`: the form step
+/// digests hash, so it must not change.
+impl Serialize for Provider {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Timeout<'a>(&'a Option<Duration>);
+        impl Serialize for Timeout<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                ser_opt_duration(self.0, s)
+            }
+        }
+        let fields = self.config.to_json();
+        let fields = fields.as_object();
+        let mut map = s.serialize_map(Some(3 + fields.map_or(0, |f| f.len())))?;
+        map.serialize_entry("name", &self.name)?;
+        map.serialize_entry("timeout", &Timeout(&self.timeout))?;
+        map.serialize_entry("type", self.spec.name)?;
+        for (k, v) in fields.into_iter().flatten() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 /// HTTP headers or environment variables: names and (possibly secret) values.
@@ -180,127 +238,7 @@ pub struct Tls {
     pub ca_file: Option<Text>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum ProviderKind {
-    Haproxy(Haproxy),
-    Nginx(Nginx),
-    Envoy(Envoy),
-    Traefik(Traefik),
-    Http(Box<Http>),
-    Exec(Exec),
-    Unleash(Unleash),
-    Flagd(Flagd),
-    #[serde(rename = "launchdarkly")]
-    LaunchDarkly(LaunchDarkly),
-    Prometheus(Prometheus),
-    Scrape(Scrape),
-    Postgres(Database),
-    Mysql(Database),
-    Sqlite(Sqlite),
-}
-
-impl ProviderKind {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            ProviderKind::Haproxy(_) => "haproxy",
-            ProviderKind::Nginx(_) => "nginx",
-            ProviderKind::Envoy(_) => "envoy",
-            ProviderKind::Traefik(_) => "traefik",
-            ProviderKind::Http(_) => "http",
-            ProviderKind::Exec(_) => "exec",
-            ProviderKind::Unleash(_) => "unleash",
-            ProviderKind::Flagd(_) => "flagd",
-            ProviderKind::LaunchDarkly(_) => "launchdarkly",
-            ProviderKind::Prometheus(_) => "prometheus",
-            ProviderKind::Scrape(_) => "scrape",
-            ProviderKind::Postgres(_) => "postgres",
-            ProviderKind::Mysql(_) => "mysql",
-            ProviderKind::Sqlite(_) => "sqlite",
-        }
-    }
-
-    /// What this provider can do as configured.
-    pub fn capabilities(&self) -> &'static [Capability] {
-        use Capability::*;
-        match self {
-            ProviderKind::Haproxy(_) => &[Traffic],
-            ProviderKind::Nginx(_) | ProviderKind::Envoy(_) | ProviderKind::Traefik(_) => {
-                &[Traffic, Mirror]
-            }
-            ProviderKind::Http(h) if h.set.is_none() => &[Metrics],
-            ProviderKind::Exec(e) if e.set.is_none() => &[Metrics],
-            ProviderKind::Http(_) | ProviderKind::Exec(_) => &[Traffic, Mirror, Flags, Metrics],
-            ProviderKind::Unleash(_) | ProviderKind::Flagd(_) | ProviderKind::LaunchDarkly(_) => {
-                &[Flags]
-            }
-            ProviderKind::Prometheus(_) | ProviderKind::Scrape(_) => &[Metrics],
-            ProviderKind::Postgres(_) | ProviderKind::Mysql(_) | ProviderKind::Sqlite(_) => {
-                &[Database]
-            }
-        }
-    }
-
-    /// What the provider sends traffic to, in words ("payments-v2").
-    pub fn candidate_label(&self) -> String {
-        match self {
-            ProviderKind::Haproxy(h) => h.candidate.join(", "),
-            ProviderKind::Nginx(n) => n.candidate.join(", "),
-            ProviderKind::Envoy(e) => e.candidate.clone(),
-            ProviderKind::Traefik(t) => t.candidate.clone(),
-            _ => "the candidate".to_string(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Endpoint {
-    Socket(Text),
-    Address(Text),
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Haproxy {
-    #[serde(flatten)]
-    pub endpoint: Endpoint,
-    pub backend: String,
-    pub legacy: Vec<String>,
-    pub candidate: Vec<String>,
-    pub state_file: Option<Text>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Nginx {
-    pub file: Text,
-    pub reload: Vec<Text>,
-    pub test: Option<Vec<Text>>,
-    pub upstream: String,
-    pub legacy: Vec<String>,
-    pub candidate: Vec<String>,
-    pub mirror_variable: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Envoy {
-    pub admin: Text,
-    pub runtime_key_prefix: String,
-    pub legacy: String,
-    pub candidate: String,
-    pub mirror_key: Option<String>,
-    pub headers: Vec<(String, Text)>,
-    pub tls: Tls,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Traefik {
-    pub file: Text,
-    pub service: String,
-    pub legacy: String,
-    pub candidate: String,
-    pub mirror_service: Option<String>,
-}
-
+/// An HTTP request template (`http` providers' `set` and `get`).
 #[derive(Debug, Clone, Serialize)]
 pub struct HttpRequest {
     pub method: String,
@@ -308,68 +246,6 @@ pub struct HttpRequest {
     pub body: Option<Text>,
     pub headers: Vec<(String, Text)>,
     pub json_path: Option<JsonPath>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Http {
-    pub set: Option<HttpRequest>,
-    pub get: HttpRequest,
-    pub headers: Vec<(String, Text)>,
-    pub tls: Tls,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Exec {
-    pub set: Option<Vec<Text>>,
-    pub get: Vec<Text>,
-    pub env: Vec<(String, Text)>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Unleash {
-    pub url: Text,
-    pub token: Text,
-    pub project: String,
-    pub environment: String,
-    pub tls: Tls,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Flagd {
-    pub file: Text,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LaunchDarkly {
-    pub url: Text,
-    pub token: Text,
-    pub project: String,
-    pub environment: String,
-    pub tls: Tls,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Prometheus {
-    pub url: Text,
-    pub headers: Vec<(String, Text)>,
-    pub tls: Tls,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Scrape {
-    pub url: Text,
-    pub headers: Vec<(String, Text)>,
-    pub tls: Tls,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Database {
-    pub url: Text,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Sqlite {
-    pub path: Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

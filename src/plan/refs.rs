@@ -2,7 +2,8 @@
 //! their definitions, checking that a provider can do what is asked of it.
 
 use super::decode::{did_you_mean, Cx};
-use super::model::{Capability, Gate, Provider, ProviderKind, Reconciliation};
+use super::model::{Capability, Gate, Provider, Reconciliation};
+use super::spec;
 use super::yaml::Node;
 
 fn unknown(
@@ -32,19 +33,6 @@ fn unknown(
     }
 }
 
-/// Types that offer `cap`, for hints.
-fn types_with(cap: Capability) -> &'static str {
-    match cap {
-        Capability::Traffic => "haproxy, nginx, envoy, traefik, http, exec",
-        Capability::Mirror => {
-            "nginx, envoy (with mirror_key), traefik (with mirror_service), http, exec"
-        }
-        Capability::Flags => "unleash, flagd, launchdarkly, http, exec",
-        Capability::Metrics => "prometheus, scrape, http, exec",
-        Capability::Database => "postgres, mysql, sqlite",
-    }
-}
-
 /// The name of a provider that exists and offers `cap`; `user` says what
 /// needs it ("a traffic step").
 pub fn resolve_provider(
@@ -62,50 +50,44 @@ pub fn resolve_provider(
         }
         let known: Vec<&str> = providers
             .iter()
-            .filter(|p| p.kind.capabilities().contains(&cap))
+            .filter(|p| p.capabilities().contains(&cap))
             .map(|p| p.name.as_str())
             .collect();
         unknown(cx, node, path, "provider", &name, "providers", &known);
         return None;
     };
-    let kind = &provider.kind;
-    if !kind.capabilities().contains(&cap) {
-        let why = match kind {
-            ProviderKind::Http(_) | ProviderKind::Exec(_) => {
-                "; it has no 'set', so it can only read metrics".to_string()
-            }
-            _ => String::new(),
-        };
+    if !provider.capabilities().contains(&cap) {
+        let why = provider
+            .config
+            .limited_because()
+            .map_or_else(String::new, |w| format!("; {w}"));
         cx.error_hint(
             node.span,
             path,
             format!(
                 "provider '{name}' is {} provider, which {}{why}; {user} needs one that {}",
-                super::providers::with_article(kind.type_name()),
-                kind.capabilities()
+                provider.spec.with_article(),
+                provider
+                    .capabilities()
                     .first()
                     .map_or("does nothing", |c| c.noun()),
                 cap.noun()
             ),
-            format!("provider types that can: {}", types_with(cap)),
+            format!(
+                "provider types that can: {}",
+                spec::types_with(cx.catalog, cap)
+            ),
         );
         return None;
     }
-    if cap == Capability::Mirror {
-        let missing = match kind {
-            ProviderKind::Envoy(e) if e.mirror_key.is_none() => Some("mirror_key"),
-            ProviderKind::Traefik(t) if t.mirror_service.is_none() => Some("mirror_service"),
-            _ => None,
-        };
-        if let Some(key) = missing {
-            cx.error_hint(
-                node.span,
-                path,
-                format!("provider '{name}' cannot mirror: it has no '{key}'"),
-                format!("add {key} to provider '{name}'"),
-            );
-            return None;
-        }
+    if let Some(key) = provider.config.missing_for(cap) {
+        cx.error_hint(
+            node.span,
+            path,
+            format!("provider '{name}' cannot {}: it has no '{key}'", cap.verb()),
+            format!("add {key} to provider '{name}'"),
+        );
+        return None;
     }
     Some(name)
 }

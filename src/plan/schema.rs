@@ -6,7 +6,8 @@
 use serde_json::{json, Map, Value};
 
 use super::gates::{CONTINUOUS_KEYS, GATE_KEYS, RECONCILIATION_KEYS, TABLE_KEYS};
-use super::providers::{self, COMMON_KEYS, REQUEST_KEYS};
+use super::providers::{COMMON_KEYS, REQUEST_KEYS};
+use super::spec::{Catalog, Key, ProviderSpec, Shape};
 use super::steps::{
     sibling_keys, CANARY_KEYS, FLAG_KEYS, PHASE_KEYS, STEP_KINDS, TRAFFIC_KEYS, WEBHOOK_KEYS,
 };
@@ -42,110 +43,44 @@ fn described(mut v: Value, description: &str) -> Value {
     v
 }
 
-fn provider_field(key: &str) -> Value {
-    match key {
-        "type" => json!({ "enum": providers::TYPES }),
-        "timeout" => described(
-            r("duration"),
-            "per-call timeout for this provider (default: settings.timeout)",
-        ),
-        "socket" => described(
-            r("text"),
-            "HAProxy admin socket path (stats socket ... level admin)",
-        ),
-        "address" => described(r("text"), "host:port of HAProxy's runtime API over TCP"),
-        "backend" => described(
-            r("literal"),
-            "the HAProxy backend holding legacy and candidate servers",
-        ),
-        "legacy" | "candidate" => {
-            described(r("oneOrMany"), "server(s), cluster or service on this side")
-        }
-        "state_file" => described(
-            r("text"),
-            "HAProxy server-state-file to save runtime weights to, so they survive a reload",
-        ),
-        "file" => described(r("text"), "the file migrate writes (atomically)"),
-        "reload" | "test" => described(
-            r("argv"),
-            "command to run after writing the file (no shell)",
-        ),
-        "upstream" => described(r("literal"), "name of the nginx upstream block"),
-        "mirror_variable" => described(
-            r("literal"),
-            "nginx variable set by split_clients for mirroring (default migrate_mirror)",
-        ),
-        "admin" => described(r("text"), "Envoy admin URL, e.g. http://127.0.0.1:9901"),
-        "runtime_key_prefix" => described(
-            r("literal"),
-            "runtime_key_prefix of the route's weighted_clusters",
-        ),
-        "mirror_key" => described(
-            r("literal"),
-            "runtime key of the request mirror policy's runtime_fraction",
-        ),
-        "service" => described(r("literal"), "the weighted Traefik service migrate owns"),
-        "mirror_service" => described(r("literal"), "the mirroring Traefik service migrate owns"),
-        "headers" => r("headers"),
-        "insecure_skip_tls_verify" => described(
-            json!({"type": "boolean"}),
-            "skip TLS certificate verification (loudly warned about)",
-        ),
-        "ca_file" => described(r("text"), "PEM file of an extra CA to trust"),
-        "set" | "get" => json!({ "oneOf": [r("argv"), r("request")] }),
-        "env" => r("headers"),
-        "url" => r("text"),
-        "token" => described(
-            r("text"),
-            "API token; use ${VAR} so it stays out of the plan",
-        ),
-        "project" | "environment" => r("literal"),
-        "path" => described(r("text"), "path of the SQLite database file"),
-        _ => json!({}),
+fn key_schema(key: &Key) -> Value {
+    let v = match key.shape {
+        Shape::Text => r("text"),
+        Shape::Literal => r("literal"),
+        Shape::OneOrMany => r("oneOrMany"),
+        Shape::Argv => r("argv"),
+        Shape::Headers => r("headers"),
+        Shape::Bool => json!({"type": "boolean"}),
+        Shape::Request => r("request"),
+    };
+    if key.description.is_empty() {
+        v
+    } else {
+        described(v, key.description)
     }
 }
 
-fn provider_schemas() -> Vec<Value> {
-    providers::TYPES
-        .iter()
-        .map(|kind| {
-            let keys: Vec<&str> = COMMON_KEYS
-                .iter()
-                .chain(providers::keys_for(kind))
-                .copied()
-                .collect();
-            let mut props: Vec<(&str, Value)> = keys.iter().map(|k| (*k, provider_field(k))).collect();
-            for (k, v) in &mut props {
-                if *k == "type" {
-                    *v = json!({ "const": kind });
-                }
-                if *kind == "exec" && matches!(*k, "set" | "get") {
-                    *v = described(r("argv"), "argv template; {{percent}}, {{key}}, {{enabled}}, {{channel}} when setting, {{key}}, {{query}}, {{channel}} when reading");
-                }
-                if *kind == "http" && matches!(*k, "set" | "get") {
-                    *v = r("request");
-                }
-            }
-            let required: &[&str] = match *kind {
-                "haproxy" => &["type", "backend", "legacy", "candidate"],
-                "nginx" => &["type", "file", "reload", "upstream", "legacy", "candidate"],
-                "envoy" => &["type", "admin", "runtime_key_prefix", "legacy", "candidate"],
-                "traefik" => &["type", "file", "service", "legacy", "candidate"],
-                "http" | "exec" => &["type", "get"],
-                "unleash" => &["type", "url", "token", "environment"],
-                "launchdarkly" => &["type", "token", "project", "environment"],
-                "flagd" => &["type", "file"],
-                "prometheus" | "scrape" | "postgres" | "mysql" => &["type", "url"],
-                "sqlite" => &["type", "path"],
-                _ => &["type"],
-            };
-            object(
-                &props,
-                required,
-                &format!("{} provider", providers::with_article(kind)),
-            )
-        })
-        .collect()
+/// One provider type's schema, from its declaration.
+fn provider_schema(spec: &ProviderSpec) -> Value {
+    let mut props: Vec<(&str, Value)> = vec![
+        ("type", json!({ "const": spec.name })),
+        (
+            "timeout",
+            described(
+                r("duration"),
+                "per-call timeout for this provider (default: settings.timeout)",
+            ),
+        ),
+    ];
+    props.extend(spec.keys.iter().map(|k| (k.name, key_schema(k))));
+    let required: Vec<&str> = std::iter::once("type")
+        .chain(spec.keys.iter().filter(|k| k.required).map(|k| k.name))
+        .collect();
+    object(
+        &props,
+        &required,
+        &format!("{} provider", spec.with_article()),
+    )
 }
 
 fn step_field(kind: &str) -> Value {
@@ -252,8 +187,9 @@ fn step_schemas() -> Vec<Value> {
         .collect()
 }
 
-/// The schema as a JSON value.
-pub fn plan_schema() -> Value {
+/// The schema as a JSON value, for plans whose providers are of the types
+/// in `catalog` (`providers::catalog()`).
+pub fn plan_schema(catalog: &Catalog) -> Value {
     let settings = object(
         &[
             (
@@ -489,7 +425,7 @@ pub fn plan_schema() -> Value {
             "argv": { "type": "array", "items": { "type": ["string", "number"] }, "minItems": 1 },
             "headers": { "type": "object", "additionalProperties": r("text") },
             "request": request,
-            "provider": { "type": "object", "required": ["type"], "oneOf": provider_schemas() },
+            "provider": { "type": "object", "required": ["type"], "oneOf": catalog.iter().map(|s| provider_schema(s)).collect::<Vec<_>>() },
             "step": { "type": "object", "oneOf": step_schemas() },
         },
     })
@@ -497,7 +433,7 @@ pub fn plan_schema() -> Value {
 
 /// Every key the schema names in each kind of map, by the validator's names
 /// for them; for the test that keeps validator and schema in step.
-pub fn key_sets() -> Vec<(&'static str, Vec<&'static str>)> {
+pub fn key_sets(catalog: &Catalog) -> Vec<(&'static str, Vec<&'static str>)> {
     let mut sets = vec![
         ("plan", TOP_KEYS.to_vec()),
         ("settings", SETTINGS_KEYS.to_vec()),
@@ -511,10 +447,10 @@ pub fn key_sets() -> Vec<(&'static str, Vec<&'static str>)> {
         ("webhook", WEBHOOK_KEYS.to_vec()),
         ("canary", CANARY_KEYS.to_vec()),
     ];
-    for kind in providers::TYPES {
+    for spec in catalog {
         let mut keys = COMMON_KEYS.to_vec();
-        keys.extend_from_slice(providers::keys_for(kind));
-        sets.push((kind, keys));
+        keys.extend(spec.key_names());
+        sets.push((spec.name, keys));
     }
     sets
 }

@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 
 use super::decode::{did_you_mean, unknown_key, Cx, MapReader};
-use super::model::{
-    Capability, Gate, Percent, Phase, Provider, ProviderKind, Reconciliation, Step, StepKind,
-};
+use super::model::{Capability, Gate, Percent, Phase, Provider, Reconciliation, Step, StepKind};
 use super::refs::{resolve_gate, resolve_provider, resolve_reconciliation};
 use super::yaml::Node;
 
@@ -531,12 +529,10 @@ fn canary(cx: &mut Cx<'_>, value: &Node, path: &str, defs: &Defs<'_>) -> Vec<Ste
             .iter()
             .find(|pr| pr.name == name)
             .is_some_and(|pr| {
-                matches!(
-                    pr.kind,
-                    ProviderKind::Unleash(_)
-                        | ProviderKind::Flagd(_)
-                        | ProviderKind::LaunchDarkly(_)
-                ) || (map.has("key") && pr.kind.capabilities().contains(&Capability::Flags))
+                // A provider that only sets flags, or one that also can and
+                // is given a flag key.
+                pr.capabilities() == [Capability::Flags]
+                    || (map.has("key") && pr.capabilities().contains(&Capability::Flags))
             });
         let cap = if is_flags {
             Capability::Flags

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::{CallCtx, Failure, ProviderError};
 use crate::domain::sql::{Row, Value};
-use crate::plan::{Plan, ProviderKind};
+use crate::plan::Plan;
 
 pub use crate::domain::sql::Kind;
 
@@ -290,15 +290,11 @@ pub async fn connect(plan: &Plan, name: &str) -> anyhow::Result<Arc<dyn Database
         .provider(name)
         .ok_or_else(|| anyhow::anyhow!("the plan has no provider '{name}'"))?;
     let ctx = CallCtx::new(provider, &plan.settings);
-    let db: Arc<dyn Database> = match &provider.kind {
-        ProviderKind::Postgres(d) => {
-            Arc::new(super::postgres::Postgres::connect(ctx, &d.url).await?)
-        }
-        ProviderKind::Mysql(d) => Arc::new(super::mysql::Mysql::connect(ctx, &d.url).await?),
-        ProviderKind::Sqlite(s) => Arc::new(super::sqlite::Sqlite::connect(ctx, &s.path).await?),
-        other => anyhow::bail!(
+    let db = match super::adapter_of(provider).and_then(|a| a.database) {
+        Some(connect) => connect(provider, ctx).await?,
+        None => anyhow::bail!(
             "provider '{name}' ({}) is not a database",
-            other.type_name()
+            provider.type_name()
         ),
     };
     Ok(db)

@@ -17,25 +17,35 @@
 //! which `/runtime` does not show; `get` then reads it from
 //! `GET /config_dump`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::Client;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::web::{self, Answer};
-use super::{fmt_number, same_percent, CallCtx, Channel, Failure, ProviderError, Router};
-use crate::plan::{Envoy, Text};
+use super::{
+    config_of, fmt_number, same_percent, Adapter, CallCtx, Channel, Failure, ProviderError, Router,
+};
+use crate::plan::decode::Cx;
+use crate::plan::providers::Fields;
+use crate::plan::spec::{
+    self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
+};
+use crate::plan::{Capability, Provider, Text, Tls};
 
 /// Traffic weights are basis points: legacy + candidate = this.
 pub const TOTAL_WEIGHT: u32 = 10_000;
 
 pub struct EnvoyRouter {
     ctx: CallCtx,
-    cfg: Envoy,
+    cfg: Config,
     client: Client,
 }
 
 impl EnvoyRouter {
-    pub fn new(ctx: CallCtx, cfg: Envoy) -> Result<Self, ProviderError> {
+    pub fn new(ctx: CallCtx, cfg: Config) -> Result<Self, ProviderError> {
         let client = web::client(&ctx, &cfg.tls)?;
         Ok(Self { ctx, cfg, client })
     }
@@ -328,6 +338,103 @@ impl Router for EnvoyRouter {
             Channel::Mirror => self.mirror(&doing).await,
         }
     }
+}
+
+// The declaration: what an `envoy` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "envoy",
+    article: "an",
+    capabilities: &[Capability::Traffic, Capability::Mirror],
+    needs: &[(Capability::Mirror, "with mirror_key")],
+    keys: &[
+        Key::required(
+            "admin",
+            Shape::Text,
+            "Envoy admin URL, e.g. http://127.0.0.1:9901",
+        ),
+        Key::required(
+            "runtime_key_prefix",
+            Shape::Literal,
+            "runtime_key_prefix of the route's weighted_clusters",
+        ),
+        Key::required(
+            "legacy",
+            Shape::OneOrMany,
+            "the weighted cluster that serves the legacy version",
+        ),
+        Key::required(
+            "candidate",
+            Shape::OneOrMany,
+            "the weighted cluster that serves the candidate",
+        ),
+        Key::optional(
+            "mirror_key",
+            Shape::Literal,
+            "runtime key of the request mirror policy's runtime_fraction",
+        ),
+        Key::optional(
+            "headers",
+            Shape::Headers,
+            "HTTP headers sent to the admin API",
+        ),
+        INSECURE_SKIP_TLS_VERIFY,
+        CA_FILE,
+    ],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    router: Some(router),
+    ..Adapter::of(&SPEC)
+};
+
+fn router(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Router>> {
+    Ok(Arc::new(EnvoyRouter::new(
+        ctx,
+        config_of::<Config>(p)?.clone(),
+    )?))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub admin: Text,
+    pub runtime_key_prefix: String,
+    pub legacy: String,
+    pub candidate: String,
+    pub mirror_key: Option<String>,
+    pub headers: Vec<(String, Text)>,
+    pub tls: Tls,
+}
+
+impl ProviderConfig for Config {
+    fn candidate_label(&self) -> String {
+        self.candidate.clone()
+    }
+
+    fn missing_for(&self, cap: Capability) -> Option<&'static str> {
+        (cap == Capability::Mirror && self.mirror_key.is_none()).then_some("mirror_key")
+    }
+}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let admin = r.url(cx, "admin", &["http://", "https://"]);
+    let prefix = r.literal(cx, "runtime_key_prefix");
+    let legacy = r.literal(cx, "legacy");
+    let candidate = r.literal(cx, "candidate");
+    let mirror_key = r.opt_literal(cx, "mirror_key");
+    let headers = r.headers(cx);
+    let tls = r.tls(cx);
+    spec::config(Config {
+        admin: admin?,
+        runtime_key_prefix: prefix?,
+        legacy: legacy?,
+        candidate: candidate?,
+        mirror_key: mirror_key.ok()?,
+        headers: headers.ok()?,
+        tls: tls.ok()?,
+    })
 }
 
 #[cfg(test)]

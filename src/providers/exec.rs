@@ -27,17 +27,23 @@
 //! `get` first to fill it in.
 
 use std::process::Stdio;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use tokio::process::Command;
 
 use super::template::{self, Escape, Vars};
 use super::web::quote;
 use super::{
-    querying, CallCtx, Channel, Failure, FlagChange, FlagState, Flags, Metrics, ProviderError,
-    Router,
+    config_of, querying, Adapter, CallCtx, Channel, Failure, FlagChange, FlagState, Flags, Metrics,
+    ProviderError, Router,
 };
-use crate::plan::{self, Text};
+use crate::plan::decode::Cx;
+use crate::plan::providers::{check_placeholders, Fields, GET_PLACEHOLDERS, SET_PLACEHOLDERS};
+use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
+use crate::plan::yaml::Node;
+use crate::plan::{Capability, Provider, Text};
 
 /// How much of stderr an error message quotes (its end: where the reason
 /// usually is).
@@ -52,7 +58,7 @@ pub struct Exec {
 }
 
 impl Exec {
-    pub fn new(cfg: &plan::Exec, ctx: CallCtx) -> Self {
+    pub fn new(cfg: &Config, ctx: CallCtx) -> Self {
         Self {
             set: cfg.set.clone(),
             get: cfg.get.clone(),
@@ -206,6 +212,110 @@ impl Metrics for Exec {
     }
 }
 
+// The declaration: what an `exec` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "exec",
+    article: "an",
+    capabilities: &[
+        Capability::Traffic,
+        Capability::Mirror,
+        Capability::Flags,
+        Capability::Metrics,
+    ],
+    needs: &[],
+    keys: &[
+        Key::optional(
+            "set",
+            Shape::Argv,
+            "argv template; {{percent}}, {{key}}, {{enabled}}, {{channel}} when setting, {{key}}, {{query}}, {{channel}} when reading",
+        ),
+        Key::required(
+            "get",
+            Shape::Argv,
+            "argv template; {{percent}}, {{key}}, {{enabled}}, {{channel}} when setting, {{key}}, {{query}}, {{channel}} when reading",
+        ),
+        Key::optional(
+            "env",
+            Shape::Headers,
+            "environment variables of the commands (values may use ${VAR})",
+        ),
+    ],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    router: Some(router),
+    flags: Some(flags),
+    metrics: Some(metrics),
+    ..Adapter::of(&SPEC)
+};
+
+fn build(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<Exec>> {
+    Ok(Arc::new(Exec::new(config_of::<Config>(p)?, ctx)))
+}
+
+fn router(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Router>> {
+    Ok(build(p, ctx)?)
+}
+
+fn flags(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Flags>> {
+    Ok(build(p, ctx)?)
+}
+
+fn metrics(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Metrics>> {
+    Ok(build(p, ctx)?)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub set: Option<Vec<Text>>,
+    pub get: Vec<Text>,
+    pub env: Vec<(String, Text)>,
+}
+
+impl ProviderConfig for Config {
+    fn capabilities(&self) -> Option<&'static [Capability]> {
+        self.set.is_none().then_some(&[Capability::Metrics])
+    }
+
+    fn limited_because(&self) -> Option<&'static str> {
+        self.set
+            .is_none()
+            .then_some("it has no 'set', so it can only read metrics")
+    }
+}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let argv = |cx: &mut Cx<'_>, n: &Node, p: &str, allowed: &[&str]| {
+        let v = cx.argv(n, p)?;
+        if let Some(items) = cx.seq(n, p) {
+            for (i, item) in items.iter().enumerate() {
+                check_placeholders(cx, item, &format!("{p}[{i}]"), allowed);
+            }
+        }
+        Some(v)
+    };
+    let set = match r.map.opt("set") {
+        Some((n, p)) => argv(cx, n, &p, SET_PLACEHOLDERS).map(Some),
+        None => Some(None),
+    };
+    let get = r
+        .map
+        .req(cx, "get", r.what)
+        .and_then(|(n, p)| argv(cx, n, &p, GET_PLACEHOLDERS));
+    let env = match r.map.opt("env") {
+        Some((n, p)) => cx.string_map(n, &p),
+        None => Some(Vec::new()),
+    };
+    spec::config(Config {
+        set: set?,
+        get: get?,
+        env: env?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,7 +343,7 @@ mod tests {
     #[tokio::test]
     async fn an_empty_template_is_an_error_not_a_panic() {
         let e = Exec::new(
-            &plan::Exec {
+            &Config {
                 set: None,
                 get: Vec::new(),
                 env: Vec::new(),
@@ -249,7 +359,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_program_is_rejected_and_named() {
         let e = Exec::new(
-            &plan::Exec {
+            &Config {
                 set: None,
                 get: argv(&["/nonexistent/migrate-test-program"]),
                 env: Vec::new(),

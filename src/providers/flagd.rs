@@ -73,11 +73,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError};
+use super::{config_of, Adapter, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError};
 use crate::fsutil;
-use crate::plan::{self, Text};
+use crate::plan::decode::Cx;
+use crate::plan::providers::Fields;
+use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
+use crate::plan::{Capability, Provider, Text};
 
 /// A `flagd` provider.
 pub struct Flagd {
@@ -101,7 +105,7 @@ impl Problem {
 }
 
 impl Flagd {
-    pub fn new(cfg: &plan::Flagd, ctx: CallCtx) -> Self {
+    pub fn new(cfg: &Config, ctx: CallCtx) -> Self {
         Self {
             file: cfg.file.clone(),
             ctx,
@@ -562,6 +566,44 @@ fn fractional(percent: f64, bucket_by: Option<Value>) -> Value {
     items.push(json!(["on", on]));
     items.push(json!(["off", total - on]));
     json!({ "fractional": items })
+}
+
+// The declaration: what a `flagd` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "flagd",
+    article: "a",
+    capabilities: &[Capability::Flags],
+    needs: &[],
+    keys: &[Key::required(
+        "file",
+        Shape::Text,
+        "the flag definitions file flagd watches; migrate rewrites it (atomically)",
+    )],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    flags: Some(build_flags),
+    ..Adapter::of(&SPEC)
+};
+
+fn build_flags(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Flags>> {
+    Ok(Arc::new(Flagd::new(config_of::<Config>(p)?, ctx)))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub file: Text,
+}
+
+impl ProviderConfig for Config {}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    spec::config(Config {
+        file: r.text(cx, "file")?,
+    })
 }
 
 #[cfg(test)]

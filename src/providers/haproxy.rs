@@ -13,13 +13,18 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::split::{holding, percent_of};
-use super::{CallCtx, Channel, Failure, ProviderError, Router};
-use crate::plan::{Endpoint, Haproxy};
+use super::{config_of, Adapter, CallCtx, Channel, Failure, ProviderError, Router};
+use crate::plan::decode::Cx;
+use crate::plan::providers::{overlap, Fields};
+use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
+use crate::plan::{Capability, Provider, Text};
 
 /// HAProxy accepts absolute weights from 0 to 256.
 pub const MAX_WEIGHT: u32 = 256;
@@ -30,7 +35,7 @@ const REPLY_LIMIT: u64 = 16 << 20;
 
 pub struct HaproxyRouter {
     ctx: CallCtx,
-    cfg: Haproxy,
+    cfg: Config,
     /// One change at a time: the weights of a backend are one setting.
     lock: tokio::sync::Mutex<()>,
 }
@@ -60,7 +65,7 @@ impl ServerState {
 }
 
 impl HaproxyRouter {
-    pub fn new(ctx: CallCtx, cfg: Haproxy) -> Self {
+    pub fn new(ctx: CallCtx, cfg: Config) -> Self {
         Self {
             ctx,
             cfg,
@@ -384,6 +389,123 @@ fn no_mirroring(ctx: &CallCtx, doing: &str) -> ProviderError {
         doing,
         "HAProxy has no request mirroring; mirror with an nginx, envoy or traefik provider",
     )
+}
+
+// The declaration: what a `haproxy` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "haproxy",
+    article: "a",
+    capabilities: &[Capability::Traffic],
+    needs: &[],
+    keys: &[
+        Key::optional(
+            "socket",
+            Shape::Text,
+            "HAProxy admin socket path (stats socket ... level admin)",
+        ),
+        Key::optional(
+            "address",
+            Shape::Text,
+            "host:port of HAProxy's runtime API over TCP",
+        ),
+        Key::required(
+            "backend",
+            Shape::Literal,
+            "the HAProxy backend holding legacy and candidate servers",
+        ),
+        Key::required(
+            "legacy",
+            Shape::OneOrMany,
+            "the backend's server(s) that serve the legacy version",
+        ),
+        Key::required(
+            "candidate",
+            Shape::OneOrMany,
+            "the backend's server(s) that serve the candidate",
+        ),
+        Key::optional(
+            "state_file",
+            Shape::Text,
+            "HAProxy server-state-file to save runtime weights to, so they survive a reload",
+        ),
+    ],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    router: Some(router),
+    ..Adapter::of(&SPEC)
+};
+
+fn router(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Router>> {
+    Ok(Arc::new(HaproxyRouter::new(
+        ctx,
+        config_of::<Config>(p)?.clone(),
+    )))
+}
+
+/// Where HAProxy's runtime API is.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    Socket(Text),
+    Address(Text),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    pub backend: String,
+    pub legacy: Vec<String>,
+    pub candidate: Vec<String>,
+    pub state_file: Option<Text>,
+}
+
+impl ProviderConfig for Config {
+    fn candidate_label(&self) -> String {
+        self.candidate.join(", ")
+    }
+}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let endpoint = match (r.map.opt("socket"), r.map.opt("address")) {
+        (Some((n, p)), None) => cx.text(n, &p).map(Endpoint::Socket),
+        (None, Some((n, p))) => cx.text(n, &p).map(Endpoint::Address),
+        (Some(_), Some((n, p))) => {
+            cx.error_hint(
+                n.span,
+                &p,
+                format!("{} has both 'socket' and 'address'", r.what),
+                "give the admin socket path or a host:port, not both",
+            );
+            None
+        }
+        (None, None) => {
+            cx.error_hint(
+                r.map.key_span(),
+                &r.map.path,
+                format!("{} needs 'socket' (admin socket path) or 'address' (host:port of the runtime API)", r.what),
+                "e.g. socket: /run/haproxy/admin.sock",
+            );
+            None
+        }
+    };
+    let backend = r.literal(cx, "backend");
+    let legacy = r.servers(cx, "legacy");
+    let candidate = r.servers(cx, "candidate");
+    let state_file = r.opt_text(cx, "state_file");
+    let (legacy, candidate) = (legacy?, candidate?);
+    overlap(cx, r, &legacy, &candidate)?;
+    spec::config(Config {
+        endpoint: endpoint?,
+        backend: backend?,
+        legacy,
+        candidate,
+        state_file: state_file.ok()?,
+    })
 }
 
 #[cfg(test)]

@@ -33,19 +33,26 @@
 //! A missing path, null, or a value of the wrong kind for traffic and flags
 //! is an error that quotes the body. The response body of `set` is ignored.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::{Client, Method};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::template::{self, Escape, Vars};
-use super::web;
 use super::{
-    querying, CallCtx, Channel, Failure, FlagChange, FlagState, Flags, Metrics, ProviderError,
-    Router,
+    config_of, querying, web, Adapter, CallCtx, Channel, Failure, FlagChange, FlagState, Flags,
+    Metrics, ProviderError, Router,
 };
+use crate::plan::decode::Cx;
 use crate::plan::jsonpath::JsonPath;
-use crate::plan::{self, HttpRequest, Text};
+use crate::plan::providers::{request, Fields, GET_PLACEHOLDERS, SET_PLACEHOLDERS};
+use crate::plan::spec::{
+    self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
+};
+use crate::plan::{Capability, HttpRequest, Provider, Text, Tls};
 
 /// An `http` provider: a router, a flag store or a metric source.
 pub struct Http {
@@ -64,7 +71,7 @@ struct Picked {
 }
 
 impl Http {
-    pub fn new(cfg: &plan::Http, ctx: CallCtx) -> Result<Self, ProviderError> {
+    pub fn new(cfg: &Config, ctx: CallCtx) -> Result<Self, ProviderError> {
         Ok(Self {
             set: cfg.set.clone(),
             get: cfg.get.clone(),
@@ -237,6 +244,99 @@ impl Metrics for Http {
                 .map_err(|why| self.garbage(&doing, &picked, &format!("is not a number ({why})"))),
         }
     }
+}
+
+// The declaration: what an `http` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "http",
+    article: "an",
+    capabilities: &[
+        Capability::Traffic,
+        Capability::Mirror,
+        Capability::Flags,
+        Capability::Metrics,
+    ],
+    needs: &[],
+    keys: &[
+        Key::optional(
+            "set",
+            Shape::Request,
+            "the request that sets a value; without it the provider only reads metrics",
+        ),
+        Key::required("get", Shape::Request, "the request that reads a value"),
+        Key::optional(
+            "headers",
+            Shape::Headers,
+            "HTTP headers sent with both requests",
+        ),
+        INSECURE_SKIP_TLS_VERIFY,
+        CA_FILE,
+    ],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    router: Some(router),
+    flags: Some(flags),
+    metrics: Some(metrics),
+    ..Adapter::of(&SPEC)
+};
+
+fn build(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<Http>> {
+    Ok(Arc::new(Http::new(config_of::<Config>(p)?, ctx)?))
+}
+
+fn router(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Router>> {
+    Ok(build(p, ctx)?)
+}
+
+fn flags(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Flags>> {
+    Ok(build(p, ctx)?)
+}
+
+fn metrics(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Metrics>> {
+    Ok(build(p, ctx)?)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub set: Option<HttpRequest>,
+    pub get: HttpRequest,
+    pub headers: Vec<(String, Text)>,
+    pub tls: Tls,
+}
+
+impl ProviderConfig for Config {
+    fn capabilities(&self) -> Option<&'static [Capability]> {
+        self.set.is_none().then_some(&[Capability::Metrics])
+    }
+
+    fn limited_because(&self) -> Option<&'static str> {
+        self.set
+            .is_none()
+            .then_some("it has no 'set', so it can only read metrics")
+    }
+}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let set = match r.map.opt("set") {
+        Some((n, p)) => request(cx, n, &p, "PUT", SET_PLACEHOLDERS).map(Some),
+        None => Some(None),
+    };
+    let get = r
+        .map
+        .req(cx, "get", r.what)
+        .and_then(|(n, p)| request(cx, n, &p, "GET", GET_PLACEHOLDERS));
+    let headers = r.headers(cx);
+    let tls = r.tls(cx);
+    spec::config(Config {
+        set: set?,
+        get: get?,
+        headers: headers.ok()?,
+        tls: tls.ok()?,
+    })
 }
 
 #[cfg(test)]

@@ -10,14 +10,24 @@
 //! and `updateFallthroughVariationOrRollout`, the variation ids read from
 //! the flag. Targets and rules are not touched. Every change is read back.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::{Client, Method};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::template::url_encode as enc;
-use super::web;
-use super::{same_flag, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError};
-use crate::plan::{LaunchDarkly, Text};
+use super::{
+    config_of, same_flag, web, Adapter, CallCtx, Failure, FlagChange, FlagState, Flags,
+    ProviderError,
+};
+use crate::plan::decode::Cx;
+use crate::plan::providers::{check_scheme, Fields};
+use crate::plan::spec::{
+    self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
+};
+use crate::plan::{Capability, Provider, Text, Tls};
 
 pub const SEMANTIC_PATCH: &str = "application/json; domain-model=launchdarkly.semanticpatch";
 
@@ -26,7 +36,7 @@ pub const TOTAL_WEIGHT: i64 = 100_000;
 
 pub struct LaunchDarklyFlags {
     ctx: CallCtx,
-    cfg: LaunchDarkly,
+    cfg: Config,
     client: Client,
 }
 
@@ -139,7 +149,7 @@ fn instructions(live: &Live, change: &FlagChange) -> Vec<Value> {
 }
 
 impl LaunchDarklyFlags {
-    pub fn new(ctx: CallCtx, cfg: LaunchDarkly) -> Result<Self, ProviderError> {
+    pub fn new(ctx: CallCtx, cfg: Config) -> Result<Self, ProviderError> {
         let client = web::client(&ctx, &cfg.tls)?;
         Ok(Self { ctx, cfg, client })
     }
@@ -247,6 +257,81 @@ impl Flags for LaunchDarklyFlags {
         }
         Ok(())
     }
+}
+
+// The declaration: what a `launchdarkly` provider is in a plan, and what it
+// builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "launchdarkly",
+    article: "a",
+    capabilities: &[Capability::Flags],
+    needs: &[],
+    keys: &[
+        Key::optional(
+            "url",
+            Shape::Text,
+            "LaunchDarkly API base URL (default https://app.launchdarkly.com)",
+        ),
+        Key::required(
+            "token",
+            Shape::Text,
+            "LaunchDarkly API access token; use ${VAR} so it stays out of the plan",
+        ),
+        Key::required("project", Shape::Literal, "LaunchDarkly project key"),
+        Key::required(
+            "environment",
+            Shape::Literal,
+            "LaunchDarkly environment key whose targeting migrate sets",
+        ),
+        INSECURE_SKIP_TLS_VERIFY,
+        CA_FILE,
+    ],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    flags: Some(flags),
+    ..Adapter::of(&SPEC)
+};
+
+fn flags(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Flags>> {
+    Ok(Arc::new(LaunchDarklyFlags::new(
+        ctx,
+        config_of::<Config>(p)?.clone(),
+    )?))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub url: Text,
+    pub token: Text,
+    pub project: String,
+    pub environment: String,
+    pub tls: Tls,
+}
+
+impl ProviderConfig for Config {}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let url = match r.map.opt("url") {
+        Some((n, p)) => cx
+            .text(n, &p)
+            .filter(|t| check_scheme(cx, n, &p, t, &["http://", "https://"])),
+        None => Some(Text::literal("https://app.launchdarkly.com")),
+    };
+    let token = r.text(cx, "token");
+    let project = r.literal(cx, "project");
+    let environment = r.literal(cx, "environment");
+    let tls = r.tls(cx);
+    spec::config(Config {
+        url: url?,
+        token: token?,
+        project: project?,
+        environment: environment?,
+        tls: tls.ok()?,
+    })
 }
 
 #[cfg(test)]

@@ -8,37 +8,120 @@
 //! - [`Metrics`]: a number from a query, or no data (prometheus, scrape,
 //!   http, exec).
 //!
+//! Each adapter declares itself in its own file: its plan-level
+//! declaration (a [`ProviderSpec`]: type name, keys, capabilities, decode)
+//! and how its runtime object is built, together an [`Adapter`]; the one
+//! list of them is [`ADAPTERS`]. The plan layer takes [`catalog()`] as an
+//! argument and never names a provider type.
+//!
 //! Every call is bounded by the provider's timeout; idempotent calls (reads,
 //! and absolute sets — adapters never increment) are retried with backoff on
 //! transient failures. Errors name the provider and what was being done.
 
+// What the adapters share; the adapters themselves are in `adapters!`.
 pub mod db;
-pub mod envoy;
-pub mod exec;
-pub mod flagd;
-pub mod haproxy;
-pub mod http;
-pub mod launchdarkly;
-pub mod mysql;
-pub mod nginx;
-pub mod postgres;
-pub mod prometheus;
-pub mod scrape;
 pub mod split;
-pub mod sqlite;
 pub mod template;
-pub mod traefik;
-pub mod unleash;
 pub mod web;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 
-use crate::plan::{Plan, Provider, ProviderKind, Settings, Text};
+use crate::plan::spec::{Catalog, ProviderSpec};
+use crate::plan::{Plan, Provider, Settings, Text};
+
+/// Declares each adapter's module (a file of this directory that holds
+/// its `ADAPTER`) and lists them all in [`ADAPTERS`].
+macro_rules! adapters {
+    ($($name:ident),* $(,)?) => {
+        $(pub mod $name;)*
+
+        /// Every provider type migrate knows, in the order they are listed
+        /// in messages and in the schema.
+        pub static ADAPTERS: &[&Adapter] = &[$(&$name::ADAPTER),*];
+    };
+}
+
+// The registry: one line per adapter.
+adapters![
+    haproxy,
+    nginx,
+    envoy,
+    traefik,
+    http,
+    exec,
+    unleash,
+    flagd,
+    launchdarkly,
+    prometheus,
+    scrape,
+    postgres,
+    mysql,
+    sqlite,
+];
+
+/// The declarations of [`ADAPTERS`], for the plan layer (validation, the
+/// schema).
+pub fn catalog() -> &'static Catalog {
+    static SPECS: LazyLock<Vec<&'static ProviderSpec>> =
+        LazyLock::new(|| ADAPTERS.iter().map(|a| a.spec).collect());
+    &SPECS
+}
+
+/// The adapter that declared provider `p`'s type (`None` for a plan
+/// validated against another catalog).
+pub fn adapter_of(p: &Provider) -> Option<&'static Adapter> {
+    ADAPTERS
+        .iter()
+        .copied()
+        .find(|a| std::ptr::eq(a.spec, p.spec))
+}
+
+pub type BuildRouter = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Router>>;
+pub type BuildFlags = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Flags>>;
+pub type BuildMetrics = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Metrics>>;
+pub type Connect =
+    for<'a> fn(&'a Provider, CallCtx) -> BoxFuture<'a, anyhow::Result<Arc<dyn db::Database>>>;
+
+/// A provider type: its declaration, and how it builds the object behind
+/// each capability it has (from its own configuration, see [`config_of`]).
+pub struct Adapter {
+    pub spec: &'static ProviderSpec,
+    pub router: Option<BuildRouter>,
+    pub flags: Option<BuildFlags>,
+    pub metrics: Option<BuildMetrics>,
+    pub database: Option<Connect>,
+}
+
+impl Adapter {
+    /// An adapter that builds nothing yet; fill in its capabilities with
+    /// `Adapter { router: Some(..), ..Adapter::of(&SPEC) }`.
+    pub const fn of(spec: &'static ProviderSpec) -> Self {
+        Self {
+            spec,
+            router: None,
+            flags: None,
+            metrics: None,
+            database: None,
+        }
+    }
+}
+
+/// Provider `p`'s configuration as its adapter's type `T`.
+pub fn config_of<T: 'static>(p: &Provider) -> anyhow::Result<&T> {
+    p.config::<T>().ok_or_else(|| {
+        anyhow::anyhow!(
+            "provider '{}' does not hold a {} configuration",
+            p.name,
+            p.type_name()
+        )
+    })
+}
 
 pub use crate::domain::{
     fmt_number, fmt_reading, same_flag, same_percent, Channel, FlagChange, FlagState,
@@ -112,7 +195,7 @@ impl CallCtx {
     pub fn new(provider: &Provider, settings: &Settings) -> Self {
         Self {
             provider: provider.name.clone(),
-            kind: provider.kind.type_name(),
+            kind: provider.type_name(),
             timeout: provider.timeout.unwrap_or(settings.timeout),
             retries: settings.retries,
         }
@@ -286,17 +369,9 @@ impl Registry {
         }
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
-        let r: Arc<dyn Router> = match &p.kind {
-            ProviderKind::Haproxy(c) => Arc::new(haproxy::HaproxyRouter::new(ctx, c.clone())),
-            ProviderKind::Nginx(c) => Arc::new(nginx::NginxRouter::new(ctx, c.clone())),
-            ProviderKind::Envoy(c) => Arc::new(envoy::EnvoyRouter::new(ctx, c.clone())?),
-            ProviderKind::Traefik(c) => Arc::new(traefik::TraefikRouter::new(ctx, c.clone())),
-            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
-            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
-            other => anyhow::bail!(
-                "provider '{name}' ({}) cannot shift traffic",
-                other.type_name()
-            ),
+        let r = match adapter_of(p).and_then(|a| a.router) {
+            Some(build) => build(p, ctx)?,
+            None => anyhow::bail!("provider '{name}' ({}) cannot shift traffic", p.type_name()),
         };
         self.remember(name, 0, Handle::Router(r.clone()));
         Ok(r)
@@ -308,17 +383,11 @@ impl Registry {
         }
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
-        let f: Arc<dyn Flags> = match &p.kind {
-            ProviderKind::Unleash(c) => Arc::new(unleash::UnleashFlags::new(ctx, c.clone())?),
-            ProviderKind::LaunchDarkly(c) => {
-                Arc::new(launchdarkly::LaunchDarklyFlags::new(ctx, c.clone())?)
-            }
-            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
-            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
-            ProviderKind::Flagd(f) => Arc::new(flagd::Flagd::new(f, ctx)),
-            other => anyhow::bail!(
+        let f = match adapter_of(p).and_then(|a| a.flags) {
+            Some(build) => build(p, ctx)?,
+            None => anyhow::bail!(
                 "provider '{name}' ({}) cannot set feature flags",
-                other.type_name()
+                p.type_name()
             ),
         };
         self.remember(name, 1, Handle::Flags(f.clone()));
@@ -331,15 +400,9 @@ impl Registry {
         }
         let (p, ctx) = self.lookup(name)?;
         let ctx = ctx.clone();
-        let m: Arc<dyn Metrics> = match &p.kind {
-            ProviderKind::Http(h) => Arc::new(http::Http::new(h, ctx)?),
-            ProviderKind::Exec(e) => Arc::new(exec::Exec::new(e, ctx)),
-            ProviderKind::Prometheus(cfg) => Arc::new(prometheus::Prometheus::new(cfg, ctx)?),
-            ProviderKind::Scrape(cfg) => Arc::new(scrape::Scrape::new(cfg, ctx)?),
-            other => anyhow::bail!(
-                "provider '{name}' ({}) cannot read metrics",
-                other.type_name()
-            ),
+        let m = match adapter_of(p).and_then(|a| a.metrics) {
+            Some(build) => build(p, ctx)?,
+            None => anyhow::bail!("provider '{name}' ({}) cannot read metrics", p.type_name()),
         };
         self.remember(name, 2, Handle::Metrics(m.clone()));
         Ok(m)
@@ -349,6 +412,38 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An adapter builds exactly what its declaration promises the
+    /// validator (a step the plan accepts must find its object), and no
+    /// two adapters claim one type name.
+    #[test]
+    fn every_adapter_builds_what_it_declares() {
+        use crate::plan::Capability as C;
+        let mut names = std::collections::HashSet::new();
+        for a in ADAPTERS {
+            let caps = a.spec.capabilities;
+            let name = a.spec.name;
+            assert!(names.insert(name), "two adapters named {name}");
+            assert_eq!(
+                caps.contains(&C::Traffic) || caps.contains(&C::Mirror),
+                a.router.is_some(),
+                "{name}: traffic/mirror and a router go together"
+            );
+            assert_eq!(caps.contains(&C::Flags), a.flags.is_some(), "{name}: flags");
+            assert_eq!(
+                caps.contains(&C::Metrics),
+                a.metrics.is_some(),
+                "{name}: metrics"
+            );
+            assert_eq!(
+                caps.contains(&C::Database),
+                a.database.is_some(),
+                "{name}: database"
+            );
+            assert!(matches!(a.spec.article, "a" | "an"), "{name}: article");
+        }
+        assert_eq!(catalog().len(), ADAPTERS.len());
+    }
 
     #[test]
     fn flag_changes_read_as_sentences() {

@@ -8,20 +8,27 @@
 //! `'ABC'` are still different values here.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bigdecimal::BigDecimal;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlQueryResult, MySqlRow};
 use sqlx::Row as _;
 
+use super::db::Database;
 use super::db::{
     cannot_write, db_error, pool_options, probe, url_label, Column, Dialect, Engine, Kind, Shape,
     SqlDb, SqlQuery, TableName,
 };
-use super::{CallCtx, Failure, ProviderError};
+use super::{config_of, Adapter, CallCtx, Failure, ProviderError};
+use crate::plan::decode::Cx;
+use crate::plan::providers::Fields;
+use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec};
+use crate::plan::{Capability, Provider, Text};
 use crate::domain::sql::Value;
-use crate::plan::Text;
 
 /// MySQL or MariaDB, for [`SqlDb`].
 pub struct Mysql;
@@ -237,4 +244,46 @@ impl Engine for Mysql {
         .map_err(|e| db_error(&db.ctx, doing, &e))?;
         Ok(row.and_then(|r| r.try_get_unchecked::<Option<u64>, _>(0).ok().flatten()))
     }
+}
+
+// The declaration: what a `mysql` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "mysql",
+    article: "a",
+    capabilities: &[Capability::Database],
+    needs: &[],
+    keys: &[Key::required(
+        "url",
+        spec::Shape::Text,
+        "mysql:// (or mariadb://) URL of the database; use ${VAR} so the password stays out of the plan",
+    )],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    database: Some(connect),
+    ..Adapter::of(&SPEC)
+};
+
+fn connect(p: &Provider, ctx: CallCtx) -> BoxFuture<'_, anyhow::Result<Arc<dyn Database>>> {
+    Box::pin(async move {
+        let url = &config_of::<Config>(p)?.url;
+        let db: Arc<dyn Database> = Arc::new(Mysql::connect(ctx, url).await?);
+        Ok(db)
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub url: Text,
+}
+
+impl ProviderConfig for Config {}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    spec::config(Config {
+        url: r.url(cx, "url", &["mysql://", "mariadb://"])?,
+    })
 }

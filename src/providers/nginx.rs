@@ -17,12 +17,19 @@
 use std::ops::Range;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
 
 use super::split::{holding, percent_of};
-use super::{file_holds, fmt_number, CallCtx, Channel, Failure, ProviderError, Router};
-use crate::plan::{Nginx, Text};
+use super::{
+    config_of, file_holds, fmt_number, Adapter, CallCtx, Channel, Failure, ProviderError, Router,
+};
+use crate::plan::decode::Cx;
+use crate::plan::providers::{overlap, Fields};
+use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
+use crate::plan::{Capability, Provider, Text};
 
 /// nginx takes any positive weight; this bound keeps the numbers readable
 /// while holding the common percents exactly.
@@ -30,7 +37,7 @@ pub const MAX_WEIGHT: u32 = 100;
 
 pub struct NginxRouter {
     ctx: CallCtx,
-    cfg: Nginx,
+    cfg: Config,
     /// Traffic and mirror live in the same file: one change at a time.
     lock: tokio::sync::Mutex<()>,
 }
@@ -274,7 +281,7 @@ struct Parsed {
 }
 
 impl NginxRouter {
-    pub fn new(ctx: CallCtx, cfg: Nginx) -> Self {
+    pub fn new(ctx: CallCtx, cfg: Config) -> Self {
         Self {
             ctx,
             cfg,
@@ -744,6 +751,125 @@ impl Router for NginxRouter {
     }
 }
 
+// The declaration: what an `nginx` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "nginx",
+    article: "an",
+    capabilities: &[Capability::Traffic, Capability::Mirror],
+    needs: &[],
+    keys: &[
+        Key::required(
+            "file",
+            Shape::Text,
+            "the upstream configuration file migrate rewrites (atomically)",
+        ),
+        Key::required(
+            "reload",
+            Shape::Argv,
+            "command that reloads nginx after the file is written (no shell)",
+        ),
+        Key::optional(
+            "test",
+            Shape::Argv,
+            "command that checks the configuration before the reload (no shell), e.g. [nginx, -t]",
+        ),
+        Key::required(
+            "upstream",
+            Shape::Literal,
+            "name of the nginx upstream block",
+        ),
+        Key::required(
+            "legacy",
+            Shape::OneOrMany,
+            "the upstream's server(s) (host:port) that serve the legacy version",
+        ),
+        Key::required(
+            "candidate",
+            Shape::OneOrMany,
+            "the upstream's server(s) (host:port) that serve the candidate",
+        ),
+        Key::optional(
+            "mirror_variable",
+            Shape::Literal,
+            "nginx variable set by split_clients for mirroring (default migrate_mirror)",
+        ),
+    ],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    router: Some(router),
+    ..Adapter::of(&SPEC)
+};
+
+fn router(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Router>> {
+    Ok(Arc::new(NginxRouter::new(
+        ctx,
+        config_of::<Config>(p)?.clone(),
+    )))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub file: Text,
+    pub reload: Vec<Text>,
+    pub test: Option<Vec<Text>>,
+    pub upstream: String,
+    pub legacy: Vec<String>,
+    pub candidate: Vec<String>,
+    pub mirror_variable: String,
+}
+
+impl ProviderConfig for Config {
+    fn candidate_label(&self) -> String {
+        self.candidate.join(", ")
+    }
+}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let file = r.text(cx, "file");
+    let reload = r
+        .map
+        .req(cx, "reload", r.what)
+        .and_then(|(n, p)| cx.argv(n, &p));
+    let test = match r.map.opt("test") {
+        Some((n, p)) => cx.argv(n, &p).map(Some),
+        None => Some(None),
+    };
+    let upstream = r.literal(cx, "upstream");
+    let legacy = r.servers(cx, "legacy");
+    let candidate = r.servers(cx, "candidate");
+    let mirror_variable = match r.map.opt("mirror_variable") {
+        Some((n, p)) => cx.literal(n, &p).and_then(|v| {
+            let v = v.trim_start_matches('$').to_string();
+            if v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                Some(v)
+            } else {
+                cx.error(
+                    n.span,
+                    &p,
+                    "an nginx variable name holds letters, digits and '_'",
+                );
+                None
+            }
+        }),
+        None => Some("migrate_mirror".to_string()),
+    };
+    let (legacy, candidate) = (legacy?, candidate?);
+    overlap(cx, r, &legacy, &candidate)?;
+    spec::config(Config {
+        file: file?,
+        reload: reload?,
+        test: test?,
+        upstream: upstream?,
+        legacy,
+        candidate,
+        mirror_variable: mirror_variable?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -759,7 +885,7 @@ mod tests {
         };
         NginxRouter::new(
             ctx,
-            Nginx {
+            Config {
                 file: Text::literal(file),
                 reload: vec![Text::literal("true")],
                 test: None,

@@ -6,21 +6,28 @@
 //! the order does not depend on the database's locale.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgQueryResult, PgRow};
 use sqlx::Row as _;
 use uuid::Uuid;
 
+use super::db::Database;
 use super::db::{
     cannot_write, db_error, double_quote as quote, pool_options, probe, url_label, Column, Dialect,
     Engine, Kind, SqlDb, SqlQuery, TableName,
 };
-use super::{CallCtx, Failure, ProviderError};
+use super::{config_of, Adapter, CallCtx, Failure, ProviderError};
+use crate::plan::decode::Cx;
+use crate::plan::providers::Fields;
+use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec};
+use crate::plan::{Capability, Provider, Text};
 use crate::domain::sql::Value;
-use crate::plan::Text;
 
 /// PostgreSQL, for [`SqlDb`].
 pub struct Postgres;
@@ -244,4 +251,46 @@ impl Engine for Postgres {
         .map_err(|e| db_error(&db.ctx, doing, &e))?;
         Ok(n.filter(|n| *n >= 0.0).map(|n| n as u64))
     }
+}
+
+// The declaration: what a `postgres` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "postgres",
+    article: "a",
+    capabilities: &[Capability::Database],
+    needs: &[],
+    keys: &[Key::required(
+        "url",
+        spec::Shape::Text,
+        "postgres:// URL of the database; use ${VAR} so the password stays out of the plan",
+    )],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    database: Some(connect),
+    ..Adapter::of(&SPEC)
+};
+
+fn connect(p: &Provider, ctx: CallCtx) -> BoxFuture<'_, anyhow::Result<Arc<dyn Database>>> {
+    Box::pin(async move {
+        let url = &config_of::<Config>(p)?.url;
+        let db: Arc<dyn Database> = Arc::new(Postgres::connect(ctx, url).await?);
+        Ok(db)
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub url: Text,
+}
+
+impl ProviderConfig for Config {}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    spec::config(Config {
+        url: r.url(cx, "url", &["postgres://", "postgresql://"])?,
+    })
 }

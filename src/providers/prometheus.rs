@@ -23,14 +23,21 @@
 //! retries; an answer that is not Prometheus's JSON is an error quoting it.
 //! Prometheus's warnings are logged at debug level.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::Client;
 use serde::Deserialize;
+use serde::Serialize;
 use serde_json::Value;
 
-use super::web;
-use super::{querying, CallCtx, Failure, Metrics, ProviderError};
-use crate::plan::{self, Text};
+use super::{config_of, querying, web, Adapter, CallCtx, Failure, Metrics, ProviderError};
+use crate::plan::decode::Cx;
+use crate::plan::providers::Fields;
+use crate::plan::spec::{
+    self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
+};
+use crate::plan::{Capability, Provider, Text, Tls};
 
 /// A `prometheus` provider.
 pub struct Prometheus {
@@ -42,7 +49,7 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
-    pub fn new(cfg: &plan::Prometheus, ctx: CallCtx) -> Result<Self, ProviderError> {
+    pub fn new(cfg: &Config, ctx: CallCtx) -> Result<Self, ProviderError> {
         Ok(Self {
             endpoint: web::join(cfg.url.expose(), "/api/v1/query"),
             url: Text::literal(web::join(cfg.url.shown(), "/api/v1/query")),
@@ -223,6 +230,55 @@ fn sample_value(s: &str) -> Result<Option<f64>, ()> {
 fn labels(metric: &serde_json::Map<String, Value>) -> String {
     let parts: Vec<String> = metric.iter().map(|(k, v)| format!("{k}={}", v)).collect();
     format!("{{{}}}", parts.join(", "))
+}
+
+// The declaration: what a `prometheus` provider is in a plan, and what it
+// builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "prometheus",
+    article: "a",
+    capabilities: &[Capability::Metrics],
+    needs: &[],
+    keys: &[
+        Key::required(
+            "url",
+            Shape::Text,
+            "base URL of the Prometheus server (queries go to /api/v1/query)",
+        ),
+        Key::optional(
+            "headers",
+            Shape::Headers,
+            "HTTP headers sent with every query",
+        ),
+        INSECURE_SKIP_TLS_VERIFY,
+        CA_FILE,
+    ],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    metrics: Some(metrics),
+    ..Adapter::of(&SPEC)
+};
+
+fn metrics(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Metrics>> {
+    Ok(Arc::new(Prometheus::new(config_of::<Config>(p)?, ctx)?))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub url: Text,
+    pub headers: Vec<(String, Text)>,
+    pub tls: Tls,
+}
+
+impl ProviderConfig for Config {}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let (url, headers, tls) = r.http_base(cx)?;
+    spec::config(Config { url, headers, tls })
 }
 
 #[cfg(test)]

@@ -46,17 +46,24 @@ pub mod exposition;
 pub mod query;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::Client;
+use serde::Serialize;
 
 use self::exposition::Sample;
 use self::query::{Query, Term};
-use super::web;
-use super::{querying, CallCtx, Failure, Metrics, ProviderError};
-use crate::plan::{self, Text};
+use super::{config_of, querying, web, Adapter, CallCtx, Failure, Metrics, ProviderError};
+use crate::plan::decode::Cx;
+use crate::plan::providers::Fields;
+use crate::plan::spec::{
+    self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
+};
+use crate::plan::yaml::Node;
+use crate::plan::{Capability, Provider, Text, Tls};
 
 /// The longest wait between the two scrapes of a fresh rate.
 const MAX_GAP: Duration = Duration::from_secs(1);
@@ -82,7 +89,7 @@ pub struct Scrape {
 }
 
 impl Scrape {
-    pub fn new(cfg: &plan::Scrape, ctx: CallCtx) -> Result<Self, ProviderError> {
+    pub fn new(cfg: &Config, ctx: CallCtx) -> Result<Self, ProviderError> {
         Ok(Self {
             url: cfg.url.clone(),
             headers: cfg.headers.clone(),
@@ -238,8 +245,115 @@ fn rate(sel: &query::Selector, previous: &Snapshot, current: &Snapshot) -> Optio
     any.then_some(increase / secs)
 }
 
+// The declaration: what a `scrape` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "scrape",
+    article: "a",
+    capabilities: &[Capability::Metrics],
+    needs: &[],
+    keys: &[
+        Key::required(
+            "url",
+            Shape::Text,
+            "URL of the metrics page (Prometheus text format) to read",
+        ),
+        Key::optional(
+            "headers",
+            Shape::Headers,
+            "HTTP headers sent with every scrape",
+        ),
+        INSECURE_SKIP_TLS_VERIFY,
+        CA_FILE,
+    ],
+    decode,
+    check_query: Some(check_query),
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    metrics: Some(metrics),
+    ..Adapter::of(&SPEC)
+};
+
+fn metrics(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Metrics>> {
+    Ok(Arc::new(Scrape::new(config_of::<Config>(p)?, ctx)?))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub url: Text,
+    pub headers: Vec<(String, Text)>,
+    pub tls: Tls,
+}
+
+impl ProviderConfig for Config {}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let (url, headers, tls) = r.http_base(cx)?;
+    spec::config(Config { url, headers, tls })
+}
+
+/// A `scrape` gate's query must parse; the error points at the column of
+/// the query where it went wrong when the query sits on one line of the
+/// plan. A query taken from the environment is not checked (its text is a
+/// secret, and is checked when first run).
+fn check_query(cx: &mut Cx<'_>, node: &Node, path: &str, query: &Text) -> Option<()> {
+    if query.is_secret() {
+        return Some(());
+    }
+    let Err(e) = query::parse(query.expose()) else {
+        return Some(());
+    };
+    let (span, message) = match crate::plan::gates::query_span(node, query.expose(), e.offset) {
+        Some(span) => (span, format!("invalid scrape query: {}", e.message)),
+        None => (
+            node.span,
+            format!(
+                "invalid scrape query at column {} of the query: {}",
+                e.offset + 1,
+                e.message
+            ),
+        ),
+    };
+    cx.error_hint(
+        span,
+        path,
+        message,
+        "a scrape query is a metric selector (name{label=\"v\"}), rate(selector), or rate(a) / rate(b)",
+    );
+    None
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use crate::plan::{validate, Diagnostic};
+
+    fn errors(query_line: &str) -> Vec<Diagnostic> {
+        let text = format!(
+            "version: 1
+name: t
+providers:
+  app: {{ type: scrape, url: http://127.0.0.1:9100/metrics }}
+  prom: {{ type: prometheus, url: http://127.0.0.1:9090 }}
+gates:
+  g:
+    provider: app
+{query_line}
+    max: 1
+phases:
+  - name: p
+    steps:
+      - check: [g]
+"
+        );
+        match validate(&text, &HashMap::new(), crate::providers::catalog()) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.into_iter().filter(Diagnostic::is_error).collect(),
+        }
+    }
+
     use super::*;
 
     fn snap(at: Instant, page: &str) -> Snapshot {
@@ -339,10 +453,10 @@ http_requests_total{code="500",path="/a"} 6
             retries: 0,
         };
         let s = Scrape::new(
-            &plan::Scrape {
+            &Config {
                 url: Text::literal("http://127.0.0.1:9/metrics"),
                 headers: Vec::new(),
-                tls: plan::Tls::default(),
+                tls: Tls::default(),
             },
             ctx,
         )
@@ -370,5 +484,36 @@ http_requests_total{code="500",path="/a"} 6
             .map(|x| x.at.duration_since(t0).as_millis())
             .collect();
         assert_eq!(kept, [40_000, 50_000, 50_300]);
+    }
+
+    #[test]
+    fn good_scrape_queries_pass() {
+        assert!(errors(
+            "    query: rate(http_requests_total{code=~\"5..\"}) / rate(http_requests_total)"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn scrape_query_errors_point_at_the_column() {
+        // Plain scalar: the query starts at column 12; '[' is 6 further.
+        let d = errors("    query: rate(x[5m])");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].message.contains("range"), "{}", d[0].message);
+        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 12 + 6));
+        // Quoted: one more for the quote.
+        let d = errors("    query: 'sum(x)'");
+        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 13));
+        assert!(d[0].message.contains("already sums"), "{}", d[0].message);
+        let d = errors("    query: \"x{a=~'('}\"");
+        assert_eq!((d[0].span.start.line, d[0].span.start.col), (9, 13 + 5));
+    }
+
+    #[test]
+    fn multi_line_queries_are_reported_at_the_value() {
+        let d = errors("    query: >-\n      rate(x)\n      / sum(y)");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!((9..=10).contains(&d[0].span.start.line), "{d:?}");
+        assert!(d[0].message.contains("column 11"), "{}", d[0].message);
     }
 }

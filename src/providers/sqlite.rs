@@ -7,19 +7,26 @@
 //! holding text or 16 bytes is a UUID, `BOOLEAN` holding 1 is true. Text
 //! keys are ordered `COLLATE BINARY` (by bytes).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteQueryResult, SqliteRow};
 use sqlx::{Row as _, TypeInfo as _, ValueRef as _};
 
+use super::db::Database;
 use super::db::{
     cannot_write, db_error, double_quote as quote, pool_options, Column, Dialect, Engine, Kind,
     SqlDb, SqlQuery, TableName,
 };
-use super::{CallCtx, Failure, ProviderError};
+use super::{config_of, Adapter, CallCtx, Failure, ProviderError};
+use crate::plan::decode::Cx;
+use crate::plan::providers::Fields;
+use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec};
+use crate::plan::{Capability, Provider, Text};
 use crate::domain::sql::{float_decimal, parse_decimal, parse_timestamp, Value};
-use crate::plan::Text;
 
 /// SQLite, for [`SqlDb`].
 pub struct Sqlite;
@@ -211,4 +218,46 @@ impl Engine for Sqlite {
     ) -> Result<Option<u64>, ProviderError> {
         Ok(None)
     }
+}
+
+// The declaration: what a `sqlite` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "sqlite",
+    article: "a",
+    capabilities: &[Capability::Database],
+    needs: &[],
+    keys: &[Key::required(
+        "path",
+        spec::Shape::Text,
+        "path of the SQLite database file",
+    )],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    database: Some(connect),
+    ..Adapter::of(&SPEC)
+};
+
+fn connect(p: &Provider, ctx: CallCtx) -> BoxFuture<'_, anyhow::Result<Arc<dyn Database>>> {
+    Box::pin(async move {
+        let path = &config_of::<Config>(p)?.path;
+        let db: Arc<dyn Database> = Arc::new(Sqlite::connect(ctx, path).await?);
+        Ok(db)
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub path: Text,
+}
+
+impl ProviderConfig for Config {}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    spec::config(Config {
+        path: r.text(cx, "path")?,
+    })
 }

@@ -14,18 +14,25 @@
 //! The file is YAML (Traefik's TOML form is not supported).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use yaml_rust2::yaml::Hash;
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 use super::split::percent_of;
-use super::{file_holds, fmt_number, CallCtx, Channel, Failure, ProviderError, Router};
-use crate::plan::Traefik;
+use super::{
+    config_of, file_holds, fmt_number, Adapter, CallCtx, Channel, Failure, ProviderError, Router,
+};
+use crate::plan::decode::Cx;
+use crate::plan::providers::Fields;
+use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
+use crate::plan::{Capability, Provider, Text};
 
 pub struct TraefikRouter {
     ctx: CallCtx,
-    cfg: Traefik,
+    cfg: Config,
     /// Traffic and mirror live in the same file: one change at a time.
     lock: tokio::sync::Mutex<()>,
 }
@@ -77,7 +84,7 @@ fn as_number(v: &Yaml) -> Option<f64> {
 }
 
 impl TraefikRouter {
-    pub fn new(ctx: CallCtx, cfg: Traefik) -> Self {
+    pub fn new(ctx: CallCtx, cfg: Config) -> Self {
         Self {
             ctx,
             cfg,
@@ -345,4 +352,88 @@ impl Router for TraefikRouter {
             Channel::Mirror => self.mirror_of(&doing, &doc),
         }
     }
+}
+
+// The declaration: what a `traefik` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "traefik",
+    article: "a",
+    capabilities: &[Capability::Traffic, Capability::Mirror],
+    needs: &[(Capability::Mirror, "with mirror_service")],
+    keys: &[
+        Key::required(
+            "file",
+            Shape::Text,
+            "the dynamic configuration file (of Traefik's file provider) migrate writes (atomically)",
+        ),
+        Key::required(
+            "service",
+            Shape::Literal,
+            "the weighted Traefik service migrate owns",
+        ),
+        Key::required(
+            "legacy",
+            Shape::OneOrMany,
+            "the service that serves the legacy version",
+        ),
+        Key::required(
+            "candidate",
+            Shape::OneOrMany,
+            "the service that serves the candidate",
+        ),
+        Key::optional(
+            "mirror_service",
+            Shape::Literal,
+            "the mirroring Traefik service migrate owns",
+        ),
+    ],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    router: Some(router),
+    ..Adapter::of(&SPEC)
+};
+
+fn router(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Router>> {
+    Ok(Arc::new(TraefikRouter::new(
+        ctx,
+        config_of::<Config>(p)?.clone(),
+    )))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub file: Text,
+    pub service: String,
+    pub legacy: String,
+    pub candidate: String,
+    pub mirror_service: Option<String>,
+}
+
+impl ProviderConfig for Config {
+    fn candidate_label(&self) -> String {
+        self.candidate.clone()
+    }
+
+    fn missing_for(&self, cap: Capability) -> Option<&'static str> {
+        (cap == Capability::Mirror && self.mirror_service.is_none()).then_some("mirror_service")
+    }
+}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let file = r.text(cx, "file");
+    let service = r.literal(cx, "service");
+    let legacy = r.literal(cx, "legacy");
+    let candidate = r.literal(cx, "candidate");
+    let mirror_service = r.opt_literal(cx, "mirror_service");
+    spec::config(Config {
+        file: file?,
+        service: service?,
+        legacy: legacy?,
+        candidate: candidate?,
+        mirror_service: mirror_service.ok()?,
+    })
 }

@@ -9,20 +9,28 @@
 //! none; on/off is `POST .../environments/<env>/on|off`. Every change is
 //! read back.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::{Client, Method};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::template::url_encode as enc;
-use super::web;
 use super::{
-    fmt_number, same_percent, CallCtx, Failure, FlagChange, FlagState, Flags, ProviderError,
+    config_of, fmt_number, same_percent, web, Adapter, CallCtx, Failure, FlagChange, FlagState,
+    Flags, ProviderError,
 };
-use crate::plan::{Text, Unleash};
+use crate::plan::decode::Cx;
+use crate::plan::providers::Fields;
+use crate::plan::spec::{
+    self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
+};
+use crate::plan::{Capability, Provider, Text, Tls};
 
 pub struct UnleashFlags {
     ctx: CallCtx,
-    cfg: Unleash,
+    cfg: Config,
     client: Client,
 }
 
@@ -35,7 +43,7 @@ struct Live {
 }
 
 impl UnleashFlags {
-    pub fn new(ctx: CallCtx, cfg: Unleash) -> Result<Self, ProviderError> {
+    pub fn new(ctx: CallCtx, cfg: Config) -> Result<Self, ProviderError> {
         let client = web::client(&ctx, &cfg.tls)?;
         Ok(Self { ctx, cfg, client })
     }
@@ -261,6 +269,79 @@ impl Flags for UnleashFlags {
         }
         Ok(())
     }
+}
+
+// The declaration: what an `unleash` provider is in a plan, and what it builds.
+
+pub static SPEC: ProviderSpec = ProviderSpec {
+    name: "unleash",
+    article: "an",
+    capabilities: &[Capability::Flags],
+    needs: &[],
+    keys: &[
+        Key::required(
+            "url",
+            Shape::Text,
+            "base URL of the Unleash server, e.g. https://unleash.example.com",
+        ),
+        Key::required(
+            "token",
+            Shape::Text,
+            "Unleash admin API token; use ${VAR} so it stays out of the plan",
+        ),
+        Key::optional(
+            "project",
+            Shape::Literal,
+            "Unleash project (default: default)",
+        ),
+        Key::required(
+            "environment",
+            Shape::Literal,
+            "Unleash environment whose flag strategies migrate sets",
+        ),
+        INSECURE_SKIP_TLS_VERIFY,
+        CA_FILE,
+    ],
+    decode,
+    check_query: None,
+};
+
+pub static ADAPTER: Adapter = Adapter {
+    flags: Some(flags),
+    ..Adapter::of(&SPEC)
+};
+
+fn flags(p: &Provider, ctx: CallCtx) -> anyhow::Result<Arc<dyn Flags>> {
+    Ok(Arc::new(UnleashFlags::new(
+        ctx,
+        config_of::<Config>(p)?.clone(),
+    )?))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub url: Text,
+    pub token: Text,
+    pub project: String,
+    pub environment: String,
+    pub tls: Tls,
+}
+
+impl ProviderConfig for Config {}
+
+fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
+    let url = r.url(cx, "url", &["http://", "https://"]);
+    let token = r.text(cx, "token");
+    let project = r.opt_literal(cx, "project");
+    let environment = r.literal(cx, "environment");
+    let tls = r.tls(cx);
+    spec::config(Config {
+        url: url?,
+        token: token?,
+        project: project.ok()?.unwrap_or_else(|| "default".to_string()),
+        environment: environment?,
+        tls: tls.ok()?,
+    })
 }
 
 #[cfg(test)]

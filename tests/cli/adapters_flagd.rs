@@ -19,7 +19,11 @@ fn registry(file: &Path) -> Registry {
         "version: 1\nname: flagd-test\nsettings: {{ timeout: 5s, retries: 0 }}\nproviders:\n  flags: {{ type: flagd, file: \"{}\" }}\nphases:\n  - name: p\n    steps:\n      - approve: go\n",
         file.display()
     );
-    match migrate::plan::validate(&text, &HashMap::<String, String>::new()) {
+    match migrate::plan::validate(
+        &text,
+        &HashMap::<String, String>::new(),
+        migrate::providers::catalog(),
+    ) {
         Ok(v) => Registry::new(&v.plan),
         Err(d) => panic!("invalid test plan: {d:#?}"),
     }

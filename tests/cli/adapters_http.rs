@@ -19,7 +19,7 @@ fn registry(settings: &str, providers: &str, env: &[(&str, &str)]) -> Registry {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    match migrate::plan::validate(&text, &SecretEnv::new(env)) {
+    match migrate::plan::validate(&text, &SecretEnv::new(env), migrate::providers::catalog()) {
         Ok(v) => Registry::new(&v.plan),
         Err(d) => panic!("invalid test plan: {d:#?}\n{text}"),
     }

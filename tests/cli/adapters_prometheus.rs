@@ -22,7 +22,7 @@ fn registry(url: &str, retries: u32) -> Registry {
     );
     let env: HashMap<String, String> =
         [("PROM_TOKEN".to_string(), "prom-tok-31337-abc".to_string())].into();
-    match migrate::plan::validate(&text, &SecretEnv::new(env)) {
+    match migrate::plan::validate(&text, &SecretEnv::new(env), migrate::providers::catalog()) {
         Ok(v) => Registry::new(&v.plan),
         Err(d) => panic!("invalid test plan: {d:#?}"),
     }

@@ -13,7 +13,11 @@ fn registry(settings: &str, url: &str) -> Registry {
     let text = format!(
         "version: 1\nname: scrape-test\nsettings: {settings}\nproviders:\n  app: {{ type: scrape, url: \"{url}\" }}\nphases:\n  - name: p\n    steps:\n      - approve: go\n"
     );
-    match migrate::plan::validate(&text, &HashMap::<String, String>::new()) {
+    match migrate::plan::validate(
+        &text,
+        &HashMap::<String, String>::new(),
+        migrate::providers::catalog(),
+    ) {
         Ok(v) => Registry::new(&v.plan),
         Err(d) => panic!("invalid test plan: {d:#?}"),
     }

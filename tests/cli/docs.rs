@@ -11,7 +11,7 @@ fn plan_md() -> String {
 fn the_reference_names_every_key() {
     let doc = plan_md();
     let mut missing = Vec::new();
-    for (set, keys) in migrate::plan::schema::key_sets() {
+    for (set, keys) in migrate::plan::schema::key_sets(migrate::providers::catalog()) {
         for key in keys {
             if !doc.contains(&format!("`{key}`")) {
                 missing.push(format!("{set}.{key}"));
@@ -28,7 +28,7 @@ fn the_reference_names_every_key() {
             }
         }
     }
-    for kind in migrate::plan::providers::TYPES {
+    for kind in migrate::plan::spec::names(migrate::providers::catalog()) {
         if !doc.contains(&format!("### {kind}")) && !doc.contains(&format!("`{kind}`")) {
             missing.push(format!("provider type {kind}"));
         }
@@ -89,6 +89,63 @@ fn the_readme_names_real_commands() {
 
 fn root_file(path: &str) -> bool {
     crate::support::root().join(path).is_file()
+}
+
+/// Every registered provider type has its section in docs/providers.md and
+/// its entry in the schema `migrate schema` prints, naming exactly the keys
+/// it declares, each with a description: registering an adapter without
+/// documenting it fails here.
+#[test]
+fn every_registered_provider_type_has_docs_and_a_schema_entry() {
+    let doc = read(std::path::Path::new("docs/providers.md"));
+    let headings: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("## ") || l.starts_with("### "))
+        .map(|l| l.trim_start_matches('#'))
+        .collect();
+    let out = migrate().arg("schema").output().expect("run migrate");
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let entries = schema["$defs"]["provider"]["oneOf"]
+        .as_array()
+        .expect("$defs.provider.oneOf");
+    let mut missing = Vec::new();
+    for spec in migrate::providers::catalog() {
+        let name = spec.name;
+        if !headings
+            .iter()
+            .any(|h| h.split(',').any(|w| w.trim() == name))
+        {
+            missing.push(format!(
+                "{name}: no section (## {name}) in docs/providers.md"
+            ));
+        }
+        let Some(entry) = entries
+            .iter()
+            .find(|e| e["properties"]["type"]["const"] == name)
+        else {
+            missing.push(format!("{name}: no entry in the schema"));
+            continue;
+        };
+        let props = entry["properties"].as_object().expect("properties");
+        for key in spec.keys {
+            let described = props
+                .get(key.name)
+                .and_then(|p| p["description"].as_str())
+                .is_some_and(|d| !d.is_empty());
+            if !described {
+                missing.push(format!("{name}.{}: not described in the schema", key.name));
+            }
+        }
+        let declared = spec.keys.len() + migrate::plan::providers::COMMON_KEYS.len();
+        if props.len() != declared {
+            missing.push(format!(
+                "{name}: the schema names {} keys, the type declares {declared}",
+                props.len()
+            ));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
 }
 
 /// The documents hold nothing left over from editing them: every line of

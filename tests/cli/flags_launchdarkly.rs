@@ -162,7 +162,7 @@ phases:
     );
     let env = HashMap::from([("LD_API_TOKEN".to_string(), token.to_string())]);
     let env = migrate::redact::SecretEnv::new(env);
-    let plan = match migrate::plan::validate(&text, &env) {
+    let plan = match migrate::plan::validate(&text, &env, migrate::providers::catalog()) {
         Ok(v) => v.plan,
         Err(d) => panic!("invalid test plan: {d:?}\n{text}"),
     };

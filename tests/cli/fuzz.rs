@@ -46,7 +46,8 @@ impl Rng {
     }
 }
 
-const TOKENS: &[&str] = &[
+/// Tokens before the provider type names.
+const TOKENS_HEAD: &[&str] = &[
     "version",
     "name",
     "settings",
@@ -98,20 +99,10 @@ const TOKENS: &[&str] = &[
     "id",
     "keep_on_rollback",
     "irreversible",
-    "haproxy",
-    "nginx",
-    "envoy",
-    "traefik",
-    "unleash",
-    "flagd",
-    "launchdarkly",
-    "http",
-    "exec",
-    "prometheus",
-    "scrape",
-    "postgres",
-    "mysql",
-    "sqlite",
+];
+
+/// Tokens after the provider type names.
+const TOKENS_TAIL: &[&str] = &[
     ": ",
     ":",
     " ",
@@ -196,9 +187,23 @@ const TOKENS: &[&str] = &[
     "{{key}}",
 ];
 
+/// The token soup's vocabulary: plan words, every registered provider type
+/// (so a new adapter is fuzzed too), YAML punctuation, mini-languages.
+fn tokens() -> &'static [&'static str] {
+    static TOKENS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        TOKENS_HEAD
+            .iter()
+            .copied()
+            .chain(migrate::plan::spec::names(migrate::providers::catalog()))
+            .chain(TOKENS_TAIL.iter().copied())
+            .collect()
+    });
+    &TOKENS
+}
+
 fn soup(rng: &mut Rng) -> String {
     let n = rng.size(400);
-    (0..n).map(|_| *rng.pick(TOKENS)).collect()
+    (0..n).map(|_| *rng.pick(tokens())).collect()
 }
 
 fn bytes(rng: &mut Rng) -> String {
@@ -228,7 +233,7 @@ fn mutate(rng: &mut Rng, seeds: &[String]) -> String {
             }
             2 => {
                 let at = rng.below(len + 1);
-                let tok: Vec<char> = rng.pick(TOKENS).chars().collect();
+                let tok: Vec<char> = rng.pick(tokens()).chars().collect();
                 s.splice(at..at, tok);
             }
             3 if len > 0 => {
@@ -351,7 +356,7 @@ fn env() -> HashMap<String, String> {
 
 /// Validate `text`; render its diagnostics. Returns whether it was valid.
 fn feed(text: &str, env: &HashMap<String, String>) -> bool {
-    match migrate::plan::validate(text, env) {
+    match migrate::plan::validate(text, env, migrate::providers::catalog()) {
         Ok(v) => {
             for w in &v.warnings {
                 let _ = w.render("plan.yaml", text, false);

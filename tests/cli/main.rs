@@ -7,6 +7,7 @@ mod adapters_flagd;
 mod adapters_http;
 mod adapters_prometheus;
 mod adapters_scrape;
+mod architecture;
 mod baselines;
 mod canary_live;
 mod completions;

@@ -174,7 +174,7 @@ proptest! {
     #[test]
     fn the_validator_never_panics_and_reports_well(text in mutated()) {
         let lines = text.lines().count().max(1);
-        let diags = match migrate::plan::validate(&text, env()) {
+        let diags = match migrate::plan::validate(&text, env(), migrate::providers::catalog()) {
             Ok(v) => {
                 prop_assert!(v.warnings.iter().all(|d| !d.is_error()));
                 v.warnings

@@ -148,7 +148,7 @@ phases:
         "admin-s3cret-77".to_string(),
     )]);
     let env = migrate::redact::SecretEnv::new(env);
-    let plan = match migrate::plan::validate(&text, &env) {
+    let plan = match migrate::plan::validate(&text, &env, migrate::providers::catalog()) {
         Ok(v) => v.plan,
         Err(d) => panic!("invalid test plan: {d:?}\n{text}"),
     };

@@ -28,7 +28,7 @@ phases:
 "
     );
     let env: HashMap<String, String> = HashMap::new();
-    let plan = match migrate::plan::validate(&text, &env) {
+    let plan = match migrate::plan::validate(&text, &env, migrate::providers::catalog()) {
         Ok(v) => v.plan,
         Err(d) => panic!("invalid test plan: {d:?}\n{text}"),
     };

@@ -40,7 +40,7 @@ phases:
         file.display()
     );
     let env: HashMap<String, String> = HashMap::new();
-    let plan = match migrate::plan::validate(&text, &env) {
+    let plan = match migrate::plan::validate(&text, &env, migrate::providers::catalog()) {
         Ok(v) => v.plan,
         Err(d) => panic!("invalid test plan: {d:?}\n{text}"),
     };

@@ -27,7 +27,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn plan(text: &str) -> migrate::plan::Plan {
-    migrate::plan::validate(text, &HashMap::new())
+    migrate::plan::validate(text, &HashMap::new(), migrate::providers::catalog())
         .unwrap_or_else(|d| panic!("invalid plan: {d:?}"))
         .plan
 }

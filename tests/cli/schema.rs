@@ -30,7 +30,10 @@ fn the_schema_is_a_draft_2020_12_schema() {
         panic!("the schema is not a valid JSON Schema: {e}");
     }
     // The command prints what the library builds.
-    assert_eq!(s, migrate::plan::schema::plan_schema());
+    assert_eq!(
+        s,
+        migrate::plan::schema::plan_schema(migrate::providers::catalog())
+    );
 }
 
 #[test]
@@ -195,7 +198,7 @@ fn step_schema<'a>(s: &'a Value, kind: &str) -> &'a Value {
 #[test]
 fn the_schema_names_exactly_the_keys_the_validator_accepts() {
     let s = schema();
-    for (name, keys) in migrate::plan::schema::key_sets() {
+    for (name, keys) in migrate::plan::schema::key_sets(migrate::providers::catalog()) {
         let node = match name {
             "plan" => &s,
             "settings" => &s["properties"]["settings"],

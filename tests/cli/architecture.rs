@@ -1,0 +1,199 @@
+//! The layering of docs/ARCHITECTURE.md, checked: every top-level module
+//! of the library sits in a layer and refers (`crate::…`) only to modules
+//! of layers below its own. A back-edge fails here with the file and line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The library's top-level modules, bottom up. A module may use the
+/// modules of lower layers only; modules of one layer do not use each
+/// other.
+const LAYERS: &[&[&str]] = &[
+    // The shared domain types, and utilities that know nothing of it.
+    &["domain", "fsutil", "table", "http", "cli"],
+    // Masking secrets (the values `domain::env` hands out).
+    &["redact"],
+    &["plan"],
+    &["providers"],
+    &["reconcile"],
+    &["state"],
+    &["engine"],
+    // Rendering the engine's events and the commands' results.
+    &["output"],
+    // The errors that decide an exit code.
+    &["error"],
+    // Opening a migration: plan, store, registry, engine.
+    &["app"],
+    &["supervise"],
+    &["commands"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&module))
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The line without its `//` comment and string literals (roughly: enough
+/// that a path in a message or a doc comment is not taken for a use).
+fn code_of(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_str = false;
+    let mut prev = ' ';
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_str {
+            if c == '"' && prev != '\\' {
+                in_str = false;
+            }
+            prev = if prev == '\\' && c == '\\' { ' ' } else { c };
+            continue;
+        }
+        if c == '/' && chars.peek() == Some(&'/') {
+            break;
+        }
+        if c == '"' {
+            in_str = true;
+            prev = ' ';
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The top-level modules a line of code refers to through `crate::`.
+fn crate_refs(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("crate::") {
+        let after = &rest[i + "crate::".len()..];
+        if let Some(group) = after.strip_prefix('{') {
+            // `crate::{a, b::c}`: every first segment of the group.
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    out.push(name);
+                }
+            }
+        } else {
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.push(name);
+            }
+        }
+        rest = after;
+    }
+    out
+}
+
+/// The library's files by top-level module (`src/plan/…` and `src/plan.rs`
+/// are `plan`), without the binary's own (`main.rs`, `demo/`).
+fn library() -> BTreeMap<String, Vec<PathBuf>> {
+    let src = crate::support::root().join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let modules: Vec<String> = lib
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .map(|m| m.trim_end_matches(';').to_string())
+        .collect();
+    let mut out = BTreeMap::new();
+    for m in modules {
+        let mut files = Vec::new();
+        let file = src.join(format!("{m}.rs"));
+        if file.exists() {
+            files.push(file);
+        }
+        rust_files(&src.join(&m), &mut files);
+        out.insert(m, files);
+    }
+    out
+}
+
+#[test]
+fn every_module_uses_only_the_layers_below_it() {
+    let lib = library();
+    let mut problems = Vec::new();
+    for (module, files) in &lib {
+        let Some(own) = layer_of(module) else {
+            problems.push(format!(
+                "src/{module}: not in a layer: add it to LAYERS here and to docs/ARCHITECTURE.md"
+            ));
+            continue;
+        };
+        for file in files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                for target in crate_refs(&code_of(line)) {
+                    if &target == module || target == "self" {
+                        continue;
+                    }
+                    match layer_of(&target) {
+                        Some(l) if l < own => {}
+                        Some(l) => {
+                            problems.push(format!(
+                            "{}:{}: {module} (layer {own}) uses crate::{target} (layer {l}): {}",
+                            file.strip_prefix(crate::support::root()).unwrap_or(file).display(),
+                            n + 1,
+                            line.trim()
+                        ))
+                        }
+                        None if lib.contains_key(&target) => {}
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "back-edges between layers (docs/ARCHITECTURE.md):\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_architecture_document_names_every_module() {
+    let doc = std::fs::read_to_string(crate::support::root().join("docs/ARCHITECTURE.md")).unwrap();
+    for module in library().keys() {
+        assert!(
+            doc.contains(&format!("`src/{module}")),
+            "docs/ARCHITECTURE.md does not describe src/{module}"
+        );
+    }
+}
+
+#[test]
+fn the_checker_sees_uses_and_ignores_comments_and_strings() {
+    assert_eq!(crate_refs(&code_of("use crate::plan::Plan;")), ["plan"]);
+    assert_eq!(
+        crate_refs(&code_of("use crate::{engine::Event, state::State};")),
+        ["engine", "state"]
+    );
+    assert!(crate_refs(&code_of("// see crate::engine")).is_empty());
+    assert!(crate_refs(&code_of(r#"let s = "crate::engine";"#)).is_empty());
+    assert_eq!(
+        crate_refs(&code_of(r#"f("x", crate::output::x())"#)),
+        ["output"]
+    );
+}
