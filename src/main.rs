@@ -37,7 +37,7 @@ fn main() {
                 for cause in err.chain().skip(1) {
                     text.push_str(&format!("\n  caused by: {cause}"));
                 }
-                anstream::eprintln!("{text}");
+                anstream::eprintln!("{}", migrate::redact::clean(&text));
             }
             exit_code_of(&err)
         }

@@ -27,8 +27,11 @@ impl Printer {
         }
     }
 
-    /// Data for the user: stdout.
+    /// Data for the user: stdout. Like everything the printer writes, it
+    /// passes through the redactor: a value taken from the environment is
+    /// never printed.
     pub fn out(&self, text: &str) {
+        let text = crate::redact::clean(text);
         let mut out = anstream::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         if !text.ends_with('\n') {
@@ -49,8 +52,9 @@ impl Printer {
         }
     }
 
-    /// Errors: stderr, always.
+    /// Errors: stderr, always (redacted, as [`Self::out`]).
     pub fn err(&self, text: &str) {
+        let text = crate::redact::clean(text);
         let mut err = anstream::stderr().lock();
         let _ = err.write_all(text.as_bytes());
         if !text.ends_with('\n') {
