@@ -1,7 +1,9 @@
 //! `migrate`: zero-downtime service migrations driven by a declarative plan.
 //!
-//! The library holds everything; the `migrate` binary is a thin shell over
-//! [`cli`] and [`commands`].
+//! The library holds everything but the demo; the `migrate` binary is a
+//! thin shell over [`cli`] and [`commands`] (and holds `migrate demo`).
+//! docs/ARCHITECTURE.md maps the layers; each module uses only the ones
+//! below it.
 
 pub mod app;
 pub mod cli;
