@@ -69,9 +69,11 @@ impl crate::engine::Reconciler for PlanReconciler {
             parity,
             summary: value.clone(),
         });
+        let repair = summary.repair.as_ref();
         Ok(crate::engine::ReconcileResult {
-            parity,
-            summary: value,
+            unrepaired: repair.map_or(0, |r| r.failed),
+            first_unrepaired: repair.and_then(|r| r.unrepaired.first().cloned()),
+            ..crate::engine::ReconcileResult::complete(parity, value)
         })
     }
 }

@@ -6,6 +6,7 @@
 //! ([`crate::reconcile::continuous`]) until Ctrl-C, a line (or JSON event)
 //! per pass, its readings recorded in the journal for parity gates.
 
+use crate::engine::ReconcileResult;
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
@@ -97,16 +98,15 @@ async fn record(
     name: &str,
     summary: &reconcile::Summary,
 ) -> anyhow::Result<()> {
-    record_parity(
-        global,
-        v,
-        name,
-        summary.final_parity(),
-        serde_json::to_value(summary)?,
-        "",
-    )
-    .await
-    .map(|_| ())
+    let repair = summary.repair.as_ref();
+    let result = ReconcileResult {
+        unrepaired: repair.map_or(0, |r| r.failed),
+        first_unrepaired: repair.and_then(|r| r.unrepaired.first().cloned()),
+        ..ReconcileResult::complete(summary.final_parity(), serde_json::to_value(summary)?)
+    };
+    record_parity(global, v, name, &result, "")
+        .await
+        .map(|_| ())
 }
 
 /// Record a parity and its summary as `Entry::Reconciled`. Returns false
@@ -115,8 +115,7 @@ async fn record_parity(
     global: &Global,
     v: &crate::plan::Validated,
     name: &str,
-    parity: f64,
-    summary: serde_json::Value,
+    result: &ReconcileResult,
     flags: &str,
 ) -> anyhow::Result<bool> {
     let store = crate::app::store::store_for(global, v)?;
@@ -142,11 +141,7 @@ async fn record_parity(
             &mut state,
             &holder.actor,
             holder.since,
-            vec![crate::state::Entry::Reconciled {
-                name: name.to_string(),
-                parity,
-                summary,
-            }],
+            vec![result.entry(name)],
         )
         .await?;
     Ok(true)
@@ -195,14 +190,12 @@ fn follow(
                 Ok(reading) => {
                     let mut recorded = false;
                     if !global.dry_run && throttle.due(&reading, Instant::now()) {
-                        match record_parity(
-                            global,
-                            v,
-                            name,
-                            reading.parity,
-                            reading.summary.clone(),
-                            " --follow",
-                        )
+                        let result = ReconcileResult {
+                            complete: reading.complete,
+                            swept: (!reading.complete).then_some(reading.swept),
+                            ..ReconcileResult::complete(reading.parity, reading.summary.clone())
+                        };
+                        match record_parity(global, v, name, &result, " --follow")
                         .await
                         {
                             Ok(true) => {

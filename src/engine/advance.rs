@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 
 use super::gates::{Kept, Reading};
 use super::targets::step_change;
-use super::{Engine, EngineError, Event, Prompter, Session};
+use super::{Engine, EngineError, Event, Prompter, ReconcileResult, Session};
 
 /// How far one `advance` goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1043,7 +1043,7 @@ impl Engine<'_> {
                         "reconciliation {reconciliation}: parity {} is below the required {}{}",
                         crate::providers::fmt_number(r.parity),
                         crate::providers::fmt_number(need),
-                        unrepaired_note(&r.summary)
+                        unrepaired_note(&r)
                     ));
                 }
                 Ok((
@@ -1129,19 +1129,15 @@ fn round_secs(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500))
 }
 
-/// `; 2 rows could not be repaired (id=2 body: …)`, from a repair's
-/// summary, for the message of a `reconcile` step that fails; empty when
-/// every row was.
-fn unrepaired_note(summary: &serde_json::Value) -> String {
-    let failed = summary["repair"]["failed"].as_u64().unwrap_or(0);
+/// `; 2 rows could not be repaired (id=2 body: …)`, for the message of a
+/// `reconcile` step that fails; empty when every row was.
+fn unrepaired_note(r: &ReconcileResult) -> String {
+    let failed = r.unrepaired;
     if failed == 0 {
         return String::new();
     }
-    let first: Option<crate::reconcile::repair::Unrepaired> = summary["repair"]["unrepaired"]
-        .get(0)
-        .and_then(|u| serde_json::from_value(u.clone()).ok());
     let rows = if failed == 1 { "row" } else { "rows" };
-    match first {
+    match &r.first_unrepaired {
         Some(u) => format!("; {failed} {rows} could not be repaired (first: {u})"),
         None => format!("; {failed} {rows} could not be repaired"),
     }

@@ -161,8 +161,8 @@ impl Engine<'_> {
                 humantime::format_duration(max)
             ));
         }
-        if p.summary.get("complete") == Some(&serde_json::Value::Bool(false)) {
-            let swept = p.summary.get("swept").and_then(serde_json::Value::as_u64);
+        if !p.is_complete() {
+            let swept = p.swept();
             return Err(format!(
                 "the continuous reconciliation of {reconcile} has not completed its first sweep{}",
                 swept.map_or(String::new(), |n| format!(" ({n} rows compared so far)"))

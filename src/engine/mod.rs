@@ -47,19 +47,43 @@ pub trait Reconciler: Send + Sync {
     ) -> anyhow::Result<ReconcileResult>;
 }
 
-/// What the engine keeps of a reconciliation.
+/// What the engine keeps of a reconciliation: what it decides on, typed,
+/// and the report as it is journaled.
 #[derive(Clone, Debug)]
 pub struct ReconcileResult {
     pub parity: f64,
+    /// Every row was compared (`false`: a continuous reconciliation whose
+    /// first full sweep is not over — the parity says nothing of the rest).
+    pub complete: bool,
+    /// Rows compared so far, while not complete.
+    pub swept: Option<u64>,
+    /// Rows a repair could not write, and the first of them.
+    pub unrepaired: u64,
+    pub first_unrepaired: Option<crate::reconcile::repair::Unrepaired>,
+    /// The report, as journaled (for people and `history`).
     pub summary: serde_json::Value,
 }
 
 impl ReconcileResult {
+    /// A complete result with nothing unrepaired.
+    pub fn complete(parity: f64, summary: serde_json::Value) -> Self {
+        Self {
+            parity,
+            complete: true,
+            swept: None,
+            unrepaired: 0,
+            first_unrepaired: None,
+            summary,
+        }
+    }
+
     /// The journal entry that records it.
     pub fn entry(&self, name: &str) -> Entry {
         Entry::Reconciled {
             name: name.to_string(),
             parity: self.parity,
+            complete: Some(self.complete),
+            swept: self.swept,
             summary: self.summary.clone(),
         }
     }

@@ -105,10 +105,10 @@ impl Reconciler for NoReconciler {
         _: bool,
         _: &dyn Reporter,
     ) -> anyhow::Result<ReconcileResult> {
-        Ok(ReconcileResult {
-            parity: if name == "good" { 1.0 } else { 0.5 },
-            summary: serde_json::json!({}),
-        })
+        Ok(ReconcileResult::complete(
+            if name == "good" { 1.0 } else { 0.5 },
+            serde_json::json!({}),
+        ))
     }
 }
 
@@ -840,10 +840,7 @@ async fn a_reconciliation_reading_is_recorded_only_for_a_running_migration() {
     let w = World::new(PLAN);
     let store = w.store();
     let engine = w.engine(&store);
-    let reading = crate::engine::ReconcileResult {
-        parity: 0.75,
-        summary: serde_json::json!({"rows": 4}),
-    };
+    let reading = crate::engine::ReconcileResult::complete(0.75, serde_json::json!({"rows": 4}));
     assert!(!engine.record_reconciliation("r", &reading).await.unwrap());
     assert!(store.load().await.unwrap().is_none(), "not started by it");
     w.advance(Limit::All).await;
@@ -879,6 +876,9 @@ fn parity_state(w: &World, age: Duration, summary: serde_json::Value) -> crate::
         crate::state::ParityRecord {
             at: crate::state::Timestamp::new(w.clock.now() - age),
             parity: 1.0,
+            // As a record written before these were kept: from the summary.
+            complete: None,
+            swept: None,
             summary,
         },
     );

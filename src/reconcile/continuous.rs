@@ -117,6 +117,9 @@ pub struct Reading {
     pub complete: bool,
     /// More rows differ than `max_differing`: the count is an estimate.
     pub saturated: bool,
+    /// Rows compared by the sweep in progress (the first one: before it
+    /// completes, the rows compared so far).
+    pub swept: u64,
     /// The same, and the pass's details, as recorded in the journal
     /// (schema `migrate.reconcile.continuous/v1`).
     pub summary: serde_json::Value,
@@ -503,6 +506,7 @@ impl Continuous {
             differing,
             complete,
             saturated,
+            swept: self.swept,
             summary,
         }
     }

@@ -322,7 +322,31 @@ pub struct GateReading {
 pub struct ParityRecord {
     pub at: Timestamp,
     pub parity: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swept: Option<u64>,
     pub summary: serde_json::Value,
+}
+
+impl ParityRecord {
+    /// Whether every row was compared. Records written before this was
+    /// kept say it in their summary (`"complete": false` of a continuous
+    /// reconciliation's first sweep); that is read once, here.
+    pub fn is_complete(&self) -> bool {
+        self.complete.unwrap_or_else(|| {
+            self.summary.get("complete") != Some(&serde_json::Value::Bool(false))
+        })
+    }
+
+    /// Rows compared so far by a sweep that is not complete.
+    pub fn swept(&self) -> Option<u64> {
+        self.swept.or_else(|| {
+            self.summary
+                .get("swept")
+                .and_then(serde_json::Value::as_u64)
+        })
+    }
 }
 
 /// A target and the value a rollback restores it to.
@@ -541,6 +565,13 @@ pub enum Entry {
     Reconciled {
         name: String,
         parity: f64,
+        /// Every row was compared (absent in records written before it
+        /// was kept: read from the summary).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        complete: Option<bool>,
+        /// Rows compared so far, while not complete.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        swept: Option<u64>,
         summary: serde_json::Value,
     },
     Approved {
@@ -944,6 +975,8 @@ impl State {
             Entry::Reconciled {
                 name,
                 parity,
+                complete,
+                swept,
                 summary,
             } => {
                 self.parity.insert(
@@ -951,6 +984,8 @@ impl State {
                     ParityRecord {
                         at: r.at,
                         parity: *parity,
+                        complete: *complete,
+                        swept: *swept,
                         summary: summary.clone(),
                     },
                 );

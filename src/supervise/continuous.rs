@@ -134,8 +134,9 @@ impl Follower for PlanFollower {
         }
         self.throttle.recorded(&reading, now);
         Ok(Some(ReconcileResult {
-            parity: reading.parity,
-            summary: reading.summary,
+            complete: reading.complete,
+            swept: (!reading.complete).then_some(reading.swept),
+            ..ReconcileResult::complete(reading.parity, reading.summary)
         }))
     }
 }
