@@ -70,15 +70,19 @@ impl Engine<'_> {
             .collect()
     }
 
-    /// Drift in words (`None`: none), without reporting it: for a
-    /// supervisor that says it once and in `/healthz`.
-    pub async fn drift_words(&self, st: &State) -> Option<String> {
-        let drifted: Vec<Live> = self
-            .live(st)
+    /// The targets whose live value differs from what this migration set.
+    async fn drifted(&self, st: &State) -> Vec<Live> {
+        self.live(st)
             .await
             .into_iter()
             .filter(Live::drifted)
-            .collect();
+            .collect()
+    }
+
+    /// Drift in words (`None`: none), without reporting it: for a
+    /// supervisor that says it once and in `/healthz`.
+    pub async fn drift_words(&self, st: &State) -> Option<String> {
+        let drifted = self.drifted(st).await;
         if drifted.is_empty() {
             return None;
         }
@@ -90,12 +94,7 @@ impl Engine<'_> {
 
     /// Refuse to go on over drift, unless forced (then it is reported).
     pub async fn refuse_drift(&self, st: &State, force: bool) -> Result<(), EngineError> {
-        let drifted: Vec<Live> = self
-            .live(st)
-            .await
-            .into_iter()
-            .filter(Live::drifted)
-            .collect();
+        let drifted = self.drifted(st).await;
         if drifted.is_empty() {
             return Ok(());
         }

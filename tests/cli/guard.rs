@@ -11,6 +11,14 @@ use serde_json::Value;
 
 use crate::supervise::{count, journal, migrate, run, wait, Canary, Supervisor};
 
+/// A canary at 25 %, soaking for an hour.
+fn soaking() -> Canary {
+    let canary = Canary::with_soak("", "1h");
+    let (code, text) = run(canary.path(), &[], &["advance"]);
+    assert_eq!(code, 4, "{text}");
+    canary
+}
+
 /// `status -o json`'s soak object.
 fn soak(dir: &Path) -> Value {
     let (code, text) = run(dir, &[], &["-o", "json", "status"]);
@@ -57,10 +65,8 @@ fn edit(dir: &Path, from: &str, to: &str) {
 
 #[test]
 fn a_paused_soak_holds_its_clock_and_advance_still_trips_the_breaker() {
-    let canary = Canary::with_soak("", "1h");
+    let canary = soaking();
     let dir = canary.path();
-    let (code, text) = run(dir, &[], &["advance"]);
-    assert_eq!(code, 4, "{text}");
     let (code, text) = run(dir, &[], &["pause", "--reason", "a look at the dashboards"]);
     assert_eq!(code, 0, "{text}");
     // Paused time does not count toward the soak: what was served stays
@@ -127,10 +133,8 @@ fn resuming_a_paused_soak_serves_only_its_remaining_time() {
 
 #[test]
 fn a_waiting_advance_keeps_guarding_a_paused_soak() {
-    let canary = Canary::with_soak("", "1h");
+    let canary = soaking();
     let dir = canary.path();
-    let (code, text) = run(dir, &[], &["advance"]);
-    assert_eq!(code, 4, "{text}");
     let (code, text) = run(dir, &[], &["pause"]);
     assert_eq!(code, 0, "{text}");
     let out = dir.join("wait.out");
@@ -171,10 +175,8 @@ fn a_waiting_advance_keeps_guarding_a_paused_soak() {
 
 #[test]
 fn an_edited_plan_or_a_loosened_gate_does_not_switch_the_breaker_off() {
-    let canary = Canary::with_soak("", "1h");
+    let canary = soaking();
     let dir = canary.path();
-    let (code, text) = run(dir, &[], &["advance"]);
-    assert_eq!(code, 4, "{text}");
     // A gate loosened mid-soak is journaled and said, and the soak keeps
     // the gate it started with.
     edit(dir, "max: 0.05", "max: 0.9");
@@ -215,10 +217,8 @@ fn an_edited_plan_or_a_loosened_gate_does_not_switch_the_breaker_off() {
 
 #[test]
 fn a_changed_gate_is_adopted_for_the_running_soak_only_when_asked() {
-    let canary = Canary::with_soak("", "1h");
+    let canary = soaking();
     let dir = canary.path();
-    let (code, text) = run(dir, &[], &["advance"]);
-    assert_eq!(code, 4, "{text}");
     edit(dir, "max: 0.05", "max: 0.9");
     canary.metric.set(0.5);
     due();
@@ -237,10 +237,8 @@ fn a_changed_gate_is_adopted_for_the_running_soak_only_when_asked() {
 
 #[test]
 fn drift_does_not_switch_the_breaker_off() {
-    let canary = Canary::with_soak("", "1h");
+    let canary = soaking();
     let dir = canary.path();
-    let (code, text) = run(dir, &[], &["advance"]);
-    assert_eq!(code, 4, "{text}");
     // Someone sets the weights by hand.
     canary
         .haproxy
@@ -269,10 +267,8 @@ fn drift_does_not_switch_the_breaker_off() {
 
 #[test]
 fn a_supervisor_keeps_guarding_under_an_incompatible_plan_and_says_so() {
-    let canary = Canary::with_soak("", "1h");
+    let canary = soaking();
     let dir = canary.path();
-    let (code, text) = run(dir, &[], &["advance"]);
-    assert_eq!(code, 4, "{text}");
     let sup = Supervisor::start(dir, "sup", &[], &[]);
     sup.wait_health("ok active");
     edit(dir, "percent: 25", "percent: 30");
@@ -297,10 +293,8 @@ fn a_supervisor_keeps_guarding_under_an_incompatible_plan_and_says_so() {
 
 #[test]
 fn a_supervisor_reports_drift_at_once_and_still_trips() {
-    let canary = Canary::with_soak("", "1h");
+    let canary = soaking();
     let dir = canary.path();
-    let (code, text) = run(dir, &[], &["advance"]);
-    assert_eq!(code, 4, "{text}");
     let sup = Supervisor::start(dir, "sup", &[], &[]);
     sup.wait_health("ok active");
     canary
