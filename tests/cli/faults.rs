@@ -8,8 +8,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use testbed::backend::Backend;
-use testbed::haproxy::{Haproxy, Server as HaServer};
 use testbed::http::{Response, Server};
 
 use crate::rig::{exec_provider, Rig};
@@ -377,24 +375,7 @@ phases:
 
 #[test]
 fn a_haproxy_socket_that_disappears_fails_advance_and_is_named_by_rollback() {
-    let old = Backend::start("old").unwrap();
-    let new = Backend::start("new").unwrap();
-    let haproxy = Haproxy::start(
-        "payments",
-        &[
-            HaServer {
-                name: "old",
-                port: old.port,
-                weight: 100,
-            },
-            HaServer {
-                name: "new",
-                port: new.port,
-                weight: 0,
-            },
-        ],
-    )
-    .unwrap();
+    let (_old, _new, haproxy) = crate::rig::payments_haproxy();
     let socket = haproxy.socket().display().to_string();
     let rig = Rig::new("lbgone");
     rig.plan(&format!(

@@ -238,3 +238,33 @@ pub fn sqlite(file: &Path, sql: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// A real HAProxy with backend `payments`: server `old` (weight 100) and
+/// `new` (weight 0), each a backend that says its name.
+pub fn payments_haproxy() -> (
+    testbed::backend::Backend,
+    testbed::backend::Backend,
+    testbed::haproxy::Haproxy,
+) {
+    use testbed::backend::Backend;
+    use testbed::haproxy::{Haproxy, Server as HaServer};
+    let old = Backend::start("old").unwrap();
+    let new = Backend::start("new").unwrap();
+    let haproxy = Haproxy::start(
+        "payments",
+        &[
+            HaServer {
+                name: "old",
+                port: old.port,
+                weight: 100,
+            },
+            HaServer {
+                name: "new",
+                port: new.port,
+                weight: 0,
+            },
+        ],
+    )
+    .unwrap();
+    (old, new, haproxy)
+}

@@ -4,31 +4,12 @@
 //! `rollback_timeout`, and each result is journaled as it lands.
 
 use migrate::state::Entry;
-use testbed::backend::Backend;
-use testbed::haproxy::{Haproxy, Server as HaServer};
 
 use crate::rig::Rig;
 
 #[test]
 fn a_dead_haproxy_does_not_hold_back_the_flags_rollback() {
-    let old = Backend::start("old").unwrap();
-    let new = Backend::start("new").unwrap();
-    let haproxy = Haproxy::start(
-        "payments",
-        &[
-            HaServer {
-                name: "old",
-                port: old.port,
-                weight: 100,
-            },
-            HaServer {
-                name: "new",
-                port: new.port,
-                weight: 0,
-            },
-        ],
-    )
-    .unwrap();
+    let (_old, _new, haproxy) = crate::rig::payments_haproxy();
     let socket = haproxy.socket().display().to_string();
     let rig = Rig::new("deadlb");
     rig.plan(&format!(
