@@ -323,7 +323,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'Never use colors (NO_COLOR is honoured too)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('rebuild', 'rebuild', [CompletionResultType]::ParameterValue, 'Rebuild state.json from the journal (after damage)')
+            [CompletionResult]::new('rebuild', 'rebuild', [CompletionResultType]::ParameterValue, 'Recover the state from what can be read: a damaged state.json from the journal, a lost journal from state.json, the valid records around damaged lines')
             [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Copy the migration''s local state (journal and checkpoint) into PostgreSQL')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Copy the migration''s state from PostgreSQL into the local state directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -391,7 +391,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             break
         }
         'migrate;state;help' {
-            [CompletionResult]::new('rebuild', 'rebuild', [CompletionResultType]::ParameterValue, 'Rebuild state.json from the journal (after damage)')
+            [CompletionResult]::new('rebuild', 'rebuild', [CompletionResultType]::ParameterValue, 'Recover the state from what can be read: a damaged state.json from the journal, a lost journal from state.json, the valid records around damaged lines')
             [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Copy the migration''s local state (journal and checkpoint) into PostgreSQL')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Copy the migration''s state from PostgreSQL into the local state directory')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -551,7 +551,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             break
         }
         'migrate;help;state' {
-            [CompletionResult]::new('rebuild', 'rebuild', [CompletionResultType]::ParameterValue, 'Rebuild state.json from the journal (after damage)')
+            [CompletionResult]::new('rebuild', 'rebuild', [CompletionResultType]::ParameterValue, 'Recover the state from what can be read: a damaged state.json from the journal, a lost journal from state.json, the valid records around damaged lines')
             [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Copy the migration''s local state (journal and checkpoint) into PostgreSQL')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Copy the migration''s state from PostgreSQL into the local state directory')
             break

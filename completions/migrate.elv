@@ -307,7 +307,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand --no-color 'Never use colors (NO_COLOR is honoured too)'
             cand -h 'Print help'
             cand --help 'Print help'
-            cand rebuild 'Rebuild state.json from the journal (after damage)'
+            cand rebuild 'Recover the state from what can be read: a damaged state.json from the journal, a lost journal from state.json, the valid records around damaged lines'
             cand push 'Copy the migration''s local state (journal and checkpoint) into PostgreSQL'
             cand pull 'Copy the migration''s state from PostgreSQL into the local state directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -371,7 +371,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand --help 'Print help'
         }
         &'migrate;state;help'= {
-            cand rebuild 'Rebuild state.json from the journal (after damage)'
+            cand rebuild 'Recover the state from what can be read: a damaged state.json from the journal, a lost journal from state.json, the valid records around damaged lines'
             cand push 'Copy the migration''s local state (journal and checkpoint) into PostgreSQL'
             cand pull 'Copy the migration''s state from PostgreSQL into the local state directory'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -509,7 +509,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
         &'migrate;help;unlock'= {
         }
         &'migrate;help;state'= {
-            cand rebuild 'Rebuild state.json from the journal (after damage)'
+            cand rebuild 'Recover the state from what can be read: a damaged state.json from the journal, a lost journal from state.json, the valid records around damaged lines'
             cand push 'Copy the migration''s local state (journal and checkpoint) into PostgreSQL'
             cand pull 'Copy the migration''s state from PostgreSQL into the local state directory'
         }

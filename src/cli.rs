@@ -250,7 +250,7 @@ pub struct UnlockArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// Rebuild state.json from the journal (after damage)
+    /// Recover the state from what can be read: a damaged state.json from the journal, a lost journal from state.json, the valid records around damaged lines
     Rebuild,
     /// Copy the migration's local state (journal and checkpoint) into PostgreSQL
     Push(TransferArgs),
