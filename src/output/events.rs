@@ -193,39 +193,10 @@ fn colors_off() -> bool {
     anstream::AutoStream::choice(&std::io::stderr()) == anstream::ColorChoice::Never
 }
 
-impl Reporter for HumanReporter {
-    fn event(&self, event: &Event) {
-        let Ok(mut st) = self.state.lock() else {
-            return;
-        };
-        let st = &mut *st;
-        if self.quiet {
-            // Only what went wrong.
-            match event {
-                Event::Breach { reason, .. } => {
-                    self.line(st, &format!("{} {reason}", paint(RED, "✗ breach:")))
-                }
-                Event::StepFailed { step, error } => self.line(
-                    st,
-                    &format!("{} step {step}: {error}", paint(RED, "✗ failed:")),
-                ),
-                Event::RestoreFailed {
-                    target,
-                    error,
-                    retrying: false,
-                } => self.line(
-                    st,
-                    &format!("{} {target}: {error}", paint(RED, "✗ not restored:")),
-                ),
-                _ => {}
-            }
-            return;
-        }
+impl HumanReporter {
+    /// A step: its start, the change it makes and its read-back, its end; a hook's output; an approval.
+    fn step_line(&self, st: &mut HumanState, event: &Event) {
         match event {
-            Event::Note { message } => self.line(st, &paint(DIM, message)),
-            Event::Warning { message } => {
-                self.line(st, &format!("{} {message}", paint(YELLOW, "warning:")))
-            }
             Event::StepStarted {
                 step,
                 phase,
@@ -283,6 +254,25 @@ impl Reporter for HumanReporter {
                 st,
                 &format!("{} step {step}: {error}", paint(RED, "✗ failed:")),
             ),
+            Event::HookOutput { step, text } if self.verbose => {
+                for l in text.lines() {
+                    self.line(st, &paint(DIM, &format!("  {step} │ {l}")));
+                }
+            }
+            Event::ApprovalNeeded { step, message } => {
+                self.line(st, &format!("? {step} needs approval: {message}"))
+            }
+            Event::Approved { step, by } => self.line(
+                st,
+                &format!("  {} {step} approved by {by}", paint(GREEN, "✓")),
+            ),
+            _ => {}
+        }
+    }
+
+    /// A soak and its gates: the bar, each reading, a breach, waiting, drift.
+    fn soak_line(&self, st: &mut HumanState, event: &Event) {
+        match event {
             Event::SoakStarted {
                 step,
                 duration_ms,
@@ -398,13 +388,13 @@ impl Reporter for HumanReporter {
                     ),
                 )
             }
-            Event::ApprovalNeeded { step, message } => {
-                self.line(st, &format!("? {step} needs approval: {message}"))
-            }
-            Event::Approved { step, by } => self.line(
-                st,
-                &format!("  {} {step} approved by {by}", paint(GREEN, "✓")),
-            ),
+            _ => {}
+        }
+    }
+
+    /// A rollback: its start, each target restored (or not), its end; a retry.
+    fn rollback_line(&self, st: &mut HumanState, event: &Event) {
+        match event {
             Event::RollbackStarted {
                 reason,
                 to,
@@ -486,6 +476,17 @@ impl Reporter for HumanReporter {
                     );
                 }
             }
+            Event::Retried { phase, step } => self.line(
+                st,
+                &format!("↻ starting again at phase {phase} (step {step})"),
+            ),
+            _ => {}
+        }
+    }
+
+    /// A reconciliation's start, progress and result.
+    fn reconcile_line(&self, st: &mut HumanState, event: &Event) {
+        match event {
             Event::ReconcileStarted { name } => {
                 self.line(st, &format!("  reconciling {name}…"));
                 self.bar(st, &format!("reconcile:{name}"), 0, RECONCILE_COUNTING);
@@ -516,22 +517,22 @@ impl Reporter for HumanReporter {
                     &format!("  reconciliation {name}: parity {}", fmt_number(*parity)),
                 );
             }
-            Event::HookOutput { step, text } => {
-                if self.verbose {
-                    for l in text.lines() {
-                        self.line(st, &paint(DIM, &format!("  {step} │ {l}")));
-                    }
-                }
+            _ => {}
+        }
+    }
+
+    /// Notes, warnings, a pause and its release, the end of the migration.
+    fn status_line(&self, st: &mut HumanState, event: &Event) {
+        match event {
+            Event::Note { message } => self.line(st, &paint(DIM, message)),
+            Event::Warning { message } => {
+                self.line(st, &format!("{} {message}", paint(YELLOW, "warning:")))
             }
             Event::Paused { by, reason } => self.line(
                 st,
                 &format!("{} by {by}: {reason}", paint(YELLOW, "⏸ paused")),
             ),
             Event::Resumed { by } => self.line(st, &format!("▶ resumed by {by}")),
-            Event::Retried { phase, step } => self.line(
-                st,
-                &format!("↻ starting again at phase {phase} (step {step})"),
-            ),
             Event::Completed { steps } => {
                 if let Some((_, bar)) = st.bar.take() {
                     bar.finish_and_clear();
@@ -541,6 +542,68 @@ impl Reporter for HumanReporter {
                     &paint(GREEN, &format!("✓ migration complete ({steps} steps)")),
                 );
             }
+            _ => {}
+        }
+    }
+}
+
+impl Reporter for HumanReporter {
+    fn event(&self, event: &Event) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let st = &mut *st;
+        if self.quiet {
+            // Only what went wrong.
+            match event {
+                Event::Breach { reason, .. } => {
+                    self.line(st, &format!("{} {reason}", paint(RED, "✗ breach:")))
+                }
+                Event::StepFailed { step, error } => self.line(
+                    st,
+                    &format!("{} step {step}: {error}", paint(RED, "✗ failed:")),
+                ),
+                Event::RestoreFailed {
+                    target,
+                    error,
+                    retrying: false,
+                } => self.line(
+                    st,
+                    &format!("{} {target}: {error}", paint(RED, "✗ not restored:")),
+                ),
+                _ => {}
+            }
+            return;
+        }
+        match event {
+            Event::StepStarted { .. }
+            | Event::Baseline { .. }
+            | Event::Change { .. }
+            | Event::Verified { .. }
+            | Event::StepDone { .. }
+            | Event::StepFailed { .. }
+            | Event::HookOutput { .. }
+            | Event::ApprovalNeeded { .. }
+            | Event::Approved { .. } => self.step_line(st, event),
+            Event::SoakStarted { .. }
+            | Event::SoakProgress { .. }
+            | Event::Gate { .. }
+            | Event::Breach { .. }
+            | Event::Waiting { .. }
+            | Event::Drift { .. } => self.soak_line(st, event),
+            Event::RollbackStarted { .. }
+            | Event::Restored { .. }
+            | Event::RestoreFailed { .. }
+            | Event::RollbackFinished { .. }
+            | Event::Retried { .. } => self.rollback_line(st, event),
+            Event::ReconcileStarted { .. }
+            | Event::ReconcileProgress { .. }
+            | Event::ReconcileFinished { .. } => self.reconcile_line(st, event),
+            Event::Note { .. }
+            | Event::Warning { .. }
+            | Event::Paused { .. }
+            | Event::Resumed { .. }
+            | Event::Completed { .. } => self.status_line(st, event),
         }
     }
 }
