@@ -769,6 +769,38 @@ impl State {
             ..by.clone()
         });
         match &r.entry {
+            Entry::Started { .. }
+            | Entry::PlanChanged { .. }
+            | Entry::StepStarted { .. }
+            | Entry::StepDone { .. }
+            | Entry::StepFailed { .. }
+            | Entry::Claimed { .. }
+            | Entry::Released { .. }
+            | Entry::Approved { .. }
+            | Entry::Retried { .. }
+            | Entry::Completed => self.apply_progress(r, by),
+            Entry::Baseline { .. }
+            | Entry::Intended { .. }
+            | Entry::Applied { .. }
+            | Entry::Verified { .. } => self.apply_targets(r),
+            Entry::SoakStarted { .. }
+            | Entry::GateChanged { .. }
+            | Entry::Gate { .. }
+            | Entry::Breach { .. }
+            | Entry::Reconciled { .. }
+            | Entry::Paused { .. }
+            | Entry::Resumed => self.apply_soak(r),
+            Entry::RollbackStarted { .. }
+            | Entry::Restored { .. }
+            | Entry::RestoreFailed { .. }
+            | Entry::RollbackFinished { .. } => self.apply_rollback(r),
+            Entry::LockBroken { .. } | Entry::Recovered { .. } => self.apply_store(r),
+        }
+    }
+
+    /// Where the migration stands: its steps, their claims and approvals, a retry, the end.
+    fn apply_progress(&mut self, r: &Record, by: Actioned) {
+        match &r.entry {
             Entry::Started { steps } => {
                 self.steps = Vec::new();
                 self.position = 0;
@@ -794,6 +826,105 @@ impl State {
                     self.status = Status::Active;
                 }
             }
+            Entry::StepDone { step, .. } => {
+                if let Some(i) = self.index_of(step) {
+                    let s = &mut self.steps[i];
+                    s.status = StepStatus::Done;
+                    s.finished = Some(r.at);
+                    s.error = None;
+                    if s.started.is_none() {
+                        s.started = Some(r.at);
+                    }
+                    if i >= self.position {
+                        self.position = i + 1;
+                    }
+                }
+                if self.soak.as_ref().is_some_and(|k| &k.step == step) {
+                    self.soak = None;
+                }
+                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
+                    self.claim = None;
+                }
+                if matches!(self.status, Status::Failed | Status::New) {
+                    self.status = Status::Active;
+                }
+            }
+            Entry::StepFailed { step, error } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Failed;
+                    s.error = Some(error.clone());
+                    s.finished = Some(r.at);
+                }
+                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
+                    self.claim = None;
+                }
+                if self.status == Status::Active {
+                    self.status = Status::Failed;
+                }
+            }
+            Entry::Claimed { step, host, pid } => {
+                self.claim = Some(Claim {
+                    step: step.clone(),
+                    actor: r.actor.clone(),
+                    host: host.clone(),
+                    pid: *pid,
+                    since: r.at,
+                });
+                if let Some(s) = self.step_mut(step) {
+                    s.status = StepStatus::Running;
+                    s.started = Some(r.at);
+                    s.error = None;
+                }
+            }
+            Entry::Released { step, .. } => {
+                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
+                    self.claim = None;
+                }
+                if let Some(s) = self.step_mut(step) {
+                    if s.status == StepStatus::Running {
+                        s.status = StepStatus::Pending;
+                    }
+                }
+            }
+            Entry::Approved { step } => {
+                self.approvals.insert(step.clone(), by);
+            }
+            Entry::Retried { step, .. } => {
+                if let Some(i) = self.index_of(step) {
+                    self.position = i;
+                    // The phases before it had run before the rollback, and
+                    // their values were put back before this record.
+                    for (j, s) in self.steps.iter_mut().enumerate() {
+                        if j < i {
+                            s.status = StepStatus::Done;
+                        } else if s.keep_on_rollback && s.status == StepStatus::Done {
+                            // Still in effect (rollbacks kept it); it runs
+                            // again, idempotently, when advance reaches it.
+                        } else {
+                            s.status = StepStatus::Pending;
+                            s.finished = None;
+                        }
+                        s.error = None;
+                    }
+                }
+                self.rollback = None;
+                self.status = Status::Active;
+                self.soak = None;
+                self.claim = None;
+            }
+            Entry::Completed => {
+                self.status = Status::Completed;
+                self.position = self.steps.len();
+                self.soak = None;
+                self.claim = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// What migrate set: baselines, changes in flight, values read back.
+    fn apply_targets(&mut self, r: &Record) {
+        match &r.entry {
             Entry::Baseline { target, value, .. } => {
                 self.targets
                     .entry(target.id())
@@ -854,56 +985,13 @@ impl State {
                     self.inflight = None;
                 }
             }
-            Entry::StepDone { step, .. } => {
-                if let Some(i) = self.index_of(step) {
-                    let s = &mut self.steps[i];
-                    s.status = StepStatus::Done;
-                    s.finished = Some(r.at);
-                    s.error = None;
-                    if s.started.is_none() {
-                        s.started = Some(r.at);
-                    }
-                    if i >= self.position {
-                        self.position = i + 1;
-                    }
-                }
-                if self.soak.as_ref().is_some_and(|k| &k.step == step) {
-                    self.soak = None;
-                }
-                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
-                    self.claim = None;
-                }
-                if matches!(self.status, Status::Failed | Status::New) {
-                    self.status = Status::Active;
-                }
-            }
-            Entry::StepFailed { step, error } => {
-                if let Some(s) = self.step_mut(step) {
-                    s.status = StepStatus::Failed;
-                    s.error = Some(error.clone());
-                    s.finished = Some(r.at);
-                }
-                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
-                    self.claim = None;
-                }
-                if self.status == Status::Active {
-                    self.status = Status::Failed;
-                }
-            }
-            Entry::Claimed { step, host, pid } => {
-                self.claim = Some(Claim {
-                    step: step.clone(),
-                    actor: r.actor.clone(),
-                    host: host.clone(),
-                    pid: *pid,
-                    since: r.at,
-                });
-                if let Some(s) = self.step_mut(step) {
-                    s.status = StepStatus::Running;
-                    s.started = Some(r.at);
-                    s.error = None;
-                }
-            }
+            _ => {}
+        }
+    }
+
+    /// The soak in progress, its gates and parity readings, a pause and its release.
+    fn apply_soak(&mut self, r: &Record) {
+        match &r.entry {
             Entry::SoakStarted {
                 step,
                 duration,
@@ -990,9 +1078,6 @@ impl State {
                     },
                 );
             }
-            Entry::Approved { step } => {
-                self.approvals.insert(step.clone(), by);
-            }
             Entry::Paused { reason, breach } => {
                 // The soak's clock stops; its gates are still watched.
                 if let Some(soak) = self.soak.as_mut() {
@@ -1023,6 +1108,13 @@ impl State {
                     };
                 }
             }
+            _ => {}
+        }
+    }
+
+    /// A rollback: what it restores, each target restored or not, its end.
+    fn apply_rollback(&mut self, r: &Record) {
+        match &r.entry {
             Entry::RollbackStarted {
                 reason,
                 to,
@@ -1102,29 +1194,13 @@ impl State {
                     Status::RolledBack
                 };
             }
-            Entry::Retried { step, .. } => {
-                if let Some(i) = self.index_of(step) {
-                    self.position = i;
-                    // The phases before it had run before the rollback, and
-                    // their values were put back before this record.
-                    for (j, s) in self.steps.iter_mut().enumerate() {
-                        if j < i {
-                            s.status = StepStatus::Done;
-                        } else if s.keep_on_rollback && s.status == StepStatus::Done {
-                            // Still in effect (rollbacks kept it); it runs
-                            // again, idempotently, when advance reaches it.
-                        } else {
-                            s.status = StepStatus::Pending;
-                            s.finished = None;
-                        }
-                        s.error = None;
-                    }
-                }
-                self.rollback = None;
-                self.status = Status::Active;
-                self.soak = None;
-                self.claim = None;
-            }
+            _ => {}
+        }
+    }
+
+    /// The store's own records: a broken lock, a recovered state.
+    fn apply_store(&mut self, r: &Record) {
+        match &r.entry {
             Entry::LockBroken { .. } => {}
             Entry::Recovered { state, .. } => {
                 // The recovered state as a whole; the numbering goes on.
@@ -1135,22 +1211,7 @@ impl State {
                 self.journal_seq = r.seq;
                 self.updated = updated;
             }
-            Entry::Released { step, .. } => {
-                if self.claim.as_ref().is_some_and(|c| &c.step == step) {
-                    self.claim = None;
-                }
-                if let Some(s) = self.step_mut(step) {
-                    if s.status == StepStatus::Running {
-                        s.status = StepStatus::Pending;
-                    }
-                }
-            }
-            Entry::Completed => {
-                self.status = Status::Completed;
-                self.position = self.steps.len();
-                self.soak = None;
-                self.claim = None;
-            }
+            _ => {}
         }
     }
 }
