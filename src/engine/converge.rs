@@ -3,7 +3,8 @@
 //! Every path that sets a target — a step, `retry` putting back what the
 //! phases before the failed one had set, a rollback restoring a value —
 //! goes through here, in the same order: read the target; if it already
-//! holds the value, leave it (no write, no intent); otherwise journal the
+//! holds the value (and no stopped run was setting it), leave it (no
+//! write, no intent); otherwise journal the
 //! intent, set it, journal it applied, read it back, journal the result.
 //! A failure is redacted once and recorded once.
 //!
@@ -83,7 +84,16 @@ impl Engine<'_> {
             Err(e) => return Err(self.converge_failed(s, purpose, &e).await),
         };
         let want = change.apply(&live);
-        let right = want.matches(&live);
+        // Already right — unless a run was stopped while setting it (an
+        // intent with no result): its write may be half done (applied, not
+        // yet persisted), so it is made again, absolutely.
+        let interrupted = s.as_deref().is_some_and(|s| {
+            s.state
+                .inflight
+                .as_ref()
+                .is_some_and(|i| &i.target == target)
+        });
+        let right = want.matches(&live) && !interrupted;
         let Some(s) = s.as_deref_mut() else {
             if !right {
                 self.change_event(purpose, target, &live, &want, true);

@@ -491,7 +491,9 @@ impl Engine<'_> {
                 .filter(|r| r.target.is_flag() == flags)
                 .map(|r| async move {
                     let mut before = None;
-                    let result = self.converge_attempt(&r.target, &r.value, &mut before).await;
+                    let result = self
+                        .converge_attempt(&r.target, &r.value, &mut before)
+                        .await;
                     (r, before, result)
                 })
                 .collect();
@@ -630,9 +632,7 @@ impl Engine<'_> {
                 .converge(session.as_mut(), purpose, &target, &Change::to(&want))
                 .await?;
             if done.changed {
-                report
-                    .reapplied
-                    .push((target, Some(done.before), want));
+                report.reapplied.push((target, Some(done.before), want));
             }
         }
         if let Some(session) = session.as_mut() {
