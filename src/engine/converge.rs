@@ -63,6 +63,19 @@ pub(super) struct Converged {
     pub changed: bool,
 }
 
+/// Whether `live` already holds `want`, so that setting it would change
+/// nothing: it reads back as `want` (`Value::matches`), and it is not an
+/// off flag lacking the rollout `want` keeps for it (a percent on an off
+/// flag serves nobody, so it reads back right, but it is still to store).
+fn already_right(want: &Value, live: &Value) -> bool {
+    if let (Value::Flag(w), Value::Flag(l)) = (want, live) {
+        if !w.enabled && w.percent.is_some() && l.percent.is_none() {
+            return false;
+        }
+    }
+    want.matches(live)
+}
+
 /// An error as migrate may write it anywhere: secrets masked.
 fn redacted(e: &anyhow::Error) -> String {
     crate::redact::clean(&format!("{e:#}")).into_owned()
@@ -93,7 +106,7 @@ impl Engine<'_> {
                 .as_ref()
                 .is_some_and(|i| &i.target == target)
         });
-        let right = want.matches(&live) && !interrupted;
+        let right = already_right(&want, &live) && !interrupted;
         let Some(s) = s.as_deref_mut() else {
             if !right {
                 self.change_event(purpose, target, &live, &want, true);
@@ -261,7 +274,7 @@ impl Engine<'_> {
             if before.is_none() {
                 *before = Some(live.clone());
             }
-            if want.matches(&live) {
+            if already_right(want, &live) {
                 return Ok(live);
             }
             self.write(target, &Change::to(want)).await?;
