@@ -87,7 +87,7 @@ impl Engine<'_> {
     /// or set. A failure is journaled (`step_failed`, redacted) and returned.
     pub(super) async fn converge(
         &self,
-        mut s: Option<&mut Session>,
+        s: Option<&mut Session>,
         purpose: Purpose<'_>,
         target: &Target,
         change: &Change,
@@ -107,7 +107,7 @@ impl Engine<'_> {
                 .is_some_and(|i| &i.target == target)
         });
         let right = already_right(&want, &live) && !interrupted;
-        let Some(s) = s.as_deref_mut() else {
+        let Some(s) = s else {
             if !right {
                 self.change_event(purpose, target, &live, &want, true);
             }
