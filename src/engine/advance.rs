@@ -8,6 +8,7 @@ use crate::state::{Entry, GateSpec, State, Status, Timestamp};
 
 use futures_util::future::join_all;
 
+use super::converge::Purpose;
 use super::gates::{Kept, Reading};
 use super::targets::step_change;
 use super::{Engine, EngineError, Event, Prompter, ReconcileResult, Session};
@@ -396,7 +397,8 @@ impl Engine<'_> {
         }
     }
 
-    /// traffic / mirror / flag: baseline, intent, set, verify, done.
+    /// traffic / mirror / flag: baseline, intent, set, verify, done — or,
+    /// when the target already holds the value, verified and done.
     async fn change_step(
         &self,
         s: &mut Session,
@@ -406,98 +408,12 @@ impl Engine<'_> {
         let Some((target, change)) = step_change(step) else {
             return Ok(());
         };
-        let fail = |e: anyhow::Error| EngineError::StepFailed {
-            step: step.id.clone(),
-            error: crate::redact::clean(&format!("{e:#}")).into_owned(),
+        let purpose = Purpose::Step {
+            step,
+            accept_baseline,
         };
-        let live = match self.read(&target).await {
-            Ok(v) => v,
-            Err(e) => {
-                let err = fail(e);
-                self.record_failure(s, step, &err).await?;
-                return Err(err);
-            }
-        };
-        let want = change.apply(&live);
-        let mut entries = Vec::new();
-        if !s.state.targets.contains_key(&target.id()) {
-            let note = self.check_baseline(&target, &live, accept_baseline).await?;
-            entries.push(Entry::Baseline {
-                target: target.clone(),
-                value: live.clone(),
-                note,
-            });
-            self.events.event(&Event::Baseline {
-                target: target.clone(),
-                value: live.clone(),
-            });
-        }
-        entries.push(Entry::StepStarted {
-            step: step.id.clone(),
-        });
-        entries.push(Entry::Intended {
-            step: step.id.clone(),
-            target: target.clone(),
-            before: Some(live.clone()),
-            after: want.clone(),
-        });
-        self.commit(s, entries).await?;
-        self.events.event(&Event::Change {
-            step: step.id.clone(),
-            target: target.clone(),
-            from: Some(live),
-            to: want.clone(),
-            dry_run: false,
-        });
-        if let Err(e) = self.write(&target, &change).await {
-            let err = fail(e);
-            self.record_failure(s, step, &err).await?;
-            return Err(err);
-        }
-        self.commit(
-            s,
-            vec![Entry::Applied {
-                step: step.id.clone(),
-                target: target.clone(),
-                after: want.clone(),
-            }],
-        )
-        .await?;
-        let verified = self.verify(&target, &want).await;
-        match verified {
-            Ok(value) => {
-                self.commit(
-                    s,
-                    vec![
-                        Entry::Verified {
-                            step: step.id.clone(),
-                            target: target.clone(),
-                            value: value.clone(),
-                        },
-                        Entry::StepDone {
-                            step: step.id.clone(),
-                            note: None,
-                        },
-                    ],
-                )
-                .await?;
-                self.events.event(&Event::Verified {
-                    step: step.id.clone(),
-                    target,
-                    value,
-                });
-                self.events.event(&Event::StepDone {
-                    step: step.id.clone(),
-                    note: None,
-                });
-                Ok(())
-            }
-            Err(e) => {
-                let err = fail(e);
-                self.record_failure(s, step, &err).await?;
-                Err(err)
-            }
-        }
+        self.converge(Some(s), purpose, &target, &change).await?;
+        Ok(())
     }
 
     /// Record a step done (with no note) and say so.

@@ -11,6 +11,7 @@
 pub mod advance;
 mod baseline;
 pub mod clock;
+mod converge;
 pub mod digest;
 pub mod events;
 pub mod gates;

@@ -17,6 +17,7 @@ use crate::plan::Step;
 use crate::providers::{backoff, same_percent, FlagState};
 use crate::state::{Entry, Restore, State, Status, StepStatus, Target, Timestamp, Value};
 
+use super::converge::Purpose;
 use super::targets::{step_change, Change};
 use super::{Engine, EngineError, Event, Session};
 
@@ -105,28 +106,41 @@ fn knows_nothing(st: Option<&State>) -> bool {
 /// after them that took effect — also those an earlier rollback kept,
 /// which are done but past the position it moved back to.
 pub fn restore_plan(state: &State, steps: &[&Step], keep: usize) -> Vec<Restore> {
-    let mut out = Vec::new();
-    for rec in state.targets.values() {
-        let mut value = rec.baseline.clone();
-        for (i, st) in state.steps.iter().enumerate() {
-            if st.status != StepStatus::Done || !(i < keep || st.keep_on_rollback) {
-                continue;
-            }
-            let Some(step) = steps.get(i).filter(|s| s.id == st.id) else {
-                continue;
-            };
-            if let Some((target, change)) = step_change(step) {
-                if target == rec.target {
-                    value = change.apply(&value);
-                }
+    let kept = state
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, st)| st.status == StepStatus::Done && (*i < keep || st.keep_on_rollback))
+        .filter_map(|(i, st)| steps.get(i).copied().filter(|s| s.id == st.id));
+    let kept: Vec<&Step> = kept.collect();
+    state
+        .targets
+        .values()
+        .map(|rec| Restore {
+            target: rec.target.clone(),
+            value: replay(&rec.baseline, &rec.target, kept.iter().copied()).0,
+        })
+        .collect()
+}
+
+/// What `target` holds when `steps` are applied, in order, to `baseline`,
+/// and the last of them that changed it.
+fn replay<'s>(
+    baseline: &Value,
+    target: &Target,
+    steps: impl IntoIterator<Item = &'s Step>,
+) -> (Value, Option<&'s str>) {
+    let mut value = baseline.clone();
+    let mut by = None;
+    for step in steps {
+        if let Some((t, change)) = step_change(step) {
+            if &t == target {
+                value = change.apply(&value);
+                by = Some(step.id.as_str());
             }
         }
-        out.push(Restore {
-            target: rec.target.clone(),
-            value,
-        });
     }
-    out
+    (value, by)
 }
 
 impl Engine<'_> {
@@ -477,21 +491,18 @@ impl Engine<'_> {
                 .filter(|r| r.target.is_flag() == flags)
                 .map(|r| async move {
                     let mut before = None;
-                    let result = self.restore_attempt(&r.target, &r.value, &mut before).await;
+                    let result = self
+                        .converge_attempt(&r.target, &r.value, &mut before)
+                        .await;
                     (r, before, result)
                 })
                 .collect();
             while let Some((r, before, result)) = attempts.next().await {
-                match result {
-                    Ok(_) => self.record_restored(s, &mut report, r, before).await?,
-                    Err(error) => {
-                        self.events.event(&Event::RestoreFailed {
-                            target: r.target.clone(),
-                            error: error.clone(),
-                            retrying: self.now() < deadline,
-                        });
-                        failing.push((r, before, error));
-                    }
+                let landed = self
+                    .restore_landed(s, &mut report, r, before.clone(), result, Some(deadline))
+                    .await?;
+                if let Some(error) = landed {
+                    failing.push((r, before, error));
                 }
             }
         }
@@ -506,25 +517,8 @@ impl Engine<'_> {
             })
             .collect();
         while let Some((r, before, result)) = retries.next().await {
-            match result {
-                Ok(_) => self.record_restored(s, &mut report, r, before).await?,
-                Err(error) => {
-                    self.commit(
-                        s,
-                        vec![Entry::RestoreFailed {
-                            target: r.target.clone(),
-                            error: error.clone(),
-                        }],
-                    )
-                    .await?;
-                    self.events.event(&Event::RestoreFailed {
-                        target: r.target.clone(),
-                        error: error.clone(),
-                        retrying: false,
-                    });
-                    report.remaining.push((r.target.clone(), error));
-                }
-            }
+            self.restore_landed(s, &mut report, r, before, result, None)
+                .await?;
         }
         let remaining: Vec<String> = report.remaining.iter().map(|(t, _)| t.id()).collect();
         self.commit(
@@ -540,58 +534,6 @@ impl Engine<'_> {
             seconds: report.seconds,
         });
         Ok(report)
-    }
-
-    /// A target put back: journaled at once.
-    async fn record_restored(
-        &self,
-        s: &mut Session,
-        report: &mut RollbackReport,
-        r: &Restore,
-        before: Option<Value>,
-    ) -> Result<(), EngineError> {
-        self.commit(
-            s,
-            vec![Entry::Restored {
-                target: r.target.clone(),
-                before: before.clone(),
-                value: r.value.clone(),
-            }],
-        )
-        .await?;
-        self.events.event(&Event::Restored {
-            target: r.target.clone(),
-            from: before.clone(),
-            to: r.value.clone(),
-            dry_run: false,
-        });
-        report
-            .restored
-            .push((r.target.clone(), before, r.value.clone()));
-        Ok(())
-    }
-
-    /// One attempt at putting a target back: read (keeping the first value
-    /// read in `before`), set unless it already holds `want`, verify.
-    async fn restore_attempt(
-        &self,
-        target: &Target,
-        want: &Value,
-        before: &mut Option<Value>,
-    ) -> Result<Value, String> {
-        let tried: anyhow::Result<Value> = async {
-            let live = self.read(target).await?;
-            if before.is_none() {
-                *before = Some(live.clone());
-            }
-            if want.matches(&live) {
-                return Ok(live);
-            }
-            self.write(target, &Change::to(want)).await?;
-            self.verify(target, want).await
-        }
-        .await;
-        tried.map_err(|e| crate::redact::clean(&format!("{e:#}")).into_owned())
     }
 
     /// Retry a target whose first attempt failed with `error`, backing
@@ -615,7 +557,7 @@ impl Engine<'_> {
                 .max(Duration::from_millis(10));
             self.clock.sleep(pause).await;
             attempt += 1;
-            match self.restore_attempt(target, want, &mut before).await {
+            match self.converge_attempt(target, want, &mut before).await {
                 Ok(v) => return (before, Ok(v)),
                 Err(e) => error = e,
             }
@@ -669,87 +611,29 @@ impl Engine<'_> {
                 "the plan has no steps to retry".into(),
             ));
         };
-        let mut wants: Vec<(Target, Value, String)> = Vec::new();
-        for rec in st.targets.values() {
-            let mut value = rec.baseline.clone();
-            let mut by = None;
-            for step in steps.iter().take(idx) {
-                if let Some((t, change)) = step_change(step) {
-                    if t == rec.target {
-                        value = change.apply(&value);
-                        by = Some(step.id.clone());
-                    }
-                }
-            }
-            if let Some(by) = by {
-                wants.push((rec.target.clone(), value, by));
-            }
-        }
+        // The phases before the failed one all ran: their values, as a
+        // rollback to the step before it would restore them.
+        let wants: Vec<(Target, Value, String)> = st
+            .targets
+            .values()
+            .filter_map(|rec| {
+                let (value, by) = replay(&rec.baseline, &rec.target, steps[..idx].iter().copied());
+                by.map(|by| (rec.target.clone(), value, by.to_string()))
+            })
+            .collect();
         let mut report = RetryReport {
             phase: first.phase.clone(),
             step: first.id.clone(),
             reapplied: Vec::new(),
         };
         for (target, want, by) in wants {
-            let live = self
-                .read(&target)
-                .await
-                .map_err(|e| EngineError::StepFailed {
-                    step: by.clone(),
-                    error: format!("{e:#}"),
-                })?;
-            if want.matches(&live) {
-                continue;
+            let purpose = Purpose::Reapply { step: &by };
+            let done = self
+                .converge(session.as_mut(), purpose, &target, &Change::to(&want))
+                .await?;
+            if done.changed {
+                report.reapplied.push((target, Some(done.before), want));
             }
-            self.events.event(&Event::Change {
-                step: by.clone(),
-                target: target.clone(),
-                from: Some(live.clone()),
-                to: want.clone(),
-                dry_run,
-            });
-            report
-                .reapplied
-                .push((target.clone(), Some(live.clone()), want.clone()));
-            let Some(session) = session.as_mut() else {
-                continue;
-            };
-            self.commit(
-                session,
-                vec![Entry::Intended {
-                    step: by.clone(),
-                    target: target.clone(),
-                    before: Some(live),
-                    after: want.clone(),
-                }],
-            )
-            .await?;
-            let fail = |e: anyhow::Error| EngineError::StepFailed {
-                step: by.clone(),
-                error: crate::redact::clean(&format!("{e:#}")).into_owned(),
-            };
-            self.write(&target, &Change::to(&want))
-                .await
-                .map_err(fail)?;
-            self.commit(
-                session,
-                vec![Entry::Applied {
-                    step: by.clone(),
-                    target: target.clone(),
-                    after: want.clone(),
-                }],
-            )
-            .await?;
-            let value = self.verify(&target, &want).await.map_err(fail)?;
-            self.commit(
-                session,
-                vec![Entry::Verified {
-                    step: by.clone(),
-                    target: target.clone(),
-                    value,
-                }],
-            )
-            .await?;
         }
         if let Some(session) = session.as_mut() {
             self.commit(

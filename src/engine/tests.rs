@@ -20,6 +20,8 @@ use crate::state::{Status, Target, Value};
 struct FakeRouter {
     values: Mutex<HashMap<Channel, f64>>,
     broken: AtomicBool,
+    /// Reading fails, with this message.
+    unreadable: Mutex<Option<String>>,
     sets: AtomicU32,
 }
 
@@ -44,6 +46,12 @@ impl Router for FakeRouter {
         Ok(())
     }
     async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
+        if let Some(message) = self.unreadable.lock().unwrap().clone() {
+            return Err(ProviderError {
+                message,
+                ..broken("reading")
+            });
+        }
         Ok(*self.values.lock().unwrap().get(&channel).unwrap_or(&0.0))
     }
 }
@@ -938,4 +946,228 @@ async fn a_continuous_reading_before_its_first_full_sweep_is_no_data() {
         serde_json::json!({"complete": true}),
     );
     assert_eq!(engine.evaluate(&gate, &st).await.value, Some(1.0));
+}
+
+/// The journal's record names from `from` on.
+async fn kinds(w: &World, from: usize) -> Vec<&'static str> {
+    let journal = w.store().journal().await.unwrap();
+    journal[from..].iter().map(|r| r.entry.name()).collect()
+}
+
+async fn journal_len(w: &World) -> usize {
+    w.store().journal().await.unwrap().len()
+}
+
+/// Records, at each `change` event, the last record of the journal then.
+struct JournalProbe {
+    path: std::path::PathBuf,
+    at_change: Mutex<Vec<String>>,
+}
+
+impl Reporter for JournalProbe {
+    fn event(&self, event: &Event) {
+        if let Event::Change { .. } = event {
+            let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+            let last = text
+                .lines()
+                .last()
+                .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .and_then(|v| v["event"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            self.at_change.lock().unwrap().push(last);
+        }
+    }
+}
+
+/// Run to the canary's 50% soak and trip the breaker there.
+async fn breach_at_50(w: &World) {
+    w.advance(Limit::All).await;
+    w.clock.advance(Duration::from_secs(3600));
+    w.advance(Limit::All).await;
+    *w.metric.value.lock().unwrap() = Some(0.2);
+    w.clock.advance(Duration::from_secs(30));
+    let o = w.advance(Limit::All).await;
+    assert!(matches!(o, Outcome::RolledBack { .. }), "{o:?}");
+    *w.metric.value.lock().unwrap() = Some(0.0);
+}
+
+#[tokio::test]
+async fn a_step_journals_intent_set_applied_verified_done() {
+    let w = World::new(PLAN);
+    w.advance(Limit::Steps(1)).await;
+    let from = journal_len(&w).await;
+    w.advance(Limit::Steps(1)).await; // shadow.1: mirror 100%
+    assert_eq!(
+        kinds(&w, from).await,
+        [
+            "baseline",
+            "step_started",
+            "intended",
+            "applied",
+            "verified",
+            "step_done"
+        ]
+    );
+    assert_eq!(w.edge.sets.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_step_whose_target_is_already_right_is_verified_without_a_write() {
+    let w = World::new(PLAN);
+    w.flags.flags.lock().unwrap().insert(
+        "dual".into(),
+        FlagState {
+            enabled: true,
+            percent: None,
+        },
+    );
+    let from = journal_len(&w).await;
+    w.advance(Limit::Steps(1)).await;
+    let got = kinds(&w, from).await;
+    let tail = &got[got.len() - 4..];
+    assert_eq!(
+        tail,
+        ["baseline", "step_started", "verified", "step_done"],
+        "{got:?}"
+    );
+    assert!(
+        !got.contains(&"intended") && !got.contains(&"applied"),
+        "{got:?}"
+    );
+    let st = w.state().await;
+    let dual = Target::Flag {
+        provider: "flags".into(),
+        key: "dual".into(),
+    };
+    assert_eq!(
+        st.targets[&dual.id()].changed_by.as_deref(),
+        Some("dual-write.1")
+    );
+    assert_eq!(st.position, 1);
+}
+
+#[tokio::test]
+async fn a_step_journals_its_intent_before_it_says_the_change() {
+    let w = World::new(PLAN);
+    let store = w.store();
+    let probe = JournalProbe {
+        path: store.journal_path(),
+        at_change: Mutex::default(),
+    };
+    let e = Engine {
+        events: &probe,
+        ..w.engine(&store)
+    };
+    e.advance(&AdvanceOptions {
+        limit: Limit::Steps(2),
+        wait: false,
+        approve: vec![],
+        yes: false,
+        force: false,
+        adopt_gates: false,
+        prompter: None,
+        accept_baseline: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(*probe.at_change.lock().unwrap(), ["intended", "intended"]);
+}
+
+#[tokio::test]
+async fn retry_journals_each_reapplied_target_and_skips_those_already_right() {
+    let w = World::new(PLAN);
+    breach_at_50(&w).await;
+    assert_eq!(w.mirror(), 0.0);
+    assert!(w.dual(), "kept: already right for the retry");
+    let from = journal_len(&w).await;
+    let store = w.store();
+    let probe = JournalProbe {
+        path: store.journal_path(),
+        at_change: Mutex::default(),
+    };
+    let e = Engine {
+        events: &probe,
+        ..w.engine(&store)
+    };
+    let report = e.retry(false).await.unwrap();
+    // The flag, still on, is left alone (verified as it is); the mirror
+    // is put back (intent first, and only then said); traffic belongs to
+    // the failed phase.
+    assert_eq!(
+        kinds(&w, from).await,
+        ["verified", "intended", "applied", "verified", "retried"]
+    );
+    assert_eq!(*probe.at_change.lock().unwrap(), ["intended"]);
+    assert_eq!(report.reapplied.len(), 1, "{:?}", report.reapplied);
+    assert_eq!(w.mirror(), 100.0);
+}
+
+#[tokio::test]
+async fn a_retry_that_cannot_read_a_target_journals_the_failure_redacted() {
+    crate::redact::register("s3cr3t-converge-token");
+    let w = World::new(PLAN);
+    breach_at_50(&w).await;
+    *w.edge.unreadable.lock().unwrap() =
+        Some("GET http://admin:s3cr3t-converge-token@edge/ refused".into());
+    let from = journal_len(&w).await;
+    let store = w.store();
+    let err = w.engine(&store).retry(false).await.unwrap_err();
+    assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    let journal = w.store().journal().await.unwrap();
+    let records: Vec<_> = journal[from..].iter().map(|r| &r.entry).collect();
+    let [Entry::Verified { .. }, Entry::StepFailed { step, error }] = records.as_slice() else {
+        panic!("{records:?}");
+    };
+    assert_eq!(step, "shadow.1");
+    assert!(
+        error.contains("refused") && !error.contains("s3cr3t"),
+        "{error}"
+    );
+    assert_eq!(
+        w.state().await.status,
+        Status::RolledBack,
+        "retry can run again"
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_journals_its_values_first_then_each_target_as_it_lands() {
+    let w = World::new(PLAN);
+    w.advance(Limit::Steps(3)).await; // dual on, mirror 100%, traffic 10%
+                                      // The mirror was put back by hand already: nothing to set there.
+    w.edge.values.lock().unwrap().insert(Channel::Mirror, 0.0);
+    let sets = w.edge.sets.load(Ordering::SeqCst);
+    let from = journal_len(&w).await;
+    let store = w.store();
+    let report = w
+        .engine(&store)
+        .rollback(&RollbackRequest {
+            to: None,
+            reason: "test".into(),
+            breach: false,
+            force: false,
+        })
+        .await
+        .unwrap();
+    assert!(report.remaining.is_empty(), "{:?}", report.remaining);
+    let journal = w.store().journal().await.unwrap();
+    let names: Vec<_> = journal[from..].iter().map(|r| r.entry.name()).collect();
+    // No intended/applied/verified: rollback_started lists every value.
+    assert_eq!(
+        names,
+        [
+            "rollback_started",
+            "restored",
+            "restored",
+            "restored",
+            "rollback_finished"
+        ]
+    );
+    assert_eq!(
+        w.edge.sets.load(Ordering::SeqCst),
+        sets,
+        "already right: not set"
+    );
+    assert_eq!(w.traffic(), 0.0);
+    assert!(w.dual());
 }
