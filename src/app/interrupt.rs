@@ -6,6 +6,7 @@
 //! where asked for, runs `terminate`.
 
 use crate::error::ExitCode;
+use crate::output::Printer;
 
 type Hook = Box<dyn FnOnce() + Send>;
 
@@ -18,15 +19,19 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// The usual: raise `interrupt` and say so on the first Ctrl-C.
-    pub fn interrupt(interrupt: &crate::engine::Interrupt) -> Signals {
+    /// The usual: raise `interrupt` and say so on the first Ctrl-C (to
+    /// people: under `-o json` the command's summary says it).
+    pub fn interrupt(interrupt: &crate::engine::Interrupt, printer: &Printer) -> Signals {
         let flag = interrupt.clone();
+        let printer = *printer;
         Signals {
             first: Box::new(move || {
                 flag.raise();
-                anstream::eprintln!(
-                    "\ninterrupted: stopping at the next safe point (Ctrl-C again to quit now)"
-                );
+                if !printer.json {
+                    printer.note(
+                        "\ninterrupted: stopping at the next safe point (Ctrl-C again to quit now)",
+                    );
+                }
             }),
             second: Box::new(|| {}),
             terminate: None,

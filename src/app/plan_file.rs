@@ -117,3 +117,26 @@ pub fn validate_text(file: &Path, text: &str) -> Result<Validated, String> {
             .join("\n")
     })
 }
+
+/// What a command that talks to the plan's systems says first, whatever
+/// the output mode: each provider that does not check its system's TLS
+/// certificate (`insecure_skip_tls_verify: true`).
+pub fn security_notices(plan: &crate::plan::Plan) -> Vec<String> {
+    plan.providers
+        .iter()
+        .filter(|p| p.config.insecure_tls())
+        .map(|p| {
+            format!(
+                "warning: TLS certificate verification is OFF for provider '{}' (insecure_skip_tls_verify: true): anyone on the path can impersonate it",
+                p.name
+            )
+        })
+        .collect()
+}
+
+/// Say [`security_notices`] on stderr.
+pub fn say_security_notices(plan: &crate::plan::Plan, printer: &Printer) {
+    for n in security_notices(plan) {
+        printer.err(&n);
+    }
+}

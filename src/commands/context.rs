@@ -36,6 +36,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(global: &Global, printer: Printer) -> anyhow::Result<Self> {
         let plan = load_plan(&global.file, &printer)?;
+        crate::app::plan_file::say_security_notices(&plan.plan, &printer);
         let store = store_for(global, &plan)?;
         let registry = Registry::new(&plan.plan);
         let (human, json) = if printer.json {
@@ -104,7 +105,10 @@ impl Ctx {
     /// Ctrl-C raises the interrupt (the engine stops at the next safe
     /// point); a second Ctrl-C exits at once.
     pub fn catch_interrupt(&self) {
-        crate::app::interrupt::catch(crate::app::interrupt::Signals::interrupt(&self.interrupt));
+        crate::app::interrupt::catch(crate::app::interrupt::Signals::interrupt(
+            &self.interrupt,
+            &self.printer,
+        ));
     }
 
     /// A prompter when a person is at a terminal (and output is for people).

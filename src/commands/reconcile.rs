@@ -21,6 +21,7 @@ use super::load_plan;
 
 pub fn run(global: &Global, args: &ReconcileArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let v = load_plan(&global.file, printer)?;
+    crate::app::plan_file::say_security_notices(&v.plan, printer);
     let plan = &v.plan;
     if plan.reconciliation(&args.name).is_none() {
         let known: Vec<&str> = plan

@@ -9,6 +9,7 @@ use crate::cli::{Global, OutputFormat};
 use crate::plan::Diagnostic;
 
 /// How and where a command speaks.
+#[derive(Clone, Copy, Debug)]
 pub struct Printer {
     pub json: bool,
     pub quiet: bool,

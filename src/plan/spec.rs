@@ -193,6 +193,12 @@ pub trait ProviderConfig: ErasedConfig {
     fn candidate_label(&self) -> String {
         "the candidate".to_string()
     }
+
+    /// Whether it talks to its system without checking the certificate
+    /// (`insecure_skip_tls_verify: true`), which a command says loudly.
+    fn insecure_tls(&self) -> bool {
+        false
+    }
 }
 
 pub type Config = Arc<dyn ProviderConfig>;

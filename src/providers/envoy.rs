@@ -409,6 +409,10 @@ pub struct Config {
 }
 
 impl ProviderConfig for Config {
+    fn insecure_tls(&self) -> bool {
+        self.tls.insecure_skip_verify
+    }
+
     fn candidate_label(&self) -> String {
         self.candidate.clone()
     }

@@ -309,6 +309,10 @@ pub struct Config {
 }
 
 impl ProviderConfig for Config {
+    fn insecure_tls(&self) -> bool {
+        self.tls.insecure_skip_verify
+    }
+
     fn capabilities(&self) -> Option<&'static [Capability]> {
         self.set.is_none().then_some(&[Capability::Metrics])
     }

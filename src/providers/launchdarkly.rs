@@ -312,7 +312,11 @@ pub struct Config {
     pub tls: Tls,
 }
 
-impl ProviderConfig for Config {}
+impl ProviderConfig for Config {
+    fn insecure_tls(&self) -> bool {
+        self.tls.insecure_skip_verify
+    }
+}
 
 fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let url = match r.map.opt("url") {

@@ -3,7 +3,6 @@
 //! into a [`ProviderError`] of the right class.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -71,16 +70,12 @@ pub fn shared_client(tls: &Tls) -> Result<Client, (&'static str, String)> {
 }
 
 fn warn_insecure(provider: &str) {
-    static WARNED: AtomicBool = AtomicBool::new(false);
+    // Said to the operator when the plan is opened (app::plan_file's
+    // security notices, through the printer); logged here for tracing.
     tracing::warn!(
         provider,
         "TLS certificate verification is OFF for provider '{provider}' (insecure_skip_tls_verify: true): anyone on the path can impersonate it"
     );
-    if !WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "warning: TLS certificate verification is OFF for provider '{provider}' (insecure_skip_tls_verify: true)"
-        );
-    }
 }
 
 /// Add the plan's headers (values may be secrets; they go on the wire only).

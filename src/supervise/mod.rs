@@ -336,6 +336,7 @@ impl<'a> Supervisor<'a> {
         for file in files {
             let text = crate::app::plan_file::read_plan_text(&file)?;
             let plan = crate::app::plan_file::load_plan(&file, printer)?;
+            crate::app::plan_file::say_security_notices(&plan.plan, printer);
             let backend = crate::app::store::backend_of(global, &file, &plan)?;
             if let Some((other, ..)) = loaded
                 .iter()
