@@ -172,6 +172,91 @@ fn every_module_uses_only_the_layers_below_it() {
     );
 }
 
+/// Every line of code (comments and strings left out) of the files under
+/// `src/DIR`, with its place.
+fn code_lines(dir: &str) -> Vec<(String, usize, String)> {
+    let mut files = Vec::new();
+    rust_files(&crate::support::root().join("src").join(dir), &mut files);
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file
+            .strip_prefix(crate::support::root())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for (n, line) in text.lines().enumerate() {
+            out.push((name.clone(), n + 1, code_of(line)));
+        }
+    }
+    out
+}
+
+#[test]
+fn only_the_application_layer_builds_an_engine() {
+    let builds: Vec<String> = ["engine", "state", "supervise", "commands", "output", "demo"]
+        .iter()
+        .flat_map(|d| code_lines(d))
+        .filter(|(file, _, code)| {
+            code.contains("Engine {")
+                && !code.contains("impl")
+                && !code.contains("struct Engine")
+                && !file.ends_with("src/engine/tests.rs")
+        })
+        .map(|(file, n, code)| format!("{file}:{n}: {}", code.trim()))
+        .collect();
+    assert!(
+        builds.is_empty(),
+        "an Engine built outside src/app (use app::EngineParts):\n{}",
+        builds.join("\n")
+    );
+}
+
+#[test]
+fn only_converge_writes_a_target() {
+    let writes: Vec<String> = code_lines("engine")
+        .into_iter()
+        .filter(|(file, _, code)| code.contains("self.write(") && !file.ends_with("converge.rs"))
+        .map(|(file, n, code)| format!("{file}:{n}: {}", code.trim()))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "a target written outside src/engine/converge.rs:\n{}",
+        writes.join("\n")
+    );
+}
+
+#[test]
+fn the_core_never_prints() {
+    let prints: Vec<String> = [
+        "domain",
+        "plan",
+        "providers",
+        "reconcile",
+        "state",
+        "engine",
+    ]
+    .iter()
+    .flat_map(|d| code_lines(d))
+    .filter(|(_, _, code)| {
+        ["println!", "eprintln!", "print!(", "eprint!(", "dbg!("]
+            .iter()
+            .any(|m| code.contains(m))
+    })
+    // The crash-injection seam's last words (`migrate: test crash …`),
+    // said only by a process a test asked to die.
+    .filter(|(file, _, code)| {
+        !(file.ends_with("src/state/local.rs") && code.trim() == "eprintln!();")
+    })
+    .map(|(file, n, code)| format!("{file}:{n}: {}", code.trim()))
+    .collect();
+    assert!(
+        prints.is_empty(),
+        "the core prints (emit an event, or return the text):\n{}",
+        prints.join("\n")
+    );
+}
+
 #[test]
 fn the_architecture_document_names_every_module() {
     let doc = std::fs::read_to_string(crate::support::root().join("docs/ARCHITECTURE.md")).unwrap();
