@@ -84,34 +84,7 @@ impl Engine<'_> {
                 }
             },
         };
-        let nan = matches!(measured, Ok(Some(v)) if v.is_nan());
-        let (value, error) = match measured {
-            Ok(Some(v)) if v.is_nan() => (None, Some("NaN, taken as no data".to_string())),
-            Ok(v) => (v, None),
-            Err(e) => (None, Some(e)),
-        };
-        let (ok, pause, note) = match value {
-            Some(v) => (!gate.breached_by(v), false, None),
-            None => {
-                let why = error.unwrap_or_else(|| "no data".to_string());
-                match gate.no_data {
-                    NoData::Fail => (false, false, Some(format!("{why} (no_data: fail)"))),
-                    NoData::Pass => (true, false, Some(format!("{why} (no_data: pass)"))),
-                    NoData::Pause => (false, true, Some(format!("{why} (no_data: pause)"))),
-                }
-            }
-        };
-        Reading {
-            gate: gate.name.clone(),
-            value,
-            nan,
-            ok,
-            pause,
-            note: note.map(|n| crate::redact::clean(&n).into_owned()),
-            reconciled,
-            threshold: gate.threshold_label(),
-            failure_limit: gate.failure_limit,
-        }
+        judge(gate, measured, reconciled)
     }
 
     /// Evaluate a gate a soak keeps in its state: as the plan's gate
@@ -120,25 +93,7 @@ impl Engine<'_> {
     pub async fn evaluate_kept(&self, kept: &Kept, state: &State) -> Reading {
         match &kept.unusable {
             None => self.evaluate(&kept.gate, state).await,
-            Some(why) => {
-                let gate = &kept.gate;
-                let (ok, pause) = match gate.no_data {
-                    NoData::Fail => (false, false),
-                    NoData::Pass => (true, false),
-                    NoData::Pause => (false, true),
-                };
-                Reading {
-                    gate: gate.name.clone(),
-                    value: None,
-                    nan: false,
-                    ok,
-                    pause,
-                    note: Some(format!("{why} (no_data: {})", no_data_name(gate.no_data))),
-                    reconciled: None,
-                    threshold: gate.threshold_label(),
-                    failure_limit: gate.failure_limit,
-                }
-            }
+            Some(why) => judge(&kept.gate, Err(why.clone()), None),
         }
     }
 
@@ -207,6 +162,48 @@ impl Engine<'_> {
                 .collect();
         }
         soak.gates.iter().map(kept).collect()
+    }
+}
+
+/// A gate's reading from what was measured: within thresholds or not, or
+/// — no data (an error, nothing, NaN) — what its `no_data` policy says.
+fn judge(
+    gate: &Gate,
+    measured: Result<Option<f64>, String>,
+    reconciled: Option<(String, ReconcileResult)>,
+) -> Reading {
+    let nan = matches!(measured, Ok(Some(v)) if v.is_nan());
+    let (value, error) = match measured {
+        Ok(Some(v)) if v.is_nan() => (None, Some("NaN, taken as no data".to_string())),
+        Ok(v) => (v, None),
+        Err(e) => (None, Some(e)),
+    };
+    let (ok, pause, note) = match value {
+        Some(v) => (!gate.breached_by(v), false, None),
+        None => {
+            let why = error.unwrap_or_else(|| "no data".to_string());
+            let (ok, pause) = match gate.no_data {
+                NoData::Fail => (false, false),
+                NoData::Pass => (true, false),
+                NoData::Pause => (false, true),
+            };
+            (
+                ok,
+                pause,
+                Some(format!("{why} (no_data: {})", no_data_name(gate.no_data))),
+            )
+        }
+    };
+    Reading {
+        gate: gate.name.clone(),
+        value,
+        nan,
+        ok,
+        pause,
+        note: note.map(|n| crate::redact::clean(&n).into_owned()),
+        reconciled,
+        threshold: gate.threshold_label(),
+        failure_limit: gate.failure_limit,
     }
 }
 
