@@ -63,7 +63,7 @@ async fn once(
                 "duration_ms": k.duration.as_millis() as u64,
                 "elapsed_ms": elapsed.as_millis() as u64,
                 "remaining_ms": k.remaining(now).as_millis() as u64,
-                "paused_ms": (k.paused + k.paused_since.map_or(Duration::ZERO, |p| now.since(p))).as_millis() as u64,
+                "paused_ms": k.paused_for(now).as_millis() as u64,
                 "clock_held": k.paused_since.is_some(),
                 "breaches": k.breaches,
                 "gates": k.gates.iter().map(|g| &g.name).collect::<Vec<_>>(),

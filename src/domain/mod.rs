@@ -220,3 +220,11 @@ impl Value {
         }
     }
 }
+
+/// A short digest of `bytes` (the first 8 bytes of their SHA-256, in hex):
+/// enough to notice that a step or a gate definition changed.
+pub fn short_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let out = Sha256::digest(bytes);
+    out.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}

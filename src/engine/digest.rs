@@ -4,14 +4,11 @@
 //! (pointing `lb` at another backend changes what the step did).
 //! Secrets count as the template they were written as, never their value.
 
-use sha2::{Digest, Sha256};
-
 use crate::plan::{describe, Plan, Step, StepKind};
 use crate::state::StepInfo;
 
 pub fn step_digest(plan: &Plan, step: &Step) -> String {
-    let mut h = Sha256::new();
-    h.update(serde_json::to_vec(step).unwrap_or_default());
+    let mut bytes = serde_json::to_vec(step).unwrap_or_default();
     let provider = match &step.kind {
         StepKind::Traffic { provider, .. }
         | StepKind::Mirror { provider, .. }
@@ -19,11 +16,10 @@ pub fn step_digest(plan: &Plan, step: &Step) -> String {
         _ => None,
     };
     if let Some(p) = provider {
-        h.update(b"\0provider\0");
-        h.update(serde_json::to_vec(p).unwrap_or_default());
+        bytes.extend_from_slice(b"\0provider\0");
+        bytes.extend_from_slice(&serde_json::to_vec(p).unwrap_or_default());
     }
-    let out = h.finalize();
-    out.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::domain::short_digest(&bytes)
 }
 
 pub fn step_infos(plan: &Plan) -> Vec<StepInfo> {

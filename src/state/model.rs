@@ -211,8 +211,12 @@ impl Soak {
     /// How much of the soak has been served at `now`: time since it
     /// started, less the time it was paused.
     pub fn elapsed(&self, now: Timestamp) -> Duration {
-        let held = self.paused + self.paused_since.map_or(Duration::ZERO, |p| now.since(p));
-        now.since(self.started).saturating_sub(held)
+        now.since(self.started).saturating_sub(self.paused_for(now))
+    }
+
+    /// How long the soak has been paused in all, at `now`.
+    pub fn paused_for(&self, now: Timestamp) -> Duration {
+        self.paused + self.paused_since.map_or(Duration::ZERO, |p| now.since(p))
     }
 
     /// What is left of the soak at `now`.
@@ -262,9 +266,7 @@ pub struct GateSpec {
 impl GateSpec {
     /// A short digest of the definition, to notice a change.
     pub fn digest(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let out = Sha256::digest(serde_json::to_vec(self).unwrap_or_default());
-        out.iter().take(8).map(|b| format!("{b:02x}")).collect()
+        crate::domain::short_digest(&serde_json::to_vec(self).unwrap_or_default())
     }
 
     /// The thresholds and policy, in words (for a journaled change).
