@@ -128,26 +128,26 @@ impl Engine<'_> {
                 // until someone resumes (or rolls back).
                 let until = self.next_guard(&s.state);
                 let serial = s.state.serial;
-                if let Some(o) = blocked(&s.state) {
-                    if !said_paused {
-                        said_paused = true;
-                        let (by, reason) = match &o {
-                            Outcome::Paused { by, reason, .. } => (by.clone(), reason.clone()),
-                            _ => (String::new(), String::new()),
-                        };
-                        self.events.event(&Event::Waiting {
-                            step: s.state.current().map_or_else(String::new, |c| c.id.clone()),
-                            reason: format!(
-                                "paused by {by}: {reason}; waiting for `migrate resume`{}",
-                                if s.state.soak.is_some() {
-                                    " while the soak's gates are still watched (its clock is held)"
-                                } else {
-                                    ""
-                                }
-                            ),
-                            remaining_ms: None,
-                        });
-                    }
+                if !said_paused {
+                    said_paused = true;
+                    let (by, reason) = s
+                        .state
+                        .paused
+                        .as_ref()
+                        .map(|p| (p.actor.as_str(), p.reason.as_str()))
+                        .unwrap_or_default();
+                    self.events.event(&Event::Waiting {
+                        step: s.state.current().map_or_else(String::new, |c| c.id.clone()),
+                        reason: format!(
+                            "paused by {by}: {reason}; waiting for `migrate resume`{}",
+                            if s.state.soak.is_some() {
+                                " while the soak's gates are still watched (its clock is held)"
+                            } else {
+                                ""
+                            }
+                        ),
+                        remaining_ms: None,
+                    });
                 }
                 drop(s);
                 if let Some(o) = self.sleep_until(None, until, serial).await? {
@@ -587,16 +587,11 @@ impl Engine<'_> {
             if now_spec.as_ref() == Some(kept) {
                 continue;
             }
-            if !adopt && soak.changed.get(&kept.name) == Some(&digest) {
+            // Adopted when asked and there is a definition to adopt (a gate
+            // removed from the plan is kept); otherwise said once.
+            let adopted = now_spec.clone().filter(|_| adopt);
+            if adopted.is_none() && soak.changed.get(&kept.name) == Some(&digest) {
                 continue;
-            }
-            let adopted = if adopt { now_spec.clone() } else { None };
-            if adopt && adopted.is_none() {
-                // Removed from the plan: the soak keeps it (there is
-                // nothing to adopt); said once.
-                if soak.changed.get(&kept.name) == Some(&digest) {
-                    continue;
-                }
             }
             let now_words = now_spec
                 .as_ref()

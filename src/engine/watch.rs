@@ -33,6 +33,9 @@ pub enum Watch {
         /// What is wrong besides (the plan file cannot drive this
         /// migration, drift): the soak is guarded all the same.
         problem: Option<String>,
+        /// The migration is paused: the soak's gates are read, its clock
+        /// is held.
+        paused: bool,
     },
     /// This look ended the soak or moved the migration: the breaker
     /// tripped (rolled back or paused), or — advancing — steps ran.
@@ -108,6 +111,7 @@ impl Engine<'_> {
                     next: self.next_guard(&s.state),
                     reason,
                     problem,
+                    paused,
                 });
             }
             // Looked at again under the lock: another run may have moved it.
@@ -132,6 +136,7 @@ impl Engine<'_> {
                         next: until,
                         reason,
                         problem: None,
+                        paused: false,
                     })
                 }
                 Progress::End(o) => return Ok(Watch::Acted(o)),
@@ -173,6 +178,7 @@ impl Engine<'_> {
                 next: self.now().plus(left.max(Duration::from_millis(1))),
                 reason,
                 problem: None,
+                paused: false,
             },
             Outcome::Waiting {
                 step,

@@ -797,6 +797,7 @@ impl<'a> Supervisor<'a> {
                 next,
                 reason,
                 problem,
+                paused,
             }) => {
                 let wait = next.since(now).max(Duration::from_millis(1));
                 match problem {
@@ -809,7 +810,7 @@ impl<'a> Supervisor<'a> {
                         json!({"step": step}),
                         Some(Instant::now() + wait),
                     ),
-                    None if reason.starts_with("paused") => (
+                    None if paused => (
                         "watching",
                         format!("{name}: {reason}"),
                         json!({"step": step, "paused": true}),
