@@ -6,6 +6,7 @@
 //! ([`crate::reconcile::continuous`]) until Ctrl-C, a line (or JSON event)
 //! per pass, its readings recorded in the journal for parity gates.
 
+use crate::app::notify::{Notify, Options as NotifyOptions};
 use crate::engine::ReconcileResult;
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
@@ -165,7 +166,21 @@ fn follow(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let registry = crate::providers::Registry::new(plan);
+    let printer_copy = *printer;
     runtime.block_on(async {
+        // Every complete reading tells the notifiers: a mismatch fires,
+        // parity 1 resolves (not on a dry run).
+        let notify = if global.dry_run {
+            None
+        } else {
+            Notify::start(
+                plan,
+                &registry,
+                NotifyOptions::COMMAND,
+                std::sync::Arc::new(move |m: &str| printer_copy.err(m)),
+            )
+        };
         let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
         let mut c = tokio::select! {
             c = reconcile::continuous::Continuous::new(plan, name) => c?,
@@ -189,6 +204,9 @@ fn follow(
             passes += 1;
             match outcome {
                 Ok(reading) => {
+                    if let (Some(n), true) = (&notify, reading.complete) {
+                        n.parity(name, reading.parity, &reading.summary);
+                    }
                     let mut recorded = false;
                     if !global.dry_run && throttle.due(&reading, Instant::now()) {
                         let result = ReconcileResult {
@@ -248,6 +266,9 @@ fn follow(
                 () = tokio::time::sleep_until(next) => {}
                 _ = &mut stop => break,
             }
+        }
+        if let Some(n) = &notify {
+            n.finish(crate::app::notify::FLUSH).await;
         }
         if printer.json {
             json.emit(serde_json::json!({

@@ -5,6 +5,7 @@
 //! from ([`env`]). It depends on nothing else in the crate.
 
 pub mod env;
+pub mod notify;
 pub mod sql;
 
 use std::fmt;

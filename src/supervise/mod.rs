@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::app::notify::{Notify, Options as NotifyOptions};
 use crate::app::outcome::{describe, outcome_name};
 use crate::app::{EngineParts, Lock};
 use crate::cli::Global;
@@ -146,10 +147,37 @@ impl Out {
         anstream::eprintln!("{}", log_line("supervise", &message));
     }
 
-    fn reporter(&self, migration: &str, metrics: Arc<Metrics>) -> Events {
+    /// Where a migration's notifiers say their troubles.
+    fn notify_log(&self, migration: &str) -> crate::app::notify::Log {
+        let json = self.json.clone();
+        let migration = migration.to_string();
+        Arc::new(move |message: &str| {
+            let message = crate::redact::clean(message).into_owned();
+            match &json {
+                Some(j) => j.emit(json!({
+                    "type": "supervisor",
+                    "event": "notify",
+                    "migration": migration,
+                    "message": message,
+                })),
+                None => anstream::eprintln!(
+                    "{}",
+                    log_line("supervise", &format!("{migration}: {message}"))
+                ),
+            }
+        })
+    }
+
+    fn reporter(
+        &self,
+        migration: &str,
+        metrics: Arc<Metrics>,
+        notify: Option<Arc<Notify>>,
+    ) -> Events {
         Events {
             migration: migration.to_string(),
             metrics,
+            notify,
             human: self
                 .json
                 .is_none()
@@ -165,6 +193,8 @@ impl Out {
 pub struct Events {
     migration: String,
     metrics: Arc<Metrics>,
+    /// The plan's notifiers (`settings.notify`), told after the rest.
+    notify: Option<Arc<Notify>>,
     human: Option<HumanReporter>,
     json: Option<Arc<JsonReporter>>,
 }
@@ -188,6 +218,9 @@ impl Reporter for Events {
                 }
                 j.emit(v);
             }
+        }
+        if let Some(n) = &self.notify {
+            n.event(event);
         }
     }
 }
@@ -419,9 +452,17 @@ impl<'a> Supervisor<'a> {
         let store = StateStore::open(&self.backend, &name)?;
         // Nothing is written until this process holds the lease.
         store.fence(Some((self.lease.key(), -1)));
+        let registry = Registry::new(&plan.plan);
+        let notify = Notify::start(
+            &plan.plan,
+            &registry,
+            NotifyOptions::supervisor(self.opts.poll),
+            self.out.notify_log(&name),
+        )
+        .map(Arc::new);
         Ok(Watched {
-            registry: Registry::new(&plan.plan),
-            events: self.out.reporter(&name, self.metrics.clone()),
+            registry,
+            events: self.out.reporter(&name, self.metrics.clone(), notify),
             file,
             text,
             plan,
@@ -553,6 +594,11 @@ impl<'a> Supervisor<'a> {
         let had = held.is_some();
         // Released here, for a standby to take at once.
         drop(held);
+        for w in &self.watched {
+            if let Some(n) = &w.events.notify {
+                n.finish(crate::app::notify::FLUSH).await;
+            }
+        }
         self.out.say(
             "stopped",
             if had {
@@ -707,6 +753,10 @@ impl<'a> Supervisor<'a> {
                 st.as_ref(),
                 st.as_ref().and_then(|s| w.soak_of(s)),
             );
+            // Alerts follow the state: fired, kept firing, resolved.
+            if let Some(n) = &w.events.notify {
+                n.observe(&w.plan.plan, st.as_ref());
+            }
             let Some(h) = held else {
                 continue;
             };

@@ -25,6 +25,7 @@ mod fuzz;
 mod guard;
 mod hooks;
 mod journal_damage;
+mod notify;
 mod plans;
 mod properties;
 mod proxies_envoy;
