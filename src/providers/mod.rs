@@ -402,6 +402,10 @@ impl Registry {
         self.remember(name, 2, Handle::Metrics(metrics));
     }
 
+    pub fn set_notifier(&self, name: &str, notifier: Arc<dyn Notifier>) {
+        self.remember(name, 3, Handle::Notifier(notifier));
+    }
+
     pub fn router(&self, name: &str) -> anyhow::Result<Arc<dyn Router>> {
         if let Some(Handle::Router(r)) = self.cached(name, 0) {
             return Ok(r);

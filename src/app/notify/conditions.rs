@@ -266,6 +266,216 @@ fn breaker(state: &State, out: &mut Vec<Condition>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{
+        Actioned, GateReading, GateSpec, GateSpecSource, ParityRecord, PauseRecord, RollbackRecord,
+        Soak, StepRecord, StepStatus,
+    };
+
+    fn plan() -> Plan {
+        let text = "version: 1\nname: m\nsettings: { interval: 10s, rollback_timeout: 30s }\nphases:\n  - name: p\n    steps:\n      - approve: go?\n";
+        crate::plan::validate(
+            text,
+            &std::collections::HashMap::<String, String>::new(),
+            crate::providers::catalog(),
+        )
+        .unwrap()
+        .plan
+    }
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs))
+    }
+
+    fn step(id: &str, kind: &str) -> StepRecord {
+        StepRecord {
+            id: id.into(),
+            phase: "p".into(),
+            kind: kind.into(),
+            action: format!("{kind} {id}"),
+            digest: String::new(),
+            status: StepStatus::Pending,
+            started: None,
+            finished: None,
+            error: None,
+            keep_on_rollback: false,
+            irreversible: false,
+        }
+    }
+
+    fn state() -> State {
+        let mut st = State::empty("m");
+        st.status = Status::Active;
+        st.steps = vec![
+            step("traffic-1", "traffic"),
+            step("soak-2", "soak"),
+            step("ok-3", "approve"),
+        ];
+        st
+    }
+
+    fn names(c: &[Condition]) -> Vec<&str> {
+        c.iter().map(|c| c.name).collect()
+    }
+
+    fn rollback(breach: bool, remaining: Vec<String>) -> RollbackRecord {
+        RollbackRecord {
+            at: at(0),
+            actor: "ann".into(),
+            reason: if breach {
+                "gate errors breached: 0.5 (allowed ≤ 0.05)".into()
+            } else {
+                "rollback requested by ann".into()
+            },
+            at_step: Some("soak-2".into()),
+            phase: Some("p".into()),
+            to: None,
+            breach,
+            restore: Vec::new(),
+            remaining,
+            finished: true,
+        }
+    }
+
+    #[test]
+    fn the_breaker_holds_until_the_migration_moves_and_an_incomplete_rollback_is_critical() {
+        let plan = plan();
+        let mut st = state();
+        st.status = Status::RolledBack;
+        st.rollback = Some(rollback(true, Vec::new()));
+        st.gates.insert(
+            "errors".into(),
+            GateReading {
+                at: at(0),
+                value: Some(0.5),
+                nan: false,
+                ok: false,
+                note: None,
+            },
+        );
+        let c = of(&plan, &st, at(10));
+        assert_eq!(names(&c), ["MigrateBreakerTripped"]);
+        let a = c[0].alert("m", SystemTime::now() + Duration::from_secs(60));
+        assert_eq!(a.labels["gate"], "errors");
+        assert_eq!(a.labels["step"], "soak-2");
+        assert_eq!(a.labels["severity"], "warning");
+        assert!(a.annotations["evidence"].contains("\"value\":0.5"));
+        assert!(a.annotations["next"].contains("migrate retry"));
+
+        st.status = Status::RollbackIncomplete;
+        st.rollback = Some(rollback(true, vec!["traffic:lb".into()]));
+        let c = of(&plan, &st, at(10));
+        assert_eq!(
+            names(&c),
+            ["MigrateBreakerTripped", "MigrateRollbackIncomplete"]
+        );
+        assert_eq!(c[1].severity, "critical");
+        assert!(c[1].description.contains("traffic:lb"));
+
+        // A person's rollback, complete: nothing holds.
+        st.status = Status::RolledBack;
+        st.rollback = Some(rollback(false, Vec::new()));
+        assert!(of(&plan, &st, at(10)).is_empty());
+        // A rollback that died half-way, long ago.
+        st.status = Status::RollingBack;
+        assert!(of(&plan, &st, at(10)).is_empty(), "may still be running");
+        assert_eq!(
+            names(&of(&plan, &st, at(61))),
+            ["MigrateRollbackIncomplete"]
+        );
+        // Paused by the gate policy.
+        st.status = Status::Paused;
+        st.rollback = None;
+        st.position = 1;
+        st.paused = Some(PauseRecord {
+            at: at(0),
+            actor: "sup".into(),
+            reason: "gate errors breached: no data".into(),
+            breach: true,
+        });
+        let c = of(&plan, &st, at(10));
+        assert_eq!(names(&c), ["MigrateBreakerTripped"]);
+        assert_eq!(
+            c[0].labels,
+            [
+                ("gate", "errors".to_string()),
+                ("step", "soak-2".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn approvals_mismatches_and_stale_soaks() {
+        let plan = plan();
+        let mut st = state();
+        st.position = 2;
+        assert_eq!(names(&of(&plan, &st, at(0))), ["MigrateApprovalWaiting"]);
+        st.approvals.insert(
+            "ok-3".into(),
+            Actioned {
+                at: at(0),
+                actor: "ann".into(),
+                reason: None,
+            },
+        );
+        assert!(of(&plan, &st, at(0)).is_empty());
+
+        let parity = |p: f64, complete: bool| ParityRecord {
+            at: at(0),
+            parity: p,
+            complete: Some(complete),
+            swept: None,
+            summary: serde_json::json!({"missing": 0, "extra": 1, "different": 2}),
+        };
+        st.parity.insert("accounts".into(), parity(0.99, true));
+        let c = of(&plan, &st, at(0));
+        assert_eq!(names(&c), ["MigrateParityMismatch"]);
+        assert_eq!(c[0].labels, [("reconciliation", "accounts".to_string())]);
+        assert!(c[0].description.contains("1 extra, 2 different"));
+        st.parity.insert("accounts".into(), parity(0.5, false));
+        assert!(of(&plan, &st, at(0)).is_empty(), "not a complete sweep");
+        st.parity.insert("accounts".into(), parity(1.0, true));
+        assert!(of(&plan, &st, at(0)).is_empty());
+
+        // A soak whose gates nobody reads: stale after three intervals, at
+        // least a minute.
+        st.position = 1;
+        st.soak = Some(Soak {
+            step: "soak-2".into(),
+            started: at(0),
+            duration: Duration::from_secs(3600),
+            breaches: BTreeMap::new(),
+            paused: Duration::ZERO,
+            paused_since: None,
+            gates: vec![GateSpec {
+                name: "errors".into(),
+                source: GateSpecSource::Parity {
+                    reconcile: "accounts".into(),
+                },
+                max: None,
+                min: Some(1.0),
+                failure_limit: 0,
+                no_data: "fail".into(),
+                interval_ms: Some(30_000),
+                max_age_ms: None,
+            }],
+            changed: BTreeMap::new(),
+        });
+        assert!(of(&plan, &st, at(89)).is_empty());
+        let c = of(&plan, &st, at(91));
+        assert_eq!(names(&c), ["MigrateSoakStale"]);
+        assert_eq!(c[0].labels, [("step", "soak-2".to_string())]);
+        st.gates.insert(
+            "errors".into(),
+            GateReading {
+                at: at(80),
+                value: Some(1.0),
+                nan: false,
+                ok: true,
+                note: None,
+            },
+        );
+        assert!(of(&plan, &st, at(91)).is_empty(), "read again");
+    }
 
     #[test]
     fn the_gate_is_read_off_the_breakers_reason() {

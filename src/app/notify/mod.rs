@@ -577,3 +577,135 @@ impl<R: Reporter> Reporter for Notifying<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::ProviderError;
+    use crate::state::{RollbackRecord, Status};
+    use async_trait::async_trait;
+
+    /// Records what it is asked to send (alerts only, as Alertmanager).
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<Vec<Alert>>>);
+
+    #[async_trait]
+    impl Notifier for Recording {
+        fn render(&self, message: &Message<'_>) -> Option<Outgoing> {
+            let Message::Alerts(alerts) = message else {
+                return None;
+            };
+            self.0.lock().unwrap().push(alerts.to_vec());
+            Some(Outgoing {
+                shown: String::new(),
+                headers: Vec::new(),
+                body: String::new(),
+            })
+        }
+
+        async fn send(&self, _: &Outgoing) -> Result<(), ProviderError> {
+            Ok(())
+        }
+    }
+
+    fn plan() -> Plan {
+        let text = "version: 1\nname: m\nsettings: { notify: [am] }\nproviders:\n  am: { type: alertmanager, url: 'http://127.0.0.1:9' }\nphases:\n  - name: p\n    steps:\n      - approve: go?\n";
+        crate::plan::validate(
+            text,
+            &std::collections::HashMap::<String, String>::new(),
+            crate::providers::catalog(),
+        )
+        .unwrap()
+        .plan
+    }
+
+    fn tripped() -> State {
+        let mut st = State::empty("m");
+        st.status = Status::RolledBack;
+        st.rollback = Some(RollbackRecord {
+            at: Timestamp::new(SystemTime::now()),
+            actor: "a".into(),
+            reason: "gate errors breached: 0.5".into(),
+            at_step: Some("soak".into()),
+            phase: None,
+            to: None,
+            breach: true,
+            restore: Vec::new(),
+            remaining: Vec::new(),
+            finished: true,
+        });
+        st
+    }
+
+    #[tokio::test]
+    async fn alerts_fire_once_are_refreshed_when_due_and_resolve_when_they_clear() {
+        let plan = plan();
+        let registry = Registry::new(&plan);
+        let rec = Arc::new(Recording::default());
+        registry.set_notifier("am", rec.clone());
+        let options = Options {
+            hold: Duration::from_secs(300),
+            refresh: Duration::from_secs(3600),
+            drift_hold: Duration::from_secs(60),
+        };
+        let n = Notify::start(&plan, &registry, options, Arc::new(|_: &str| {})).unwrap();
+        let sent = || rec.0.lock().unwrap().clone();
+        n.observe(&plan, Some(&tripped()));
+        n.observe(&plan, Some(&tripped()));
+        let posts = sent();
+        assert_eq!(posts.len(), 1, "posted once, not again before it is due");
+        let fired = &posts[0][0];
+        assert_eq!(fired.name(), "MigrateBreakerTripped");
+        assert!(fired.firing_at(SystemTime::now() + Duration::from_secs(200)));
+        assert_eq!(n.firing().len(), 1);
+
+        // Cleared: resolved, with the same labels, once.
+        let mut retried = tripped();
+        retried.status = Status::Active;
+        n.observe(&plan, Some(&retried));
+        n.observe(&plan, Some(&retried));
+        let posts = sent();
+        assert_eq!(posts.len(), 2);
+        assert_eq!(posts[1][0].labels, fired.labels);
+        assert!(!posts[1][0].firing_at(SystemTime::now() + Duration::from_millis(1)));
+        assert!(n.firing().is_empty());
+        n.finish(Duration::from_secs(1)).await;
+
+        // A supervisor refreshes what fires when it is due.
+        let rec = Arc::new(Recording::default());
+        registry.set_notifier("am", rec.clone());
+        let due = Options {
+            refresh: Duration::ZERO,
+            ..options
+        };
+        let n = Notify::start(&plan, &registry, due, Arc::new(|_: &str| {})).unwrap();
+        for _ in 0..3 {
+            n.observe(&plan, Some(&tripped()));
+        }
+        assert_eq!(rec.0.lock().unwrap().len(), 3);
+        n.finish(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test]
+    async fn parity_readings_fire_on_a_mismatch_and_resolve_at_one() {
+        let plan = plan();
+        let registry = Registry::new(&plan);
+        let rec = Arc::new(Recording::default());
+        registry.set_notifier("am", rec.clone());
+        let n = Notify::start(&plan, &registry, Options::COMMAND, Arc::new(|_: &str| {})).unwrap();
+        let summary = json!({"missing": 0, "extra": 0, "different": 1});
+        // A first reading at parity 1 resolves what an earlier run left.
+        n.parity("accounts", 1.0, &summary);
+        n.parity("accounts", 1.0, &summary);
+        n.parity("accounts", 0.5, &summary);
+        n.parity("accounts", 0.5, &summary);
+        n.parity("accounts", 1.0, &summary);
+        let posts = rec.0.lock().unwrap().clone();
+        let now = SystemTime::now();
+        let states: Vec<bool> = posts.iter().map(|p| p[0].firing_at(now)).collect();
+        assert_eq!(states, [false, true, false], "{posts:#?}");
+        assert_eq!(posts[1][0].labels["reconciliation"], "accounts");
+        assert_eq!(posts[1][0].labels, posts[2][0].labels);
+        n.finish(Duration::from_secs(1)).await;
+    }
+}
