@@ -71,6 +71,20 @@ pub fn run(global: &Global, args: &ReconcileArgs, printer: &Printer) -> anyhow::
             ));
         }
     }
+    if !global.dry_run {
+        // A mismatch fires `MigrateParityMismatch`; parity 1 resolves it.
+        let registry = crate::providers::Registry::new(plan);
+        let copy = *printer;
+        let final_parity = summary.final_parity();
+        let fields = serde_json::to_value(&summary)?;
+        runtime.block_on(async {
+            let log = std::sync::Arc::new(move |m: &str| copy.err(m));
+            if let Some(n) = Notify::start(plan, &registry, NotifyOptions::COMMAND, log) {
+                n.parity(&args.name, final_parity, &fields);
+                n.finish(crate::app::notify::FLUSH).await;
+            }
+        });
+    }
     if printer.json {
         printer.json(&serde_json::to_value(&summary)?);
     } else if !printer.quiet || !summary.in_parity() {

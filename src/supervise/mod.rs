@@ -833,6 +833,11 @@ impl<'a> Supervisor<'a> {
             Ok(_) => None,
             Err(e) => Some(crate::redact::clean(&e.to_string()).into_owned()),
         };
+        if let (Some(p), Some(n)) = (&problem, &w.events.notify) {
+            if p.starts_with("drift:") {
+                n.drift_seen(p.trim_start_matches("drift: "));
+            }
+        }
         self.metrics.problem(&name, problem);
         let (event, condition, fields, next) = match result {
             Ok(Watch::Idle { reason }) => ("idle", format!("{name}: {reason}"), json!({}), None),

@@ -177,14 +177,29 @@ impl Notify {
                     self.inner().gates.insert(gate.clone(), v);
                 }
             }
-            Event::Drift { target, .. } => {
-                self.inner().drift = Some((target.to_string(), Instant::now()));
+            Event::Drift {
+                target,
+                expected,
+                live,
+                ..
+            } => {
+                let live = live
+                    .as_ref()
+                    .map_or_else(|| "unreadable".to_string(), ToString::to_string);
+                self.drift_seen(&format!("{target} is at {live}, not {expected}"));
             }
             _ => {}
         }
         if let Some(n) = self.notice(event) {
             self.post(&Message::Notice(&n, SystemTime::now()));
         }
+    }
+
+    /// A look at the live values found drift (`what`, in words):
+    /// `MigrateDrift` holds while it is seen again within
+    /// [`Options::drift_hold`].
+    pub fn drift_seen(&self, what: &str) {
+        self.inner().drift = Some((what.to_string(), Instant::now()));
     }
 
     /// The webhook notice of an event, if it is one worth telling.
@@ -328,10 +343,10 @@ impl Notify {
             severity: "warning",
             labels: Vec::new(),
             summary: format!(
-                "{}: {target} is not where the migration left it",
+                "{}: live values differ from what the migration set",
                 self.migration
             ),
-            description: "someone or something changed a target migrate drives".into(),
+            description: target,
             next:
                 "`migrate status` shows the live values; `migrate advance --force` puts them back"
                     .into(),
