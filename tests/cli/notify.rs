@@ -428,4 +428,25 @@ phases:
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+
+    // A one-off run finds a new difference: it fires again; the repair
+    // resolves it.
+    let count = |status: &str| {
+        notified(&hook)
+            .iter()
+            .filter(|a| {
+                a["labels"]["alertname"] == "MigrateParityMismatch" && a["status"] == status
+            })
+            .count()
+    };
+    let (fired, cleared) = (count("firing"), count("resolved"));
+    sqlite(&b, "UPDATE accounts SET owner = 'y' WHERE id = 3;");
+    let (code, text) = run(dir.path(), &[], &["reconcile", "accounts"]);
+    assert_eq!(code, 7, "{text}");
+    wait("the mismatch firing again", || count("firing") > fired);
+    let (code, text) = run(dir.path(), &[], &["reconcile", "accounts", "--repair"]);
+    assert_eq!(code, 0, "{text}");
+    wait("the mismatch resolved again", || {
+        count("resolved") > cleared
+    });
 }

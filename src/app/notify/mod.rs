@@ -111,6 +111,10 @@ impl Notify {
         if plan.settings.notify.is_empty() {
             return None;
         }
+        if tokio::runtime::Handle::try_current().is_err() {
+            log("notify: not started: no async runtime (nothing will be sent)");
+            return None;
+        }
         let mut sinks = Vec::new();
         for name in &plan.settings.notify {
             match registry.notifier(name) {
