@@ -2,8 +2,9 @@
 //! (Debian's 0.25) whose webhook receiver is a recording server of the
 //! test: a breach during `advance --wait` and under `supervise` reaches it
 //! with the labels of the contract, and resolves when the condition
-//! clears; a mismatch `reconcile --follow` finds fires and resolves when
-//! repaired; an Alertmanager that is down changes neither the exit code
+//! clears; a rollback that cannot finish fires a critical alert until a
+//! later `migrate rollback` completes it; a mismatch `reconcile --follow`
+//! finds fires and resolves when repaired; an Alertmanager that is down changes neither the exit code
 //! nor the restore. And a webhook: signed bodies of the events, in JSON
 //! and in Slack's format, with no secret in them.
 
@@ -449,4 +450,69 @@ phases:
     wait("the mismatch resolved again", || {
         count("resolved") > cleared
     });
+}
+
+/// A rollback that cannot restore its target (the `exec` router refuses
+/// while a file exists) leaves `MigrateRollbackIncomplete` firing, critical;
+/// a later `migrate rollback`, in a fresh process, completes it and
+/// resolves it.
+#[test]
+fn an_incomplete_rollback_fires_until_a_rollback_completes() {
+    let hook = receiver();
+    let am = Alertmanager::start(&hook.url("/hook")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("split"), "0\n").unwrap();
+    std::fs::write(dir.path().join("metric"), "0\n").unwrap();
+    let plan = "version: 1
+name: payments-exec
+settings: { interval: 200ms, timeout: 2s, retries: 0, rollback_timeout: 1s, notify: [am] }
+providers:
+  am: { type: alertmanager, url: 'AM' }
+  split: { type: exec, set: [sh, -c, 'test ! -e DIR/block && echo {{percent}} > DIR/split'], get: [cat, 'DIR/split'] }
+  app: { type: exec, get: [cat, 'DIR/metric'] }
+gates:
+  errors: { provider: app, query: errors, max: 0.05 }
+phases:
+  - name: canary
+    steps:
+      - traffic: { provider: split, percent: 25 }
+      - soak: 1h
+        gates: [errors]
+"
+    .replace("AM", &am.url())
+    .replace("DIR", &d);
+    std::fs::write(dir.path().join("plan.yaml"), plan).unwrap();
+    let split = || std::fs::read_to_string(dir.path().join("split")).unwrap_or_default();
+    let child = migrate(dir.path(), &[], &["advance", "--wait"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait("the split at 25%", || split().trim() == "25");
+    std::fs::write(dir.path().join("block"), "").unwrap();
+    std::fs::write(dir.path().join("metric"), "0.5\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(6), "rollback incomplete: {text}");
+    assert_eq!(split().trim(), "25", "the target could not be restored");
+
+    let firing = wait_alert(&hook, "MigrateRollbackIncomplete", "firing");
+    assert_eq!(firing["labels"]["severity"], "critical", "{firing:#}");
+    assert_eq!(firing["labels"]["migration"], "payments-exec", "{firing:#}");
+    assert!(
+        firing["annotations"]["next"]
+            .as_str()
+            .is_some_and(|n| n.contains("migrate rollback")),
+        "{firing:#}"
+    );
+    assert!(find(&hook, "MigrateRollbackIncomplete", "resolved").is_none());
+
+    // Access restored; a rollback from another process completes it.
+    std::fs::remove_file(dir.path().join("block")).unwrap();
+    let (code, text) = run(dir.path(), &[], &["rollback"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(split().trim(), "0");
+    let resolved = wait_alert(&hook, "MigrateRollbackIncomplete", "resolved");
+    assert_eq!(resolved["labels"], firing["labels"]);
 }
