@@ -38,6 +38,8 @@ pub enum Shape {
     Bool,
     /// An HTTP request template (`method`, `url`, `body`, ...).
     Request,
+    /// A customer-consistent split (`header` or `cookie`, `missing`).
+    Sticky,
 }
 
 /// One key of a provider type, besides `type` and `timeout`.

@@ -380,6 +380,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         ),
         INSECURE_SKIP_TLS_VERIFY,
         CA_FILE,
+        Key::optional(
+            "sticky",
+            Shape::Sticky,
+            "refused for envoy: migrate does not drive Envoy's key-hashed weighted clusters (see docs/providers.md)",
+        ),
     ],
     decode,
     check_query: None,
@@ -422,6 +427,13 @@ impl ProviderConfig for Config {
     }
 }
 
+/// Why `sticky` is refused: Envoy 1.36+ can pick a weighted cluster by a
+/// hash of the request (`weighted_clusters.use_hash_policy` with the
+/// route's `hash_policy`), but migrate neither checks that the route is so
+/// configured nor has been tested against it, so it promises nothing.
+const STICKY_REFUSED: &str = "migrate does not drive Envoy's key-hashed weighted clusters, so nothing keeps a customer's requests on one side: each request is split at random by weight";
+const STICKY_INSTEAD: &str = "split by customer with a flag service that buckets by key (unleash, flagd, launchdarkly), or with an nginx or haproxy provider";
+
 fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let admin = r.url(cx, "admin", &["http://", "https://"]);
     let prefix = r.literal(cx, "runtime_key_prefix");
@@ -430,6 +442,8 @@ fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let mirror_key = r.opt_literal(cx, "mirror_key");
     let headers = r.headers(cx);
     let tls = r.tls(cx);
+    let sticky = r.refuse_sticky(cx, STICKY_REFUSED, STICKY_INSTEAD);
+    sticky?;
     spec::config(Config {
         admin: admin?,
         runtime_key_prefix: prefix?,

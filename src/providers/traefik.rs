@@ -387,6 +387,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             Shape::Literal,
             "the mirroring Traefik service migrate owns",
         ),
+        Key::optional(
+            "sticky",
+            Shape::Sticky,
+            "refused for traefik: its sticky cookie pins a client to the side it first landed on (see docs/providers.md)",
+        ),
     ],
     decode,
     check_query: None,
@@ -423,12 +428,22 @@ impl ProviderConfig for Config {
     }
 }
 
+/// Why `sticky` is refused. A weighted service picks a child at random by
+/// weight for each request; its `sticky.cookie` then pins the client to the
+/// child it landed on, whatever the weights become. So the side is not
+/// decided by the customer's key (a customer on two devices can be on both
+/// sides), a pinned customer does not follow the share as it grows, and a
+/// rollback to weight 0 leaves every customer pinned to the candidate there.
+const STICKY_REFUSED: &str = "its weighted service picks a side per request at random by weight, and its sticky cookie only pins a client to the side it first landed on, so the side is not decided by the customer's key and a rollback leaves pinned customers on the candidate";
+const STICKY_INSTEAD: &str = "split by customer with a flag service that buckets by key (unleash, flagd, launchdarkly), or with an nginx or haproxy provider";
+
 fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let file = r.text(cx, "file");
     let service = r.literal(cx, "service");
     let legacy = r.literal(cx, "legacy");
     let candidate = r.literal(cx, "candidate");
     let mirror_service = r.opt_literal(cx, "mirror_service");
+    r.refuse_sticky(cx, STICKY_REFUSED, STICKY_INSTEAD)?;
     spec::config(Config {
         file: file?,
         service: service?,
