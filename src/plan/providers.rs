@@ -198,7 +198,9 @@ impl Fields<'_, '_> {
                 return Ok(None);
             };
             let v = cx.literal(n, &p).ok_or(Reported)?;
-            if v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            if v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
                 Ok(Some(v))
             } else {
                 cx.error_hint(
@@ -214,7 +216,11 @@ impl Fields<'_, '_> {
         let cookie_name = name(cx, "cookie");
         let missing = match map.opt("missing") {
             Some((n, p)) => cx
-                .choice(n, &p, &[("legacy", Missing::Legacy), ("split", Missing::Split)])
+                .choice(
+                    n,
+                    &p,
+                    &[("legacy", Missing::Legacy), ("split", Missing::Split)],
+                )
                 .ok_or(Reported),
             None => Ok(Missing::Legacy),
         };

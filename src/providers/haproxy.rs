@@ -518,6 +518,16 @@ impl HaproxyRouter {
         let keyed = f64::from(cut.min(BUCKETS)) * 100.0 / f64::from(BUCKETS);
         let servers = self.servers(doing).await?;
         let keyless = self.percent_from(doing, &servers)?;
+        // The file holds what migrate set last: a live threshold that
+        // differs from it was changed by hand (through the runtime API);
+        // otherwise weights that do not fit the threshold were.
+        let file = self.map_file(doing)?;
+        let written = std::fs::read_to_string(file.expose())
+            .ok()
+            .and_then(|t| map_file_entry(&t, &self.cfg.backend));
+        if written.is_some_and(|w| w != cut) {
+            return Ok(keyed);
+        }
         if same_percent(keyless, keyless_share(sticky.missing, keyed)) {
             Ok(keyed)
         } else {
@@ -554,6 +564,16 @@ pub fn parse_map_entry(reply: &str, key: &str) -> Result<Option<u32>, String> {
         }
     }
     Ok(None)
+}
+
+/// `key`'s value in a map file's text.
+pub fn map_file_entry(text: &str, key: &str) -> Option<u32> {
+    text.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next() == Some(key))
+            .then(|| words.next().and_then(|v| v.parse().ok()))
+            .flatten()
+    })
 }
 
 /// A map file's text with `key`'s entry set to `value` (added at the end
@@ -790,6 +810,8 @@ mod tests {
             "# thresholds\nother 10\npayments 100\n"
         );
         assert_eq!(with_map_entry("", "payments", 5), "payments 5\n");
+        assert_eq!(map_file_entry(file, "payments"), Some(0));
+        assert_eq!(map_file_entry(file, "nope"), None);
         assert_eq!(keyless_share(Missing::Legacy, 50.0), 0.0);
         assert_eq!(keyless_share(Missing::Legacy, 100.0), 100.0);
         assert_eq!(keyless_share(Missing::Split, 5.0), 5.0);

@@ -893,8 +893,9 @@ impl NginxRouter {
     /// a hand change of either is seen).
     fn sticky_of(&self, doing: &str, p: &Parsed, sticky: &Sticky) -> Result<f64, ProviderError> {
         let Some(keyed) = self.sticky_split_of(doing, p, "keyed")? else {
-            // Before the first change: nothing is sent to the candidate.
-            return Ok(0.0);
+            // Before the first change, the operator's placeholder sends
+            // requests to the upstream: its weights hold the share.
+            return self.traffic_of(doing, p);
         };
         let map_var = format!("${}", self.sticky_name("upstream"));
         let keyless = find_block(&p.stmts, |w| w.len() == 3 && w[0] == "map" && w[2] == map_var)
@@ -933,6 +934,13 @@ impl NginxRouter {
             Missing::Split => keyless == random,
             Missing::Legacy => keyless != random,
         };
+        // The marker holds what migrate wrote last: a keyed share that
+        // differs from it was changed by hand; otherwise a rule for
+        // requests without the key that does not fit the keyed share was.
+        let written = self.marker_traffic(p);
+        if written.is_some_and(|w| !same_percent(w, keyed)) {
+            return Ok(keyed);
+        }
         if rule_kept && same_percent(keyless_share, expected) {
             Ok(keyed)
         } else {
@@ -940,14 +948,27 @@ impl NginxRouter {
         }
     }
 
+    /// The traffic share the marker says migrate wrote last.
+    fn marker_traffic(&self, p: &Parsed) -> Option<f64> {
+        let block = find_block(&p.stmts, |w| self.is_marker(w))?;
+        let value = block
+            .block
+            .iter()
+            .flatten()
+            .find(|s| s.words.first().map(String::as_str) == Some("default"))?
+            .words
+            .get(1)?;
+        value
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("traffic="))?
+            .parse()
+            .ok()
+    }
+
     /// The traffic share the file holds, by weights or by key.
     fn live_traffic(&self, doing: &str, p: &Parsed) -> Result<f64, ProviderError> {
         match &self.cfg.sticky {
-            Some(sticky) => {
-                // The upstream is still read: it is the template of both sides.
-                self.servers(doing, self.upstream(doing, p)?)?;
-                self.sticky_of(doing, p, sticky)
-            }
+            Some(sticky) => self.sticky_of(doing, p, sticky),
             None => self.traffic_of(doing, p),
         }
     }

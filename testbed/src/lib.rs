@@ -9,6 +9,7 @@ pub mod data_diff;
 pub mod flagd_core;
 pub mod haproxy;
 pub mod http;
+pub mod keepalive;
 pub mod mariadb;
 pub mod nginx;
 pub mod postgres;

@@ -1,0 +1,432 @@
+//! Customer-consistent splits (`sticky`) through real proxies, driven by
+//! the real `migrate` binary: at every step of 1, 5, 10, 25, 50 and 100%
+//! and after the rollback, 10,000 customers send 3 requests each. No
+//! customer's requests are split within a step, no customer goes back from
+//! the candidate to legacy as the share grows, the candidate's share of
+//! customers is the plan's within a point, the rollback puts every
+//! customer back on legacy, and requests without the key follow the plan's
+//! `missing` rule. A threshold changed by hand is drift.
+
+use std::path::{Path, PathBuf};
+
+use testbed::haproxy::{Haproxy, Server as HaServer};
+use testbed::keepalive::{load, Upstream};
+use testbed::nginx::Nginx;
+
+use crate::support;
+
+const HEADER: &str = "X-Customer";
+const STEPS: [f64; 6] = [1.0, 5.0, 10.0, 25.0, 50.0, 100.0];
+const REPEAT: usize = 3;
+/// Concurrent kept-alive connections to the proxy.
+const CONNECTIONS: usize = 8;
+
+/// A proxy under test, set up as docs/providers.md tells an operator.
+trait Proxy {
+    fn port(&self) -> u16;
+    /// The plan's `providers.lb`.
+    fn provider(&self, missing: &str) -> String;
+    /// Run `migrate` and wait until the proxy serves what it set.
+    fn migrate(&self, plan: &Path, args: &[&str], code: i32) -> String;
+    /// Change the sticky threshold by hand, as an operator might.
+    fn hand_set(&self, percent: f64);
+}
+
+struct Scenario {
+    legacy: Upstream,
+    candidate: Upstream,
+    dir: tempfile::TempDir,
+}
+
+impl Scenario {
+    fn new() -> Self {
+        Self {
+            legacy: Upstream::start("legacy").unwrap(),
+            candidate: Upstream::start("candidate").unwrap(),
+            dir: tempfile::Builder::new()
+                .prefix("migrate-sticky-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    fn plan(&self, provider: &str) -> PathBuf {
+        let steps: String = STEPS
+            .iter()
+            .map(|p| format!("      - traffic: {{ provider: lb, percent: {p} }}\n"))
+            .collect();
+        let text = format!(
+            "version: 1
+name: sticky
+settings: {{ timeout: 10s, retries: 1 }}
+providers:
+  lb: {provider}
+phases:
+  - name: canary
+    steps:
+{steps}"
+        );
+        let path = self.dir.path().join("plan.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+fn run(plan: &Path, args: &[&str], code: i32) -> String {
+    let out = support::migrate()
+        .arg("-f")
+        .arg(plan)
+        .args(args)
+        .assert()
+        .code(code);
+    let o = out.get_output();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// One look at the proxy: which side each customer was served by (`None`
+/// if its requests went to both), and the candidate's share of the
+/// requests without a key.
+struct Look {
+    sides: Vec<Option<bool>>,
+    keyless_candidate: usize,
+    keyless: usize,
+}
+
+fn look(port: u16, customers: usize, keyless: usize) -> Look {
+    let mut keys: Vec<Option<String>> = (0..customers)
+        .map(|i| Some(format!("customer-{i}")))
+        .collect();
+    keys.extend((0..keyless).map(|_| None));
+    let answers = load(port, HEADER, &keys, REPEAT, CONNECTIONS).unwrap();
+    let mut sides = Vec::with_capacity(customers);
+    let mut keyless_candidate = 0;
+    for (key, seen) in keys.iter().zip(&answers) {
+        for s in seen {
+            assert!(s == "legacy" || s == "candidate", "answered by {s:?}");
+        }
+        let on_candidate = seen.iter().filter(|s| *s == "candidate").count();
+        if key.is_some() {
+            sides.push(match on_candidate {
+                0 => Some(false),
+                n if n == seen.len() => Some(true),
+                _ => None,
+            });
+        } else {
+            keyless_candidate += on_candidate;
+        }
+    }
+    Look {
+        sides,
+        keyless_candidate,
+        keyless: keyless * REPEAT,
+    }
+}
+
+/// The whole canary through `proxy` with the `missing` rule.
+fn canary(proxy: &dyn Proxy, s: &Scenario, missing: &str, customers: usize) {
+    let plan = s.plan(&proxy.provider(missing));
+    let keyless = 700;
+    let split = missing == "split";
+    let check_keyless = |l: &Look, percent: f64| {
+        let share = 100.0 * l.keyless_candidate as f64 / l.keyless as f64;
+        let want = match (split, percent) {
+            (_, p) if p >= 100.0 => 100.0,
+            (false, _) => 0.0,
+            (true, p) => p,
+        };
+        if want == 0.0 || want == 100.0 || !split {
+            assert_eq!(
+                share, want,
+                "requests without the key at {percent}% ({missing})"
+            );
+        } else {
+            // Split per request: a sample of 2,100 requests.
+            assert!(
+                (share - want).abs() <= 5.0,
+                "requests without the key at {percent}% ({missing}): {share}%"
+            );
+        }
+    };
+
+    // Before the first step: everyone on legacy.
+    let before = look(proxy.port(), customers, keyless);
+    assert!(before.sides.iter().all(|s| *s == Some(false)));
+    check_keyless(&before, 0.0);
+
+    let mut cohort = vec![false; customers];
+    for (i, percent) in STEPS.iter().enumerate() {
+        proxy.migrate(&plan, &["advance", "--steps", "1"], 0);
+        let l = look(proxy.port(), customers, keyless);
+        let split_keys = l.sides.iter().filter(|s| s.is_none()).count();
+        assert_eq!(
+            split_keys, 0,
+            "customers served by both sides at {percent}%"
+        );
+        let back = cohort
+            .iter()
+            .zip(&l.sides)
+            .filter(|(was, now)| **was && **now == Some(false))
+            .count();
+        assert_eq!(back, 0, "customers moved back to legacy at {percent}%");
+        cohort = l.sides.iter().map(|s| *s == Some(true)).collect();
+        let share = 100.0 * cohort.iter().filter(|c| **c).count() as f64 / customers as f64;
+        assert!(
+            (share - percent).abs() <= 1.0,
+            "{share}% of the customers on the candidate at {percent}%"
+        );
+        check_keyless(&l, *percent);
+
+        if i == 3 {
+            // A threshold changed by hand is drift: shown, and advance
+            // refuses to carry on over it.
+            proxy.hand_set(40.0);
+            let status = run(&plan, &["status"], 0);
+            assert!(status.contains("DRIFT"), "{status}");
+            let refused = run(&plan, &["advance"], 1);
+            assert!(
+                refused.contains("traffic via lb") && refused.contains("expected 25%"),
+                "{refused}"
+            );
+            proxy.hand_set(25.0);
+            let status = run(&plan, &["status"], 0);
+            assert!(!status.contains("DRIFT"), "{status}");
+        }
+    }
+
+    proxy.migrate(&plan, &["rollback", "--reason", "test"], 0);
+    let after = look(proxy.port(), customers, keyless);
+    assert!(
+        after.sides.iter().all(|s| *s == Some(false)),
+        "every customer is back on legacy"
+    );
+    check_keyless(&after, 0.0);
+}
+
+// ---------------------------------------------------------------------------
+// HAProxy: the documented rules in the backend, the threshold in a map file.
+
+struct HaproxyProxy {
+    haproxy: Haproxy,
+    map: PathBuf,
+}
+
+impl HaproxyProxy {
+    fn start(s: &Scenario) -> Self {
+        let haproxy = Haproxy::start_with_rules(
+            "payments",
+            &[
+                HaServer {
+                    name: "old",
+                    port: s.legacy.port,
+                    weight: 1,
+                },
+                HaServer {
+                    name: "new",
+                    port: s.candidate.port,
+                    weight: 0,
+                },
+            ],
+            |dir| {
+                let map = dir.join("migrate.map");
+                std::fs::write(&map, "# sticky thresholds, in basis points\npayments 0\n")
+                    .unwrap();
+                format!(
+                    "    http-request set-var(txn.migrate_bucket) req.hdr({HEADER}),xxh32,mod(10000) if {{ req.hdr({HEADER}) -m len gt 0 }}
+    http-request set-var(txn.migrate_cut) str(payments),map_str_int({},0)
+    acl migrate_keyed var(txn.migrate_bucket) -m found
+    acl migrate_candidate var(txn.migrate_bucket),sub(txn.migrate_cut) -m int lt 0
+    use-server new if migrate_keyed migrate_candidate
+    use-server old if migrate_keyed !migrate_candidate
+",
+                    map.display()
+                )
+            },
+        )
+        .unwrap();
+        let map = haproxy.dir().join("migrate.map");
+        Self { haproxy, map }
+    }
+}
+
+impl Proxy for HaproxyProxy {
+    fn port(&self) -> u16 {
+        self.haproxy.port
+    }
+
+    fn provider(&self, missing: &str) -> String {
+        format!(
+            "{{ type: haproxy, socket: '{}', backend: payments, legacy: old, candidate: new, map: '{}', sticky: {{ header: {HEADER}, missing: {missing} }} }}",
+            self.haproxy.socket().display(),
+            self.map.display()
+        )
+    }
+
+    fn migrate(&self, plan: &Path, args: &[&str], code: i32) -> String {
+        // The runtime API changes take effect at once.
+        run(plan, args, code)
+    }
+
+    fn hand_set(&self, percent: f64) {
+        let reply = self
+            .haproxy
+            .command(&format!(
+                "set map {} payments {}",
+                self.map.display(),
+                (percent * 100.0) as u32
+            ))
+            .unwrap();
+        assert_eq!(reply.trim(), "", "set map answered {reply:?}");
+    }
+}
+
+#[test]
+fn haproxy_sticky_split_keeps_customers_on_one_side_and_the_cohort_grows() {
+    let s = Scenario::new();
+    let proxy = HaproxyProxy::start(&s);
+    canary(&proxy, &s, "legacy", 10_000);
+    // The threshold is in the map file too: a reload keeps it.
+    let file = std::fs::read_to_string(&proxy.map).unwrap();
+    assert!(
+        file.contains("payments 0\n") && file.starts_with("# sticky"),
+        "{file}"
+    );
+}
+
+#[test]
+fn haproxy_sticky_split_sends_requests_without_the_key_by_weight() {
+    let s = Scenario::new();
+    let proxy = HaproxyProxy::start(&s);
+    canary(&proxy, &s, "split", 10_000);
+}
+
+// ---------------------------------------------------------------------------
+// nginx: migrate writes the side upstreams, split_clients and the map.
+
+struct NginxProxy {
+    nginx: Nginx,
+}
+
+impl NginxProxy {
+    fn start(s: &Scenario) -> Self {
+        let mut nginx = Nginx::prepare().unwrap();
+        // The operator's upstream, and the placeholder of the variable the
+        // location proxies to, until migrate writes it.
+        nginx
+            .write(
+                "upstream.conf",
+                &format!(
+                    "upstream payments {{\n    server {} max_fails=3;\n    server {} down;\n    keepalive 16;\n}}\nmap \"\" $migrate_payments_upstream {{\n    default payments;\n}}\n",
+                    s.legacy.address(),
+                    s.candidate.address()
+                ),
+            )
+            .unwrap();
+        nginx
+            .start(
+                "include upstream.conf;
+    server {
+        listen 127.0.0.1:{port};
+        location / {
+            proxy_pass http://$migrate_payments_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+        keepalive_requests 100000;
+    }",
+            )
+            .unwrap();
+        Self { nginx }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.nginx.path("upstream.conf")
+    }
+
+    fn reload(&self) {
+        let before = self.nginx.workers();
+        let argv = self.nginx.argv(&["-s", "reload"]);
+        let status = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.nginx.wait_reloaded(&before).unwrap();
+    }
+}
+
+fn yaml_list(argv: &[String]) -> String {
+    let items: Vec<String> = argv.iter().map(|a| format!("'{a}'")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+impl Proxy for NginxProxy {
+    fn port(&self) -> u16 {
+        self.nginx.port
+    }
+
+    fn provider(&self, missing: &str) -> String {
+        let upstream = std::fs::read_to_string(self.file()).unwrap();
+        let addresses: Vec<&str> = upstream
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("server "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        format!(
+            "{{ type: nginx, file: '{}', upstream: payments, legacy: '{}', candidate: '{}', reload: {}, test: {}, sticky: {{ header: {HEADER}, missing: {missing} }} }}",
+            self.file().display(),
+            addresses[0],
+            addresses[1],
+            yaml_list(&self.nginx.argv(&["-s", "reload"])),
+            yaml_list(&self.nginx.argv(&["-t", "-q"])),
+        )
+    }
+
+    fn migrate(&self, plan: &Path, args: &[&str], code: i32) -> String {
+        // A reload is asynchronous: wait until new workers serve.
+        let before = self.nginx.workers();
+        let out = run(plan, args, code);
+        self.nginx.wait_reloaded(&before).unwrap();
+        out
+    }
+
+    fn hand_set(&self, percent: f64) {
+        let text = std::fs::read_to_string(self.file()).unwrap();
+        let start = text
+            .find("split_clients \"${http_x_customer}\"")
+            .expect("the keyed split_clients");
+        let open = start + text[start..].find(" {\n").unwrap();
+        let end = open + text[open..].find('}').unwrap();
+        let changed = format!(
+            "{}split_clients \"${{http_x_customer}}\" $migrate_payments_keyed {{\n    {percent}% migrate_payments_candidate;\n    * migrate_payments_legacy;\n{}",
+            &text[..start],
+            &text[end..]
+        );
+        std::fs::write(self.file(), changed).unwrap();
+        self.reload();
+    }
+}
+
+#[test]
+fn nginx_sticky_split_keeps_customers_on_one_side_and_the_cohort_grows() {
+    let s = Scenario::new();
+    let proxy = NginxProxy::start(&s);
+    canary(&proxy, &s, "legacy", 10_000);
+    let file = std::fs::read_to_string(proxy.file()).unwrap();
+    // The operator's upstream is kept as written: it is the template.
+    assert!(file.contains("max_fails=3"), "{file}");
+    assert!(
+        file.contains("upstream migrate_payments_candidate"),
+        "{file}"
+    );
+}
+
+#[test]
+fn nginx_sticky_split_splits_requests_without_the_key_per_request() {
+    let s = Scenario::new();
+    let proxy = NginxProxy::start(&s);
+    canary(&proxy, &s, "split", 10_000);
+}
