@@ -1294,6 +1294,78 @@ upstream payments {
     }
 
     #[test]
+    fn a_sticky_split_writes_side_upstreams_a_keyed_split_and_the_map() {
+        let mut r = router("unused");
+        r.cfg.sticky = Some(Sticky {
+            key: StickyKey::Header("X-Customer".into()),
+            missing: Missing::Legacy,
+        });
+        let p = Parsed {
+            stmts: parse(OPERATOR).unwrap(),
+        };
+        let out = r
+            .rewrite("t", OPERATOR, &p, Channel::Traffic, 10.0)
+            .unwrap();
+        // The operator's upstream is kept as written: the template.
+        assert!(out.contains("server 10.0.0.1:8080 max_fails=3 fail_timeout=10s;"), "{out}");
+        assert!(
+            out.contains("upstream migrate_payments_legacy {\n    zone payments_legacy 64k;\n    keepalive 16;\n    server 10.0.0.1:8080 max_fails=3 fail_timeout=10s;\n    server 10.0.0.2:8080;\n}"),
+            "{out}"
+        );
+        assert!(out.contains("upstream migrate_payments_candidate {"), "{out}");
+        // The candidate's share comes first, so it grows from one end.
+        assert!(
+            out.contains("split_clients \"${http_x_customer}\" $migrate_payments_keyed {\n    10%     migrate_payments_candidate;\n    *       migrate_payments_legacy;\n}"),
+            "{out}"
+        );
+        assert!(
+            out.contains("map $http_x_customer $migrate_payments_upstream {\n    \"\"      migrate_payments_legacy;\n    default $migrate_payments_keyed;\n}"),
+            "{out}"
+        );
+        let p2 = Parsed {
+            stmts: parse(&out).unwrap(),
+        };
+        assert!(same_percent(r.live_traffic("t", &p2).unwrap(), 10.0));
+        let again = r.rewrite("t", &out, &p2, Channel::Traffic, 10.0).unwrap();
+        assert_eq!(again, out, "idempotent");
+        // At 100%, requests without the key go to the candidate too.
+        let full = r.rewrite("t", &out, &p2, Channel::Traffic, 100.0).unwrap();
+        assert!(full.contains("\"\"      migrate_payments_candidate;"), "{full}");
+        let p3 = Parsed {
+            stmts: parse(&full).unwrap(),
+        };
+        assert_eq!(r.live_traffic("t", &p3).unwrap(), 100.0);
+
+        // `missing: split`: a per-request split_clients at the same share.
+        r.cfg.sticky = Some(Sticky {
+            key: StickyKey::Cookie("customer".into()),
+            missing: Missing::Split,
+        });
+        let split = r.rewrite("t", &out, &p2, Channel::Traffic, 25.0).unwrap();
+        assert!(
+            split.contains("split_clients \"${request_id}\" $migrate_payments_random {\n    25%"),
+            "{split}"
+        );
+        assert!(
+            split.contains("map $cookie_customer $migrate_payments_upstream {\n    \"\"      $migrate_payments_random;"),
+            "{split}"
+        );
+        let p4 = Parsed {
+            stmts: parse(&split).unwrap(),
+        };
+        assert_eq!(r.live_traffic("t", &p4).unwrap(), 25.0);
+        // A hand change of the per-request share is seen.
+        let random = split
+            .rfind("25%     migrate_payments_candidate")
+            .unwrap();
+        let hand = format!("{}60%{}", &split[..random], &split[random + 3..]);
+        let p5 = Parsed {
+            stmts: parse(&hand).unwrap(),
+        };
+        assert_eq!(r.live_traffic("t", &p5).unwrap(), 60.0);
+    }
+
+    #[test]
     fn unknown_servers_are_refused() {
         let r = router("unused");
         let src = "upstream payments { server 10.9.9.9:80; }";
