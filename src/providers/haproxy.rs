@@ -10,6 +10,8 @@
 //! an error naming it: migrate never changes a server's admin state. With
 //! `state_file`, the whole `show servers state` is saved there after each
 //! change (HAProxy's `server-state-file`), so a reload keeps the weights.
+//! With `sticky`, the keyed share is a threshold in a map file, compared
+//! in the operator's rules with a hash of the key (see below).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -686,7 +688,13 @@ pub struct Config {
     pub legacy: Vec<String>,
     pub candidate: Vec<String>,
     pub state_file: Option<Text>,
+    /// Absent from the JSON form when unset, so that step digests of
+    /// plans without it stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sticky: Option<Sticky>,
+    /// Absent from the JSON form when unset, so that step digests of
+    /// plans without it stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub map: Option<Text>,
 }
 

@@ -8,7 +8,9 @@
 //! to "1" for that share of requests, which the operator's mirror location
 //! checks. A `map` sets `$migrate_<upstream>_split` to the split the file
 //! holds, so the live configuration can be seen from outside (e.g. in a
-//! response header).
+//! response header). With `sticky`, the upstream is the template of one
+//! upstream per side, and a `split_clients` on the customer's key chooses
+//! between them (see below).
 //!
 //! A change writes the file atomically, runs `test` (if given) and
 //! `reload`; if either fails, the previous file is put back and the error
@@ -1105,6 +1107,9 @@ pub struct Config {
     pub legacy: Vec<String>,
     pub candidate: Vec<String>,
     pub mirror_variable: String,
+    /// Absent from the JSON form when unset, so that step digests of
+    /// plans without it stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sticky: Option<Sticky>,
 }
 
