@@ -15,7 +15,55 @@ use testbed::nginx::Nginx;
 
 use crate::support;
 
-const HEADER: &str = "X-Customer";
+/// Where the customer's key travels.
+#[derive(Clone, Copy)]
+enum Key {
+    /// `X-Customer: customer-7`.
+    Header,
+    /// `Cookie: customer=customer-7`.
+    Cookie,
+}
+
+impl Key {
+    /// The plan's `sticky` key.
+    fn plan(self) -> &'static str {
+        match self {
+            Key::Header => "header: X-Customer",
+            Key::Cookie => "cookie: customer",
+        }
+    }
+
+    /// The request header carrying `key`, and its value.
+    fn header(self) -> &'static str {
+        match self {
+            Key::Header => "X-Customer",
+            Key::Cookie => "Cookie",
+        }
+    }
+
+    fn value(self, key: &str) -> String {
+        match self {
+            Key::Header => key.to_string(),
+            Key::Cookie => format!("customer={key}"),
+        }
+    }
+
+    /// HAProxy's sample fetch of the key.
+    fn haproxy(self) -> &'static str {
+        match self {
+            Key::Header => "req.hdr(X-Customer)",
+            Key::Cookie => "req.cook(customer)",
+        }
+    }
+
+    /// nginx's variable holding the key.
+    fn nginx(self) -> &'static str {
+        match self {
+            Key::Header => "http_x_customer",
+            Key::Cookie => "cookie_customer",
+        }
+    }
+}
 const STEPS: [f64; 6] = [1.0, 5.0, 10.0, 25.0, 50.0, 100.0];
 const REPEAT: usize = 3;
 /// Concurrent kept-alive connections to the proxy.
@@ -24,6 +72,7 @@ const CONNECTIONS: usize = 8;
 /// A proxy under test, set up as docs/providers.md tells an operator.
 trait Proxy {
     fn port(&self) -> u16;
+    fn key(&self) -> Key;
     /// The plan's `providers.lb`.
     fn provider(&self, missing: &str) -> String;
     /// Run `migrate` and wait until the proxy serves what it set.
@@ -96,12 +145,13 @@ struct Look {
     keyless: usize,
 }
 
-fn look(port: u16, customers: usize, keyless: usize) -> Look {
+fn look(proxy: &dyn Proxy, customers: usize, keyless: usize) -> Look {
+    let key = proxy.key();
     let mut keys: Vec<Option<String>> = (0..customers)
-        .map(|i| Some(format!("customer-{i}")))
+        .map(|i| Some(key.value(&format!("customer-{i}"))))
         .collect();
     keys.extend((0..keyless).map(|_| None));
-    let answers = load(port, HEADER, &keys, REPEAT, CONNECTIONS).unwrap();
+    let answers = load(proxy.port(), key.header(), &keys, REPEAT, CONNECTIONS).unwrap();
     let mut sides = Vec::with_capacity(customers);
     let mut keyless_candidate = 0;
     for (key, seen) in keys.iter().zip(&answers) {
@@ -153,14 +203,14 @@ fn canary(proxy: &dyn Proxy, s: &Scenario, missing: &str, customers: usize) {
     };
 
     // Before the first step: everyone on legacy.
-    let before = look(proxy.port(), customers, keyless);
+    let before = look(proxy, customers, keyless);
     assert!(before.sides.iter().all(|s| *s == Some(false)));
     check_keyless(&before, 0.0);
 
     let mut cohort = vec![false; customers];
     for (i, percent) in STEPS.iter().enumerate() {
         proxy.migrate(&plan, &["advance", "--steps", "1"], 0);
-        let l = look(proxy.port(), customers, keyless);
+        let l = look(proxy, customers, keyless);
         let split_keys = l.sides.iter().filter(|s| s.is_none()).count();
         assert_eq!(
             split_keys, 0,
@@ -198,7 +248,7 @@ fn canary(proxy: &dyn Proxy, s: &Scenario, missing: &str, customers: usize) {
     }
 
     proxy.migrate(&plan, &["rollback", "--reason", "test"], 0);
-    let after = look(proxy.port(), customers, keyless);
+    let after = look(proxy, customers, keyless);
     assert!(
         after.sides.iter().all(|s| *s == Some(false)),
         "every customer is back on legacy"
@@ -212,10 +262,17 @@ fn canary(proxy: &dyn Proxy, s: &Scenario, missing: &str, customers: usize) {
 struct HaproxyProxy {
     haproxy: Haproxy,
     map: PathBuf,
+    key: Key,
 }
 
 impl HaproxyProxy {
-    fn start(s: &Scenario) -> Self {
+    fn start(s: &Scenario, key: Key) -> Self {
+        Self::start_with_map(s, key, "# sticky thresholds, in basis points\npayments 0\n")
+    }
+
+    /// With the map file's first contents.
+    fn start_with_map(s: &Scenario, key: Key, initial: &str) -> Self {
+        let fetch = key.haproxy();
         let haproxy = Haproxy::start_with_rules(
             "payments",
             &[
@@ -232,10 +289,9 @@ impl HaproxyProxy {
             ],
             |dir| {
                 let map = dir.join("migrate.map");
-                std::fs::write(&map, "# sticky thresholds, in basis points\npayments 0\n")
-                    .unwrap();
+                std::fs::write(&map, initial).unwrap();
                 format!(
-                    "    http-request set-var(txn.migrate_bucket) req.hdr({HEADER}),xxh32,mod(10000) if {{ req.hdr({HEADER}) -m len gt 0 }}
+                    "    http-request set-var(txn.migrate_bucket) {fetch},xxh32,mod(10000) if {{ {fetch} -m len gt 0 }}
     http-request set-var(txn.migrate_cut) str(payments),map_str_int({},0)
     acl migrate_keyed var(txn.migrate_bucket) -m found
     acl migrate_candidate var(txn.migrate_bucket),sub(txn.migrate_cut) -m int lt 0
@@ -248,7 +304,7 @@ impl HaproxyProxy {
         )
         .unwrap();
         let map = haproxy.dir().join("migrate.map");
-        Self { haproxy, map }
+        Self { haproxy, map, key }
     }
 }
 
@@ -257,11 +313,16 @@ impl Proxy for HaproxyProxy {
         self.haproxy.port
     }
 
+    fn key(&self) -> Key {
+        self.key
+    }
+
     fn provider(&self, missing: &str) -> String {
         format!(
-            "{{ type: haproxy, socket: '{}', backend: payments, legacy: old, candidate: new, map: '{}', sticky: {{ header: {HEADER}, missing: {missing} }} }}",
+            "{{ type: haproxy, socket: '{}', backend: payments, legacy: old, candidate: new, map: '{}', sticky: {{ {}, missing: {missing} }} }}",
             self.haproxy.socket().display(),
-            self.map.display()
+            self.map.display(),
+            self.key.plan()
         )
     }
 
@@ -286,7 +347,7 @@ impl Proxy for HaproxyProxy {
 #[test]
 fn haproxy_sticky_split_keeps_customers_on_one_side_and_the_cohort_grows() {
     let s = Scenario::new();
-    let proxy = HaproxyProxy::start(&s);
+    let proxy = HaproxyProxy::start(&s, Key::Header);
     canary(&proxy, &s, "legacy", 10_000);
     // The threshold is in the map file too: a reload keeps it.
     let file = std::fs::read_to_string(&proxy.map).unwrap();
@@ -299,7 +360,7 @@ fn haproxy_sticky_split_keeps_customers_on_one_side_and_the_cohort_grows() {
 #[test]
 fn haproxy_sticky_split_sends_requests_without_the_key_by_weight() {
     let s = Scenario::new();
-    let proxy = HaproxyProxy::start(&s);
+    let proxy = HaproxyProxy::start(&s, Key::Header);
     canary(&proxy, &s, "split", 10_000);
 }
 
@@ -308,10 +369,11 @@ fn haproxy_sticky_split_sends_requests_without_the_key_by_weight() {
 
 struct NginxProxy {
     nginx: Nginx,
+    key: Key,
 }
 
 impl NginxProxy {
-    fn start(s: &Scenario) -> Self {
+    fn start(s: &Scenario, key: Key) -> Self {
         let mut nginx = Nginx::prepare().unwrap();
         // The operator's upstream, and the placeholder of the variable the
         // location proxies to, until migrate writes it.
@@ -339,7 +401,7 @@ impl NginxProxy {
     }",
             )
             .unwrap();
-        Self { nginx }
+        Self { nginx, key }
     }
 
     fn file(&self) -> PathBuf {
@@ -368,6 +430,10 @@ impl Proxy for NginxProxy {
         self.nginx.port
     }
 
+    fn key(&self) -> Key {
+        self.key
+    }
+
     fn provider(&self, missing: &str) -> String {
         let upstream = std::fs::read_to_string(self.file()).unwrap();
         let addresses: Vec<&str> = upstream
@@ -376,12 +442,13 @@ impl Proxy for NginxProxy {
             .filter_map(|l| l.split_whitespace().next())
             .collect();
         format!(
-            "{{ type: nginx, file: '{}', upstream: payments, legacy: '{}', candidate: '{}', reload: {}, test: {}, sticky: {{ header: {HEADER}, missing: {missing} }} }}",
+            "{{ type: nginx, file: '{}', upstream: payments, legacy: '{}', candidate: '{}', reload: {}, test: {}, sticky: {{ {}, missing: {missing} }} }}",
             self.file().display(),
             addresses[0],
             addresses[1],
             yaml_list(&self.nginx.argv(&["-s", "reload"])),
             yaml_list(&self.nginx.argv(&["-t", "-q"])),
+            self.key.plan(),
         )
     }
 
@@ -395,13 +462,14 @@ impl Proxy for NginxProxy {
 
     fn hand_set(&self, percent: f64) {
         let text = std::fs::read_to_string(self.file()).unwrap();
+        let var = self.key.nginx();
         let start = text
-            .find("split_clients \"${http_x_customer}\"")
+            .find(&format!("split_clients \"${{{var}}}\""))
             .expect("the keyed split_clients");
         let open = start + text[start..].find(" {\n").unwrap();
         let end = open + text[open..].find('}').unwrap();
         let changed = format!(
-            "{}split_clients \"${{http_x_customer}}\" $migrate_payments_keyed {{\n    {percent}% migrate_payments_candidate;\n    * migrate_payments_legacy;\n{}",
+            "{}split_clients \"${{{var}}}\" $migrate_payments_keyed {{\n    {percent}% migrate_payments_candidate;\n    * migrate_payments_legacy;\n{}",
             &text[..start],
             &text[end..]
         );
@@ -413,7 +481,7 @@ impl Proxy for NginxProxy {
 #[test]
 fn nginx_sticky_split_keeps_customers_on_one_side_and_the_cohort_grows() {
     let s = Scenario::new();
-    let proxy = NginxProxy::start(&s);
+    let proxy = NginxProxy::start(&s, Key::Header);
     canary(&proxy, &s, "legacy", 10_000);
     let file = std::fs::read_to_string(proxy.file()).unwrap();
     // The operator's upstream is kept as written: it is the template.
@@ -427,6 +495,47 @@ fn nginx_sticky_split_keeps_customers_on_one_side_and_the_cohort_grows() {
 #[test]
 fn nginx_sticky_split_splits_requests_without_the_key_per_request() {
     let s = Scenario::new();
-    let proxy = NginxProxy::start(&s);
+    let proxy = NginxProxy::start(&s, Key::Header);
     canary(&proxy, &s, "split", 10_000);
+}
+
+// ---------------------------------------------------------------------------
+// The key in a cookie.
+
+#[test]
+fn haproxy_sticky_split_by_cookie() {
+    let s = Scenario::new();
+    let proxy = HaproxyProxy::start(&s, Key::Cookie);
+    canary(&proxy, &s, "legacy", 10_000);
+}
+
+#[test]
+fn nginx_sticky_split_by_cookie() {
+    let s = Scenario::new();
+    let proxy = NginxProxy::start(&s, Key::Cookie);
+    canary(&proxy, &s, "legacy", 10_000);
+}
+
+/// A map without an entry for the backend reads as 0% (the rules'
+/// default); the first change adds the entry at runtime and to the file,
+/// so a reload of HAProxy keeps the threshold.
+#[test]
+fn haproxy_sticky_threshold_is_added_and_survives_a_reload() {
+    let s = Scenario::new();
+    let proxy = HaproxyProxy::start_with_map(&s, Key::Header, "# other backends\nsearch 500\n");
+    let plan = s.plan(&proxy.provider("legacy"));
+    let status = run(&plan, &["status"], 0);
+    assert!(!status.contains("DRIFT"), "{status}");
+    proxy.migrate(&plan, &["advance", "--steps", "2"], 0);
+    let file = std::fs::read_to_string(&proxy.map).unwrap();
+    assert_eq!(file, "# other backends\nsearch 500\npayments 500\n");
+    proxy.haproxy.reload().unwrap();
+    let l = look(&proxy, 10_000, 0);
+    let on = l.sides.iter().filter(|s| **s == Some(true)).count();
+    assert!(
+        (on as f64 / 100.0 - 5.0).abs() <= 1.0,
+        "{on} of 10,000 customers"
+    );
+    let status = run(&plan, &["status"], 0);
+    assert!(!status.contains("DRIFT"), "{status}");
 }
