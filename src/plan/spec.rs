@@ -196,6 +196,12 @@ pub trait ProviderConfig: ErasedConfig {
         "the candidate".to_string()
     }
 
+    /// What its traffic split is keyed on, in words ("header
+    /// X-Customer"), when it splits by customer rather than by request.
+    fn split_by(&self) -> Option<String> {
+        None
+    }
+
     /// Whether it talks to its system without checking the certificate
     /// (`insecure_skip_tls_verify: true`), which a command says loudly.
     fn insecure_tls(&self) -> bool {

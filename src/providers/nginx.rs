@@ -1117,6 +1117,10 @@ impl ProviderConfig for Config {
     fn candidate_label(&self) -> String {
         self.candidate.join(", ")
     }
+
+    fn split_by(&self) -> Option<String> {
+        self.sticky.as_ref().map(|s| s.key.describe())
+    }
 }
 
 fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {

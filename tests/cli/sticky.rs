@@ -202,6 +202,17 @@ fn canary(proxy: &dyn Proxy, s: &Scenario, missing: &str, customers: usize) {
         }
     };
 
+    // The plan says the split is by customer.
+    let shown = run(&plan, &["plan"], 0);
+    let by = match proxy.key() {
+        Key::Header => "header X-Customer",
+        Key::Cookie => "cookie customer",
+    };
+    assert!(
+        shown.contains(&format!("send 1% of customers (by {by}) to")),
+        "{shown}"
+    );
+
     // Before the first step: everyone on legacy.
     let before = look(proxy, customers, keyless);
     assert!(before.sides.iter().all(|s| *s == Some(false)));
