@@ -71,6 +71,7 @@ const CONNECTIONS: usize = 8;
 
 /// A proxy under test, set up as docs/providers.md tells an operator.
 trait Proxy {
+    fn name(&self) -> &'static str;
     fn port(&self) -> u16;
     fn key(&self) -> Key;
     /// The plan's `providers.lb`.
@@ -221,7 +222,14 @@ fn canary(proxy: &dyn Proxy, s: &Scenario, missing: &str, customers: usize) {
     let mut cohort = vec![false; customers];
     for (i, percent) in STEPS.iter().enumerate() {
         proxy.migrate(&plan, &["advance", "--steps", "1"], 0);
+        let started = std::time::Instant::now();
         let l = look(proxy, customers, keyless);
+        eprintln!(
+            "sticky {}: {} requests in {:.1}s",
+            proxy.name(),
+            (customers + keyless) * REPEAT,
+            started.elapsed().as_secs_f64()
+        );
         let split_keys = l.sides.iter().filter(|s| s.is_none()).count();
         assert_eq!(
             split_keys, 0,
@@ -235,6 +243,13 @@ fn canary(proxy: &dyn Proxy, s: &Scenario, missing: &str, customers: usize) {
         assert_eq!(back, 0, "customers moved back to legacy at {percent}%");
         cohort = l.sides.iter().map(|s| *s == Some(true)).collect();
         let share = 100.0 * cohort.iter().filter(|c| **c).count() as f64 / customers as f64;
+        // The figures of BENCHMARKS.md (with --nocapture).
+        eprintln!(
+            "sticky {} ({missing}): {percent}% -> {share}% of {customers} customers, {:.2}% of {} requests without the key",
+            proxy.name(),
+            100.0 * l.keyless_candidate as f64 / l.keyless as f64,
+            l.keyless
+        );
         assert!(
             (share - percent).abs() <= 1.0,
             "{share}% of the customers on the candidate at {percent}%"
@@ -320,6 +335,10 @@ impl HaproxyProxy {
 }
 
 impl Proxy for HaproxyProxy {
+    fn name(&self) -> &'static str {
+        "haproxy"
+    }
+
     fn port(&self) -> u16 {
         self.haproxy.port
     }
@@ -437,6 +456,10 @@ fn yaml_list(argv: &[String]) -> String {
 }
 
 impl Proxy for NginxProxy {
+    fn name(&self) -> &'static str {
+        "nginx"
+    }
+
     fn port(&self) -> u16 {
         self.nginx.port
     }
