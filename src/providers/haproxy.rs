@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::split::{holding, percent_of};
 use super::{config_of, same_percent, Adapter, CallCtx, Channel, Failure, ProviderError, Router};
 use crate::plan::decode::Cx;
-use crate::plan::providers::{overlap, Fields};
+use crate::plan::providers::{overlap, Fields, Reported};
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
 use crate::plan::{Capability, Missing, Provider, Sticky, Text};
 
@@ -736,7 +736,19 @@ fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let candidate = r.servers(cx, "candidate");
     let state_file = r.opt_text(cx, "state_file");
     let sticky = r.sticky(cx, Ok(()));
-    let map = r.opt_text(cx, "map");
+    let map = r.opt_text(cx, "map").and_then(|m| match (&m, r.map.opt("map")) {
+        // The runtime API reads a command as words.
+        (Some(t), Some((n, p))) if t.expose().contains(char::is_whitespace) => {
+            cx.error_hint(
+                n.span,
+                &p,
+                "the map file's path cannot hold spaces: HAProxy's runtime API reads it as words",
+                "move the map file to a path without spaces",
+            );
+            Err(Reported)
+        }
+        _ => Ok(m),
+    });
     let (sticky, map) = (sticky.ok()?, map.ok()?);
     match (&sticky, &map) {
         (Some(_), None) => {

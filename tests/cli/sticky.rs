@@ -572,4 +572,19 @@ fn haproxy_sticky_threshold_is_added_and_survives_a_reload() {
     );
     let status = run(&plan, &["status"], 0);
     assert!(!status.contains("DRIFT"), "{status}");
+
+    // Requests without the key go by weight: a candidate weight raised by
+    // hand under `missing: legacy` is drift too.
+    proxy
+        .haproxy
+        .command("set server payments/new weight 100")
+        .unwrap();
+    let status = run(&plan, &["status"], 0);
+    assert!(status.contains("DRIFT"), "{status}");
+    proxy
+        .haproxy
+        .command("set server payments/new weight 0")
+        .unwrap();
+    let status = run(&plan, &["status"], 0);
+    assert!(!status.contains("DRIFT"), "{status}");
 }
