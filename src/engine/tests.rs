@@ -1282,3 +1282,27 @@ phases:
     lb.overrides.lock().unwrap().insert(Channel::Traffic, 30.0);
     assert!(e.drift_words(&st).await.is_some());
 }
+
+#[tokio::test]
+async fn a_step_sets_its_share_even_where_the_configuration_gives_it() {
+    let w = World::new(
+        r#"
+version: 1
+name: t
+providers:
+  lb: { type: exec, set: [true], get: [true] }
+phases:
+  - name: canary
+    steps:
+      - traffic: { provider: lb, percent: 0 }
+      - approve: Finish?
+"#,
+    );
+    let lb = Arc::new(OverridingRouter::default());
+    w.registry.set_router("lb", lb.clone());
+    w.advance(Limit::All).await;
+    // Pinned: the plan's 0% holds whatever the configuration says next.
+    assert_eq!(lb.overrides.lock().unwrap()[&Channel::Traffic], 0.0);
+    let st = w.state().await;
+    assert_eq!(st.targets["traffic via lb"].expected, Value::Percent(0.0));
+}
