@@ -216,7 +216,6 @@ impl Engine<'_> {
             });
         }
         self.commit(s, entries).await
-
     }
 
     /// The one failure record of a converge: the error redacted, journaled

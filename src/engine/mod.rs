@@ -113,15 +113,27 @@ pub enum EngineError {
 /// Set when the user presses Ctrl-C: the engine stops at the next safe
 /// point (never between an intent and its verification).
 #[derive(Clone, Default)]
-pub struct Interrupt(Arc<AtomicBool>);
+pub struct Interrupt(Arc<(AtomicBool, tokio::sync::Notify)>);
 
 impl Interrupt {
     pub fn raise(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0 .0.store(true, Ordering::SeqCst);
+        self.0 .1.notify_waiters();
     }
 
     pub fn raised(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0 .0.load(Ordering::SeqCst)
+    }
+
+    /// Wait until it is raised (at once if it was).
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.raised() {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
