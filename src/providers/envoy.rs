@@ -36,11 +36,11 @@ use super::{
     Value as Share,
 };
 use crate::plan::decode::Cx;
-use crate::plan::providers::Fields;
+use crate::plan::providers::{Fields, Reported};
 use crate::plan::spec::{
     self, Key, ProviderConfig, ProviderSpec, Shape, CA_FILE, INSECURE_SKIP_TLS_VERIFY,
 };
-use crate::plan::{Capability, Provider, Text, Tls};
+use crate::plan::{Capability, Missing, Provider, Sticky, StickyKey, Text, Tls};
 
 /// Traffic weights are basis points: legacy + candidate = this.
 pub const TOTAL_WEIGHT: u32 = 10_000;
@@ -196,9 +196,77 @@ impl EnvoyRouter {
         Ok((numerator / denominator * 100.0).min(100.0))
     }
 
+    /// With `sticky`, that the route picks its weighted cluster by a hash
+    /// of the key and nothing else: `use_hash_policy: true`, and one
+    /// `hash_policy`, on the header or cookie. Then the cluster is the
+    /// hash modulo the weights' total (10000 as migrate sets them) against
+    /// the clusters in their order: a customer's requests go to one side,
+    /// and the candidate's range of hashes only grows with its weight.
+    async fn check_hashed(&self, doing: &str, sticky: &Sticky) -> Result<(), ProviderError> {
+        let dump = self.get_json(doing, "/config_dump").await?;
+        let mut found: Option<Value> = None;
+        walk(&dump, &mut |v| {
+            let wc = v.get("weighted_clusters");
+            if found.is_none()
+                && wc.and_then(|w| w.get("runtime_key_prefix")).and_then(Value::as_str)
+                    == Some(self.cfg.runtime_key_prefix.as_str())
+            {
+                found = Some(v.clone());
+            }
+        });
+        let fail = |msg: String| {
+            Err(self.ctx.error(
+                Failure::Rejected,
+                doing,
+                format!(
+                    "{msg}, so a customer's requests are not kept on one side; give the route hash_policy: [{{ {} }}] and weighted_clusters use_hash_policy: true",
+                    match &sticky.key {
+                        StickyKey::Header(h) => format!("header: {{ header_name: {h} }}"),
+                        StickyKey::Cookie(c) => format!("cookie: {{ name: {c} }}"),
+                    }
+                ),
+            ))
+        };
+        let Some(route) = found else {
+            return fail(format!(
+                "no route in /config_dump has weighted_clusters with runtime_key_prefix '{}'",
+                self.cfg.runtime_key_prefix
+            ));
+        };
+        if route["weighted_clusters"]["use_hash_policy"] != true {
+            return fail(format!(
+                "the route with runtime_key_prefix '{}' picks its weighted cluster at random (no use_hash_policy)",
+                self.cfg.runtime_key_prefix
+            ));
+        }
+        let policies = route["hash_policy"].as_array().cloned().unwrap_or_default();
+        let on_key = |p: &Value| match &sticky.key {
+            StickyKey::Header(h) => p["header"]["header_name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(h)),
+            StickyKey::Cookie(c) => p["cookie"]["name"].as_str() == Some(c.as_str()),
+        };
+        if policies.len() != 1 || !policies.iter().all(on_key) {
+            return fail(format!(
+                "the route with runtime_key_prefix '{}' hashes {} rather than the {} alone",
+                self.cfg.runtime_key_prefix,
+                if policies.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    serde_json::to_string(&policies).unwrap_or_default()
+                },
+                sticky.key.describe()
+            ));
+        }
+        Ok(())
+    }
+
     /// The traffic share: from the runtime keys Envoy can use, the route's
     /// weights for the others; the route's own when neither key is set.
     async fn traffic(&self, doing: &str) -> Result<Share, ProviderError> {
+        if let Some(sticky) = &self.cfg.sticky {
+            self.check_hashed(doing, sticky).await?;
+        }
         let (lk, ck) = (self.key(&self.cfg.legacy), self.key(&self.cfg.candidate));
         let live = self.runtime(doing, &[&lk, &ck]).await?;
         let (legacy, candidate) = (
@@ -317,6 +385,9 @@ impl Router for EnvoyRouter {
         );
         let pairs = match channel {
             Channel::Traffic => {
+                if let Some(sticky) = &self.cfg.sticky {
+                    self.check_hashed(&doing, sticky).await?;
+                }
                 let c =
                     (percent.clamp(0.0, 100.0) * f64::from(TOTAL_WEIGHT) / 100.0).round() as u32;
                 vec![
@@ -450,7 +521,7 @@ pub static SPEC: ProviderSpec = ProviderSpec {
         Key::optional(
             "sticky",
             Shape::Sticky,
-            "refused for envoy: migrate does not drive Envoy's key-hashed weighted clusters (see docs/providers.md)",
+            "split traffic by customer: the route picks its weighted cluster by a hash of the key (use_hash_policy); missing: split only",
         ),
     ],
     decode,
@@ -478,6 +549,10 @@ pub struct Config {
     pub mirror_key: Option<String>,
     pub headers: Vec<(String, Text)>,
     pub tls: Tls,
+    /// Absent from the JSON form when unset, so that step digests of
+    /// plans without it stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<Sticky>,
 }
 
 impl ProviderConfig for Config {
@@ -487,6 +562,10 @@ impl ProviderConfig for Config {
 
     fn candidate_label(&self) -> String {
         self.candidate.clone()
+    }
+
+    fn split_by(&self) -> Option<String> {
+        self.sticky.as_ref().map(|s| s.key.describe())
     }
 
     fn missing_for(&self, cap: Capability) -> Option<&'static str> {
@@ -510,13 +589,6 @@ impl ProviderConfig for Config {
     }
 }
 
-/// Why `sticky` is refused: Envoy 1.36+ can pick a weighted cluster by a
-/// hash of the request (`weighted_clusters.use_hash_policy` with the
-/// route's `hash_policy`), but migrate neither checks that the route is so
-/// configured nor has been tested against it, so it promises nothing.
-const STICKY_REFUSED: &str = "migrate does not drive Envoy's key-hashed weighted clusters, so nothing keeps a customer's requests on one side: each request is split at random by weight";
-const STICKY_INSTEAD: &str = "split by customer with a flag service that buckets by key (unleash, flagd, launchdarkly), or with an nginx or haproxy provider";
-
 fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let admin = r.url(cx, "admin", &["http://", "https://"]);
     let prefix = r.literal(cx, "runtime_key_prefix");
@@ -525,8 +597,28 @@ fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let mirror_key = r.opt_literal(cx, "mirror_key");
     let headers = r.headers(cx);
     let tls = r.tls(cx);
-    let sticky = r.refuse_sticky(cx, STICKY_REFUSED, STICKY_INSTEAD);
-    sticky?;
+    // A request without the key has no hash: Envoy picks its cluster with
+    // the request's random value, a split per request.
+    let sticky = r.sticky(cx, Ok(())).and_then(|s| match &s {
+        Some(Sticky {
+            missing: Missing::Legacy,
+            ..
+        }) => {
+            if let Some((n, p)) = r.map.opt("sticky") {
+                cx.error_hint(
+                    n.span,
+                    &p,
+                    format!(
+                        "{} cannot send requests without the key to legacy: Envoy picks their cluster at random by weight",
+                        r.what
+                    ),
+                    "write missing: split (requests without the key split per request), or use an nginx or haproxy provider",
+                );
+            }
+            Err(Reported)
+        }
+        _ => Ok(s),
+    });
     spec::config(Config {
         admin: admin?,
         runtime_key_prefix: prefix?,
@@ -535,6 +627,7 @@ fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
         mirror_key: mirror_key.ok()?,
         headers: headers.ok()?,
         tls: tls.ok()?,
+        sticky: sticky.ok()?,
     })
 }
 

@@ -52,6 +52,10 @@ pub struct Route {
     pub mirror_numerator: u32,
     /// `HUNDRED`, `TEN_THOUSAND` or `MILLION`.
     pub mirror_denominator: String,
+    /// The request header whose hash picks the weighted cluster
+    /// (`hash_policy` and `use_hash_policy: true`); per request at random
+    /// when `None`.
+    pub hash_header: Option<String>,
 }
 
 impl Route {
@@ -61,11 +65,25 @@ impl Route {
             candidate,
             mirror_numerator,
             mirror_denominator: denominator.to_string(),
+            hash_header: None,
         }
+    }
+
+    /// The same route, picking the weighted cluster by a hash of `header`.
+    pub fn hashed_by(mut self, header: &str) -> Self {
+        self.hash_header = Some(header.to_string());
+        self
     }
 
     /// The route configuration, as the watched file serves it.
     fn file(&self) -> String {
+        let (hash_policy, use_hash) = match &self.hash_header {
+            Some(h) => (
+                format!("        hash_policy:\n        - header: {{ header_name: {h} }}\n"),
+                "          use_hash_policy: true\n",
+            ),
+            None => (String::new(), ""),
+        };
         format!(
             r#"resources:
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
@@ -76,8 +94,8 @@ impl Route {
     routes:
     - match: {{ prefix: "/" }}
       route:
-        weighted_clusters:
-          runtime_key_prefix: {PREFIX}
+{hash_policy}        weighted_clusters:
+{use_hash}          runtime_key_prefix: {PREFIX}
           clusters:
           - {{ name: {LEGACY}, weight: {} }}
           - {{ name: {CANDIDATE}, weight: {} }}
@@ -246,6 +264,10 @@ impl Envoy {
                 .as_str()
                 .unwrap_or("HUNDRED")
                 .to_string(),
+            hash_header: (route["weighted_clusters"]["use_hash_policy"] == true)
+                .then(|| route["hash_policy"][0]["header"]["header_name"].as_str())
+                .flatten()
+                .map(str::to_string),
         })
     }
 

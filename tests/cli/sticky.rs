@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use testbed::envoy::{Envoy, Route};
 use testbed::haproxy::{Haproxy, Server as HaServer};
 use testbed::keepalive::{load, Upstream};
 use testbed::nginx::Nginx;
@@ -587,4 +588,91 @@ fn haproxy_sticky_threshold_is_added_and_survives_a_reload() {
         .unwrap();
     let status = run(&plan, &["status"], 0);
     assert!(!status.contains("DRIFT"), "{status}");
+}
+
+// ---------------------------------------------------------------------------
+// Envoy: the route picks its weighted cluster by a hash of the header
+// (`use_hash_policy`), migrate sets the weights in basis points.
+
+struct EnvoyProxy {
+    envoy: Envoy,
+}
+
+impl EnvoyProxy {
+    fn start(s: &Scenario, route: &Route) -> Self {
+        Self {
+            envoy: Envoy::start(&s.legacy.address(), &s.candidate.address(), route).unwrap(),
+        }
+    }
+}
+
+impl Proxy for EnvoyProxy {
+    fn name(&self) -> &'static str {
+        "envoy"
+    }
+
+    fn port(&self) -> u16 {
+        self.envoy.port
+    }
+
+    fn key(&self) -> Key {
+        Key::Header
+    }
+
+    fn provider(&self, missing: &str) -> String {
+        format!(
+            "{{ type: envoy, admin: '{}', runtime_key_prefix: {}, legacy: {}, candidate: {}, sticky: {{ header: X-Customer, missing: {missing} }} }}",
+            self.envoy.admin_url(),
+            testbed::envoy::PREFIX,
+            testbed::envoy::LEGACY,
+            testbed::envoy::CANDIDATE
+        )
+    }
+
+    fn migrate(&self, plan: &Path, args: &[&str], code: i32) -> String {
+        // Runtime changes take effect at once.
+        run(plan, args, code)
+    }
+
+    fn hand_set(&self, percent: f64) {
+        let c = (percent * 100.0) as u32;
+        let (l, c) = ((10_000 - c).to_string(), c.to_string());
+        let legacy = format!("{}.{}", testbed::envoy::PREFIX, testbed::envoy::LEGACY);
+        let candidate = format!("{}.{}", testbed::envoy::PREFIX, testbed::envoy::CANDIDATE);
+        self.envoy
+            .runtime_modify(&[
+                (legacy.as_str(), l.as_str()),
+                (candidate.as_str(), c.as_str()),
+            ])
+            .unwrap();
+    }
+}
+
+#[test]
+fn envoy_sticky_split_by_a_hashed_route_keeps_customers_on_one_side() {
+    let s = Scenario::new();
+    let proxy = EnvoyProxy::start(
+        &s,
+        &Route::new(100, 0, 0, "HUNDRED").hashed_by("X-Customer"),
+    );
+    canary(&proxy, &s, "split", 10_000);
+}
+
+/// A route that picks its cluster at random cannot keep a customer on one
+/// side: the step is refused before anything changes, naming what the
+/// route lacks.
+#[test]
+fn envoy_sticky_split_is_refused_on_a_route_without_a_hash() {
+    let s = Scenario::new();
+    let proxy = EnvoyProxy::start(&s, &Route::new(100, 0, 0, "HUNDRED"));
+    let plan = s.plan(&proxy.provider("split"));
+    let out = run(&plan, &["advance", "--steps", "1"], 1);
+    assert!(
+        out.contains("picks its weighted cluster at random")
+            && out.contains("use_hash_policy: true"),
+        "{out}"
+    );
+    let runtime = proxy.envoy.runtime().unwrap();
+    let key = format!("{}.{}", testbed::envoy::PREFIX, testbed::envoy::CANDIDATE);
+    assert!(!runtime.contains_key(&key), "nothing was set: {runtime:?}");
 }
