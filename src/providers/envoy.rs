@@ -22,6 +22,10 @@
 //! (`POST /runtime_modify?<key>=` with an empty value) rather than writing
 //! the share back, so that a later change of the route is not hidden by
 //! an override.
+//!
+//! Sticky: the route picks its weighted cluster by a hash of the key
+//! (`hash_policy` and `use_hash_policy: true`), checked in `/config_dump`
+//! before each step and at each read; the weights stay in basis points.
 
 use std::sync::Arc;
 

@@ -487,7 +487,7 @@ impl ProviderConfig for Config {
 /// sides), a pinned customer does not follow the share as it grows, and a
 /// rollback to weight 0 leaves every customer pinned to the candidate there.
 const STICKY_REFUSED: &str = "its weighted service picks a side per request at random by weight, and its sticky cookie only pins a client to the side it first landed on, so the side is not decided by the customer's key and a rollback leaves pinned customers on the candidate";
-const STICKY_INSTEAD: &str = "split by customer with a flag service that buckets by key (unleash, flagd, launchdarkly), or with an nginx or haproxy provider";
+const STICKY_INSTEAD: &str = "split by customer with a flag service that buckets by key (unleash, flagd, launchdarkly), or with an nginx, haproxy or envoy provider";
 
 fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let file = r.text(cx, "file");
