@@ -478,6 +478,19 @@ impl ProviderConfig for Config {
     fn missing_for(&self, cap: Capability) -> Option<&'static str> {
         (cap == Capability::Mirror && self.mirror_service.is_none()).then_some("mirror_service")
     }
+
+    fn refuses_percent(&self, cap: Capability, percent: f64) -> Option<(String, String)> {
+        (cap == Capability::Mirror && percent.fract() != 0.0).then(|| {
+            (
+                "Traefik mirrors whole percents (a mirror's `percent` is an integer)".to_string(),
+                format!(
+                    "use a whole percent: {} or {}",
+                    fmt_number(percent.floor()),
+                    fmt_number(percent.ceil())
+                ),
+            )
+        })
+    }
 }
 
 /// Why `sticky` is refused. A weighted service picks a child at random by
