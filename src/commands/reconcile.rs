@@ -53,10 +53,12 @@ pub fn run(global: &Global, args: &ReconcileArgs, printer: &Printer) -> anyhow::
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let interrupt = crate::engine::Interrupt::default();
     let summary = runtime.block_on(async {
+        crate::app::interrupt::catch(crate::app::interrupt::Signals::raise(&interrupt));
         tokio::select! {
             r = reconcile::run(plan, &args.name, &opts, &bar) => r.map(Some),
-            _ = tokio::signal::ctrl_c() => Ok(None),
+            () = interrupt.wait() => Ok(None),
         }
     });
     bar.finished();
@@ -182,7 +184,9 @@ fn follow(
         .build()?;
     let registry = crate::providers::Registry::new(plan);
     let printer_copy = *printer;
+    let interrupt = crate::engine::Interrupt::default();
     runtime.block_on(async {
+        crate::app::interrupt::catch(crate::app::interrupt::Signals::raise(&interrupt));
         // Every complete reading tells the notifiers: a mismatch fires,
         // parity 1 resolves (not on a dry run).
         let notify = if global.dry_run {
@@ -195,7 +199,7 @@ fn follow(
                 std::sync::Arc::new(move |m: &str| printer_copy.err(m)),
             )
         };
-        let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut stop = std::pin::pin!(interrupt.wait());
         let mut c = tokio::select! {
             c = reconcile::continuous::Continuous::new(plan, name) => c?,
             _ = &mut stop => return Ok(ExitCode::Interrupted),

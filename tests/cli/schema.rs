@@ -210,7 +210,7 @@ fn the_schema_names_exactly_the_keys_the_validator_accepts() {
                     ["continuous"]
             }
             "phase" => &s["properties"]["phases"]["items"],
-            "request" => &s["$defs"]["request"],
+            "request" | "sticky" => &s["$defs"][name],
             "flag step" | "webhook step" | "canary step" => {
                 let kind = name.trim_end_matches(" step");
                 &step_schema(&s, kind)["properties"][kind]
