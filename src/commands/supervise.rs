@@ -36,9 +36,21 @@ pub async fn run(
     let followers: Option<Box<dyn crate::supervise::continuous::Followers>> =
         Some(Box::new(crate::supervise::continuous::PlanFollowers));
     let sup = Supervisor::new(global, opts, out, &printer, followers)?;
-    let server = http::serve(args.listen, sup.metrics(), args.stale_after)
-        .await
-        .map_err(|e| anyhow::anyhow!("serving /metrics and /healthz on {}: {e}", args.listen))?;
+    let access = http::Access::from_env(args.listen);
+    let server = http::serve(
+        args.listen,
+        sup.metrics(),
+        sup.page(),
+        access,
+        args.stale_after,
+    )
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "serving the page, /metrics and /healthz on {}: {e}",
+            args.listen
+        )
+    })?;
     let shutdown = Shutdown::default();
     catch_signals(shutdown.clone());
     let code = sup.run(shutdown, server.addr).await;

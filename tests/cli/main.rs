@@ -41,5 +41,6 @@ mod security;
 mod state_postgres;
 mod storage;
 mod supervise;
+mod supervise_page;
 mod support;
 mod validate;
