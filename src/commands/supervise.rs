@@ -37,6 +37,13 @@ pub async fn run(
         Some(Box::new(crate::supervise::continuous::PlanFollowers));
     let sup = Supervisor::new(global, opts, out, &printer, followers)?;
     let access = http::Access::from_env(args.listen);
+    if !access.page_served() {
+        printer.note(&format!(
+            "note: {} is not a loopback address: the page and its API are served only with a token ({}); /metrics and /healthz are served",
+            args.listen,
+            http::TOKEN_VAR
+        ));
+    }
     let server = http::serve(
         args.listen,
         sup.metrics(),

@@ -868,6 +868,60 @@ mod tests {
     }
 
     #[test]
+    fn what_is_sent_stays_small_however_long_the_soak() {
+        // Three gates read 5,000 times each (a two-week soak reads more:
+        // the same bounds apply), a reconciliation recorded as often.
+        let mut records = Vec::new();
+        let mut seq = 0;
+        for i in 0..5_000u32 {
+            for g in ["errors", "latency_p99", "saturation"] {
+                seq += 1;
+                records.push(record(
+                    seq,
+                    Entry::Gate {
+                        step: Some("soak".into()),
+                        gate: g.into(),
+                        value: Some(f64::from(i % 97) / 1000.0),
+                        nan: false,
+                        ok: true,
+                        note: None,
+                    },
+                ));
+            }
+            seq += 1;
+            records.push(record(
+                seq,
+                Entry::Reconciled {
+                    name: "orders".into(),
+                    parity: 1.0,
+                    complete: Some(true),
+                    swept: None,
+                    summary: json!({"missing": 0, "extra": 0, "different": 0}),
+                },
+            ));
+        }
+        let page = page_with(&records);
+        let m = page.migration("m").unwrap();
+        let size = m.to_string().len();
+        assert!(size < 200_000, "{size} bytes");
+        assert_eq!(m["gates"].as_array().unwrap().len(), 3);
+        for g in m["gates"].as_array().unwrap() {
+            assert_eq!(g["readings"].as_array().unwrap().len(), SENT);
+            assert_eq!(g["readings_total"], 5_000);
+        }
+        let r = &m["reconciliations"][0];
+        assert_eq!(r["name"], "orders");
+        assert_eq!(r["readings"].as_array().unwrap().len(), SENT);
+        assert_eq!(r["readings"][0]["differences"]["missing"], 0);
+        // Recorded reconciliations are journal rows; passing readings not.
+        assert_eq!(m["journal"].as_array().unwrap().len(), JOURNAL_SENT);
+        assert!(m["journal"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("orders: parity 1"));
+    }
+
+    #[test]
     fn differences_keep_keys_and_counts_only() {
         let summary = json!({
             "missing": 2, "extra": 0, "different": 1, "source": "pg: orders",
