@@ -330,7 +330,8 @@
       add(card, trip);
     }
     const withEvidence = (g.readings || []).filter((r) => r.evidence);
-    if (withEvidence.length) add(card, renderEvidence(withEvidence[withEvidence.length - 1]));
+    const evidence = withEvidence.length ? withEvidence[withEvidence.length - 1] : last && last.evidence ? last : null;
+    if (evidence) add(card, renderEvidence(evidence));
     if (last && last.note) add(card, el('div', 'gate-note', last.note));
     return card;
   }
