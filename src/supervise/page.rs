@@ -34,6 +34,8 @@ pub const SCHEMA: &str = "migrate.supervise.page/v1";
 pub const KEPT: usize = 1000;
 /// Readings sent per gate and per reconciliation.
 pub const SENT: usize = 300;
+/// Spans of time a gate's whole history is summed up in, at most.
+pub const BUCKETS: usize = 300;
 /// Journal records sent, newest first.
 pub const JOURNAL_SENT: usize = 200;
 /// The loop keeps the journal and live values fresh this long after the
@@ -108,6 +110,98 @@ struct Series {
     failed: u64,
     /// The breaches that counted (the breaker's, or a pause's).
     trips: VecDeque<Json>,
+    /// Every reading since the first, summed up in spans of time.
+    history: History,
+}
+
+/// Readings over the whole of a long soak in at most [`BUCKETS`] spans of
+/// time: a span starts at a minute and doubles (its neighbours merged)
+/// whenever there would be more.
+#[derive(Default)]
+struct History {
+    width_ms: u64,
+    buckets: VecDeque<Bucket>,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    start_ms: u64,
+    n: u64,
+    /// Readings with a value (the others had no data).
+    valued: u64,
+    min: f64,
+    max: f64,
+    sum: f64,
+    failed: u64,
+}
+
+impl Bucket {
+    fn merge(&mut self, o: &Bucket) {
+        self.n += o.n;
+        self.valued += o.valued;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sum += o.sum;
+        self.failed += o.failed;
+    }
+}
+
+impl History {
+    fn add(&mut self, at: Timestamp, value: Option<f64>, ok: bool) {
+        if self.width_ms == 0 {
+            self.width_ms = 60_000;
+        }
+        let at_ms =
+            at.0.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let v = value.filter(|v| v.is_finite());
+        let one = Bucket {
+            start_ms: at_ms - at_ms % self.width_ms,
+            n: 1,
+            valued: u64::from(v.is_some()),
+            min: v.unwrap_or(f64::INFINITY),
+            max: v.unwrap_or(f64::NEG_INFINITY),
+            sum: v.unwrap_or(0.0),
+            failed: u64::from(!ok),
+        };
+        match self.buckets.back_mut() {
+            Some(b) if b.start_ms == one.start_ms => b.merge(&one),
+            Some(b) if b.start_ms > one.start_ms => b.merge(&one),
+            _ => self.buckets.push_back(one),
+        }
+        while self.buckets.len() > BUCKETS {
+            self.width_ms *= 2;
+            let mut merged: VecDeque<Bucket> = VecDeque::with_capacity(BUCKETS);
+            for b in self.buckets.drain(..) {
+                let start_ms = b.start_ms - b.start_ms % self.width_ms;
+                match merged.back_mut() {
+                    Some(m) if m.start_ms == start_ms => m.merge(&b),
+                    _ => merged.push_back(Bucket { start_ms, ..b }),
+                }
+            }
+            self.buckets = merged;
+        }
+    }
+
+    fn json(&self) -> Json {
+        let buckets: Vec<Json> = self
+            .buckets
+            .iter()
+            .map(|b| {
+                let at = Timestamp(SystemTime::UNIX_EPOCH + Duration::from_millis(b.start_ms));
+                let valued = b.valued > 0;
+                json!({
+                    "at": at,
+                    "n": b.n,
+                    "min": valued.then_some(b.min),
+                    "max": valued.then_some(b.max),
+                    "mean": valued.then(|| b.sum / b.valued as f64),
+                    "failed": b.failed,
+                })
+            })
+            .collect();
+        json!({"bucket_ms": self.width_ms, "buckets": buckets})
+    }
 }
 
 #[derive(Default)]
@@ -373,6 +467,7 @@ impl View {
             "position": st.map_or(0, |s| s.position),
             "steps": st.map_or(0, |s| s.steps.len()),
             "step": st.and_then(State::current).map(|c| c.id.clone()),
+            "serial": st.map(|s| s.serial),
             "soak_remaining_ms": st.and_then(|s| s.soak.as_ref()).map(|k| ms(k.remaining(now))),
             "problem": self.problem,
             "updated": st.and_then(|s| s.updated.as_ref()).map(|u| u.at),
@@ -430,7 +525,6 @@ impl View {
         });
         let obj = out.as_object_mut();
         let Some(obj) = obj else { return out };
-        obj.insert("serial".into(), st.map(|s| s.serial).into());
         obj.insert("steps_detail".into(), steps.into());
         obj.insert("soak".into(), soak.unwrap_or(Json::Null));
         obj.insert(
@@ -528,6 +622,7 @@ impl View {
                     "readings_total": series.map_or(0, |s| s.total),
                     "readings_failed": series.map_or(0, |s| s.failed),
                     "trips": series.map(|s| last_n(&s.trips, SENT)).unwrap_or_default(),
+                    "history": series.map(|s| s.history.json()),
                 })
             })
             .collect()
@@ -589,6 +684,7 @@ impl View {
                 if !ok {
                     s.failed += 1;
                 }
+                s.history.add(r.at, *value, *ok);
                 push(&mut s.readings, reading, KEPT);
             }
             Entry::Breach {
@@ -794,10 +890,14 @@ mod tests {
     use super::*;
 
     fn record(seq: u64, entry: Entry) -> Record {
+        record_at(seq, Timestamp::new(SystemTime::now()), entry)
+    }
+
+    fn record_at(seq: u64, at: Timestamp, entry: Entry) -> Record {
         Record {
             v: 1,
             seq,
-            at: Timestamp::new(SystemTime::now()),
+            at,
             actor: "ops@test".into(),
             migration: "m".into(),
             entry,
@@ -869,28 +969,33 @@ mod tests {
 
     #[test]
     fn what_is_sent_stays_small_however_long_the_soak() {
-        // Three gates read 5,000 times each (a two-week soak reads more:
-        // the same bounds apply), a reconciliation recorded as often.
+        // Three gates read 5,000 times each over two weeks (every 4 min;
+        // at 30 s there are more readings, and the same bounds), a
+        // reconciliation recorded as often.
+        let start = Timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
         let mut records = Vec::new();
         let mut seq = 0;
         for i in 0..5_000u32 {
+            let at = start.plus(Duration::from_secs(242 * u64::from(i)));
             for g in ["errors", "latency_p99", "saturation"] {
                 seq += 1;
-                records.push(record(
+                records.push(record_at(
                     seq,
+                    at,
                     Entry::Gate {
                         step: Some("soak".into()),
                         gate: g.into(),
                         value: Some(f64::from(i % 97) / 1000.0),
                         nan: false,
-                        ok: true,
+                        ok: i != 4_321,
                         note: None,
                     },
                 ));
             }
             seq += 1;
-            records.push(record(
+            records.push(record_at(
                 seq,
+                at,
                 Entry::Reconciled {
                     name: "orders".into(),
                     parity: 1.0,
@@ -903,11 +1008,26 @@ mod tests {
         let page = page_with(&records);
         let m = page.migration("m").unwrap();
         let size = m.to_string().len();
-        assert!(size < 200_000, "{size} bytes");
+        // About 160 KB.
+        assert!(size < 250_000, "{size} bytes");
         assert_eq!(m["gates"].as_array().unwrap().len(), 3);
         for g in m["gates"].as_array().unwrap() {
             assert_eq!(g["readings"].as_array().unwrap().len(), SENT);
             assert_eq!(g["readings_total"], 5_000);
+            // The whole two weeks, summed up: every reading, the breach.
+            let buckets = g["history"]["buckets"].as_array().unwrap();
+            assert!(
+                buckets.len() <= BUCKETS && buckets.len() > BUCKETS / 4,
+                "{}",
+                buckets.len()
+            );
+            let n: u64 = buckets.iter().map(|b| b["n"].as_u64().unwrap()).sum();
+            assert_eq!(n, 5_000);
+            let failed: u64 = buckets.iter().map(|b| b["failed"].as_u64().unwrap()).sum();
+            assert_eq!(failed, 1);
+            assert_eq!(buckets[0]["min"], 0.0);
+            let first = humantime::parse_rfc3339(buckets[0]["at"].as_str().unwrap()).unwrap();
+            assert!(first <= start.0, "the first span holds the first reading");
         }
         let r = &m["reconciliations"][0];
         assert_eq!(r["name"], "orders");

@@ -54,6 +54,14 @@
     return String(Number(v.toPrecision(4)));
   }
 
+  function spanWords(ms) {
+    const s = Math.round(ms / 1000);
+    if (s < 120) return s + ' s';
+    if (s < 7200) return Math.round(s / 60) + ' min';
+    if (s < 172800) return Math.round(s / 3600) + ' h';
+    return Math.round(s / 86400) + ' days';
+  }
+
   function words(condition) {
     return String(condition || '').replace(/_/g, ' ');
   }
@@ -316,12 +324,20 @@
     if (g.breaches_this_soak !== null && g.breaches_this_soak !== undefined) {
       meta.push('breaches this soak ' + g.breaches_this_soak + ' (limit ' + (g.failure_limit || 0) + ')');
     }
-    if (g.readings_total) meta.push(g.readings_total + ' readings, ' + g.readings_failed + ' breached');
+    if (g.readings_total) {
+      meta.push(g.readings_total + (g.readings_total === 1 ? ' reading, ' : ' readings, ') + g.readings_failed + ' breached');
+    }
     if (last) meta.push('last ' + time(last.at));
     add(card, el('div', 'gate-meta', meta.join(' · ')));
 
     const readings = (g.readings || []).map((r) => ({ at: r.at, value: r.value, ok: r.ok }));
     add(card, chart(readings, g.min, g.max, g.trips || []));
+    const h = g.history;
+    if (h && h.buckets && h.buckets.length > 1 && g.readings_total > readings.length) {
+      add(card, el('div', 'chart-caption', 'Above: the last ' + readings.length + ' readings. Below: all ' +
+        g.readings_total + ', each span of ' + spanWords(h.bucket_ms) + ' as its lowest to highest value.'));
+      add(card, chart([], g.min, g.max, g.trips || [], { height: 110, bands: h.buckets }));
+    }
 
     for (const t of (g.trips || []).slice(-3).reverse()) {
       const trip = el('div', 'trip');
@@ -381,12 +397,14 @@
     const T = 10;
     const B = 22;
     const box = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart', role: 'img' });
+    const bands = (o.bands || []).filter((b) => typeof b.min === 'number');
     const valued = points.filter((p) => typeof p.value === 'number');
-    if (!points.length) {
+    if (!points.length && !bands.length) {
       add(box, svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'chart-empty' }, 'no readings yet'));
       return box;
     }
     const times = points.map((p) => new Date(p.at).getTime());
+    for (const b of o.bands || []) times.push(new Date(b.at).getTime());
     for (const t of trips) times.push(new Date(t.at).getTime());
     let t0 = Math.min(...times);
     let t1 = Math.max(...times);
@@ -395,6 +413,7 @@
       t1 += 500;
     }
     const vals = valued.map((p) => p.value);
+    for (const b of bands) vals.push(b.min, b.max);
     for (const v of [min, max]) if (typeof v === 'number') vals.push(v);
     if (o.ceiling !== undefined) vals.push(o.ceiling);
     let lo = vals.length ? Math.min(...vals) : 0;
@@ -439,6 +458,29 @@
     for (const t of trips) {
       const xx = x(new Date(t.at).getTime());
       add(box, svg('line', { x1: xx, x2: xx, y1: T, y2: H - B, class: 'chart-trip' }));
+    }
+
+    // Spans of time: lowest to highest as a band, the mean as a line, a
+    // span with a breached reading marked.
+    if (bands.length) {
+      let top = '';
+      let bottom = '';
+      let mean = '';
+      bands.forEach((b, i) => {
+        const xx = x(new Date(b.at).getTime()).toFixed(1);
+        top += (i ? 'L' : 'M') + xx + ' ' + y(b.max).toFixed(1) + ' ';
+        bottom = 'L' + xx + ' ' + y(b.min).toFixed(1) + ' ' + bottom;
+        mean += (i ? 'L' : 'M') + xx + ' ' + y(b.mean).toFixed(1) + ' ';
+      });
+      add(box, svg('path', { d: top + bottom + 'Z', class: 'chart-band' }));
+      add(box, svg('path', { d: mean.trim(), class: 'chart-line' }));
+    }
+    for (const b of o.bands || []) {
+      if (!b.failed) continue;
+      const xx = x(new Date(b.at).getTime());
+      const c = svg('circle', { cx: xx, cy: typeof b.max === 'number' ? y(b.max) : H - B - 3, r: 3.5, class: 'chart-bad' });
+      add(c, svg('title', {}, time(b.at, true) + ': ' + b.failed + ' breached'));
+      add(box, c);
     }
 
     // The readings: a line through those with a value, failed ones marked,
@@ -535,21 +577,33 @@
 
   // ---- the loop ----------------------------------------------------------
 
+  // A migration's detail is asked for again when its state changed (its
+  // serial), and every DETAIL_MS for its live values and soak clock.
+  const DETAIL_MS = 5000;
+  const details = new Map();
+
+  async function detail(m) {
+    const known = details.get(m.name);
+    if (known && known.serial === m.serial && Date.now() - known.fetched < DETAIL_MS) return known.data;
+    try {
+      const data = await getJson('api/v1/migrations/' + encodeURIComponent(m.name));
+      details.set(m.name, { serial: m.serial, fetched: Date.now(), data: data });
+      return data;
+    } catch (e) {
+      return { name: m.name, condition: m.condition, error: String(e.message || e) };
+    }
+  }
+
   async function refresh() {
     try {
       const overview = await getJson('api/v1/migrations');
-      const details = await Promise.all(
-        overview.migrations.map((m) =>
-          getJson('api/v1/migrations/' + encodeURIComponent(m.name)).catch((e) => ({
-            name: m.name,
-            condition: m.condition,
-            error: String(e.message || e),
-          })),
-        ),
-      );
+      for (const name of Array.from(details.keys())) {
+        if (!overview.migrations.some((m) => m.name === name)) details.delete(name);
+      }
+      const shown = await Promise.all(overview.migrations.map(detail));
       renderTop(overview);
       const main = document.getElementById('main');
-      const sections = details.map(renderMigration);
+      const sections = shown.map(renderMigration);
       if (!sections.length) sections.push(el('p', 'empty', 'No migration is watched.'));
       main.replaceChildren(...sections);
       setOffline(null);
