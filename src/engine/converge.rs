@@ -66,12 +66,18 @@ pub(super) struct Converged {
 /// Whether `live` already holds `want`, so that setting it would change
 /// nothing: it reads back as `want` (`Value::matches`), and it is not an
 /// off flag lacking the rollout `want` keeps for it (a percent on an off
-/// flag serves nobody, so it reads back right, but it is still to store).
+/// flag serves nobody, so it reads back right, but it is still to store),
+/// nor a share a proxy takes from its own configuration where a share is
+/// to be set (the same share, but one that would follow the
+/// configuration's next change).
 fn already_right(want: &Value, live: &Value) -> bool {
     if let (Value::Flag(w), Value::Flag(l)) = (want, live) {
         if !w.enabled && w.percent.is_some() && l.percent.is_none() {
             return false;
         }
+    }
+    if let (Value::Percent(_), Value::Configured { .. }) = (want, live) {
+        return false;
     }
     want.matches(live)
 }
@@ -129,10 +135,6 @@ impl Engine<'_> {
                     value: live.clone(),
                     note,
                 });
-                self.events.event(&Event::Baseline {
-                    target: target.clone(),
-                    value: live.clone(),
-                });
             }
             entries.push(Entry::StepStarted {
                 step: purpose.step().to_string(),
@@ -156,7 +158,6 @@ impl Engine<'_> {
             after: want.clone(),
         });
         self.commit(s, entries).await?;
-        self.change_event(purpose, target, &live, &want, false);
         if let Err(e) = self.write(target, change).await {
             return Err(self.converge_failed(Some(s), purpose, &e).await);
         }
@@ -220,16 +221,7 @@ impl Engine<'_> {
                 note: None,
             });
         }
-        self.commit(s, entries).await?;
-        if purpose.runs() {
-            self.events.event(&Event::Verified {
-                step: step.clone(),
-                target: target.clone(),
-                value,
-            });
-            self.events.event(&Event::StepDone { step, note: None });
-        }
-        Ok(())
+        self.commit(s, entries).await
     }
 
     /// The one failure record of a converge: the error redacted, journaled
@@ -251,10 +243,6 @@ impl Engine<'_> {
             if let Err(e) = self.commit(s, vec![entry]).await {
                 return e;
             }
-            self.events.event(&Event::StepFailed {
-                step: step.clone(),
-                error: error.clone(),
-            });
         }
         EngineError::StepFailed { step, error }
     }
@@ -308,12 +296,6 @@ impl Engine<'_> {
                     }],
                 )
                 .await?;
-                self.events.event(&Event::Restored {
-                    target: r.target.clone(),
-                    from: before.clone(),
-                    to: r.value.clone(),
-                    dry_run: false,
-                });
                 report
                     .restored
                     .push((r.target.clone(), before, r.value.clone()));
@@ -337,11 +319,6 @@ impl Engine<'_> {
             }],
         )
         .await?;
-        self.events.event(&Event::RestoreFailed {
-            target: r.target.clone(),
-            error: error.clone(),
-            retrying: false,
-        });
         report.remaining.push((r.target.clone(), error));
         Ok(None)
     }

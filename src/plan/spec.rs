@@ -189,6 +189,13 @@ pub trait ProviderConfig: ErasedConfig {
         None
     }
 
+    /// Why it cannot set `percent` for `cap` although it can do `cap` (a
+    /// share finer than it holds, like a fractional mirror percent through
+    /// Envoy's runtime), and what to do instead: `(problem, hint)`.
+    fn refuses_percent(&self, _cap: Capability, _percent: f64) -> Option<(String, String)> {
+        None
+    }
+
     /// What the provider sends traffic to, in words ("payments-v2").
     fn candidate_label(&self) -> String {
         "the candidate".to_string()

@@ -8,14 +8,20 @@
 //! from `GET /runtime`.
 //!
 //! Mirror: the route's `request_mirror_policies` entry has a
-//! `runtime_fraction` whose `runtime_key` is `mirror_key` and whose
-//! `default_value` has the denominator HUNDRED (the default). Envoy reads
-//! an integer runtime value as that numerator, so the mirror share is set
-//! in whole percents: `POST /runtime_modify?<mirror_key>=P`.
+//! `runtime_fraction` whose `runtime_key` is `mirror_key`. Envoy reads an
+//! integer runtime value for a `runtime_fraction` as a numerator over
+//! HUNDRED, whatever the denominator of the route's `default_value`, so
+//! the mirror share is set in whole percents:
+//! `POST /runtime_modify?<mirror_key>=P`.
 //!
-//! Before migrate has set a key, Envoy uses the route's configured value,
-//! which `/runtime` does not show; `get` then reads it from
-//! `GET /config_dump`.
+//! Envoy uses a runtime value only when it is an unsigned integer; without
+//! one (no key, or a value it cannot read as one) it uses the route's
+//! configured value, which `/runtime` does not show: the read then takes it
+//! from `GET /config_dump`. A share read while no key is set is the route's
+//! own ([`Value::Configured`]); restoring such a baseline removes the keys
+//! (`POST /runtime_modify?<key>=` with an empty value) rather than writing
+//! the share back, so that a later change of the route is not hidden by
+//! an override.
 
 use std::sync::Arc;
 
@@ -27,6 +33,7 @@ use serde_json::Value;
 use super::web::{self, Answer};
 use super::{
     config_of, fmt_number, same_percent, Adapter, CallCtx, Channel, Failure, ProviderError, Router,
+    Value as Share,
 };
 use crate::plan::decode::Cx;
 use crate::plan::providers::Fields;
@@ -96,7 +103,11 @@ impl EnvoyRouter {
 
     /// Runtime values by key (`entries.<key>.final_value`), absent or empty
     /// ones as `None`.
-    async fn runtime(&self, doing: &str, keys: &[&str]) -> Result<Vec<Option<f64>>, ProviderError> {
+    async fn runtime(
+        &self,
+        doing: &str,
+        keys: &[&str],
+    ) -> Result<Vec<Option<String>>, ProviderError> {
         let v = self.get_json(doing, "/runtime").await?;
         let entries = v.get("entries").and_then(Value::as_object).ok_or_else(|| {
             self.ctx.error(
@@ -105,30 +116,16 @@ impl EnvoyRouter {
                 "GET /runtime answered JSON without an 'entries' object",
             )
         })?;
-        keys.iter()
+        Ok(keys
+            .iter()
             .map(|k| {
-                let Some(final_value) = entries.get(*k).and_then(|e| e.get("final_value")) else {
-                    return Ok(None);
-                };
-                let text = match final_value {
+                let text = match entries.get(*k).and_then(|e| e.get("final_value"))? {
                     Value::String(s) => s.trim().to_string(),
                     other => other.to_string(),
                 };
-                if text.is_empty() {
-                    return Ok(None);
-                }
-                text.parse::<f64>().map(Some).map_err(|_| {
-                    self.ctx.error(
-                        Failure::Rejected,
-                        doing,
-                        format!(
-                            "runtime key '{k}' holds '{}', not a number",
-                            web::quote(&text)
-                        ),
-                    )
-                })
+                (!text.is_empty()).then_some(text)
             })
-            .collect()
+            .collect())
     }
 
     /// The route's configured weights of the two clusters, from the
@@ -199,42 +196,76 @@ impl EnvoyRouter {
         Ok((numerator / denominator * 100.0).min(100.0))
     }
 
-    async fn traffic(&self, doing: &str) -> Result<f64, ProviderError> {
+    /// The traffic share: from the runtime keys Envoy can use, the route's
+    /// weights for the others; the route's own when neither key is set.
+    async fn traffic(&self, doing: &str) -> Result<Share, ProviderError> {
         let (lk, ck) = (self.key(&self.cfg.legacy), self.key(&self.cfg.candidate));
         let live = self.runtime(doing, &[&lk, &ck]).await?;
-        let (mut legacy, mut candidate) = (
-            live.first().copied().flatten(),
-            live.get(1).copied().flatten(),
+        let (legacy, candidate) = (
+            live.first().cloned().flatten(),
+            live.get(1).cloned().flatten(),
         );
-        if legacy.is_none() || candidate.is_none() {
+        let configured = legacy.is_none() && candidate.is_none();
+        let (mut l, mut c) = (
+            legacy.as_deref().and_then(runtime_integer),
+            candidate.as_deref().and_then(runtime_integer),
+        );
+        if l.is_none() || c.is_none() {
             let (cl, cc) = self.configured_weights(doing).await?;
-            legacy = legacy.or(cl);
-            candidate = candidate.or(cc);
+            l = l.or(cl);
+            c = c.or(cc);
         }
-        let (l, c) = (legacy.unwrap_or(0.0), candidate.unwrap_or(0.0));
-        super::split::percent_of(l, c).ok_or_else(|| {
+        let (l, c) = (l.unwrap_or(0.0), c.unwrap_or(0.0));
+        let percent = super::split::percent_of(l, c).ok_or_else(|| {
             self.ctx.error(
                 Failure::Rejected,
                 doing,
                 format!("both {lk} and {ck} are 0: the route sends no traffic to either"),
             )
-        })
+        })?;
+        Ok(share(percent, configured))
     }
 
-    async fn mirror(&self, doing: &str) -> Result<f64, ProviderError> {
+    /// The mirror share: the runtime key's integer as a percent (Envoy
+    /// takes one above 100 as 100), or the route's `default_value` when the
+    /// key holds none Envoy can use.
+    async fn mirror(&self, doing: &str) -> Result<Share, ProviderError> {
         let key = self.mirror_key(doing)?;
-        match self
-            .runtime(doing, &[key])
-            .await?
-            .first()
-            .copied()
-            .flatten()
-        {
-            // Envoy treats an integer above 100 as 100%.
-            Some(n) => Ok(n.clamp(0.0, 100.0)),
-            None => self.configured_mirror(doing, key).await,
-        }
+        let live = self.runtime(doing, &[key]).await?.into_iter().next().flatten();
+        let percent = match live.as_deref().and_then(runtime_integer) {
+            Some(n) => n.min(100.0),
+            None => self.configured_mirror(doing, key).await?,
+        };
+        Ok(share(percent, live.is_none()))
     }
+
+    /// The runtime keys of `channel`.
+    fn keys(&self, channel: Channel, doing: &str) -> Result<Vec<String>, ProviderError> {
+        Ok(match channel {
+            Channel::Traffic => vec![
+                self.key(&self.cfg.legacy),
+                self.key(&self.cfg.candidate),
+            ],
+            Channel::Mirror => vec![self.mirror_key(doing)?.to_string()],
+        })
+    }
+}
+
+fn share(percent: f64, configured: bool) -> Share {
+    if configured {
+        Share::Configured {
+            configured: percent,
+        }
+    } else {
+        Share::Percent(percent)
+    }
+}
+
+/// A runtime value as Envoy uses it for a weight or a fraction's
+/// numerator: only an unsigned integer counts (`2.5`, `-1` or text are
+/// ignored, and the route's value is used).
+fn runtime_integer(text: &str) -> Option<f64> {
+    text.parse::<u64>().ok().map(|n| n as f64)
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -300,7 +331,7 @@ impl Router for EnvoyRouter {
                         Failure::Rejected,
                         &doing,
                         format!(
-                            "Envoy mirrors whole percents (runtime_fraction with denominator HUNDRED); {}% cannot be set",
+                            "Envoy mirrors whole percents (it reads the runtime key's integer over HUNDRED); {}% cannot be set",
                             fmt_number(percent)
                         ),
                     ));
@@ -332,11 +363,47 @@ impl Router for EnvoyRouter {
     }
 
     async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
+        Ok(self.read(channel).await?.percent().unwrap_or_default())
+    }
+
+    async fn read(&self, channel: Channel) -> Result<Share, ProviderError> {
         let doing = format!("reading {channel} through {}", self.cfg.admin);
         match channel {
             Channel::Traffic => self.traffic(&doing).await,
             Channel::Mirror => self.mirror(&doing).await,
         }
+    }
+
+    /// `POST /runtime_modify?<key>=` for each key of the channel: Envoy
+    /// drops the override and the route's own value rules again.
+    async fn unset(&self, channel: Channel, percent: f64) -> Result<(), ProviderError> {
+        let doing = format!(
+            "removing the {channel} override through {} (back to the route's configuration, {}% when read)",
+            self.cfg.admin,
+            fmt_number(percent)
+        );
+        let pairs: Vec<(String, String)> = self
+            .keys(channel, &doing)?
+            .into_iter()
+            .map(|k| (k, String::new()))
+            .collect();
+        self.modify(&doing, &pairs).await?;
+        let verify = format!("{doing}: reading back");
+        let live = self.read(channel).await.map_err(|mut e| {
+            e.doing = verify.clone();
+            e
+        })?;
+        if let Share::Percent(p) = live {
+            return Err(self.ctx.error(
+                Failure::Transient,
+                &verify,
+                format!(
+                    "the runtime still overrides the route ({}%) after the override was removed",
+                    fmt_number(p)
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -419,6 +486,22 @@ impl ProviderConfig for Config {
 
     fn missing_for(&self, cap: Capability) -> Option<&'static str> {
         (cap == Capability::Mirror && self.mirror_key.is_none()).then_some("mirror_key")
+    }
+
+    fn refuses_percent(&self, cap: Capability, percent: f64) -> Option<(String, String)> {
+        (cap == Capability::Mirror && percent.fract() != 0.0).then(|| {
+            (
+                format!(
+                    "Envoy mirrors whole percents (it reads the runtime key '{}' as an integer over HUNDRED)",
+                    self.mirror_key.as_deref().unwrap_or_default(),
+                ),
+                format!(
+                    "use a whole percent: {} or {}",
+                    fmt_number(percent.floor()),
+                    fmt_number(percent.ceil())
+                ),
+            )
+        })
     }
 }
 

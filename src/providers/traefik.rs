@@ -70,6 +70,38 @@ fn put(map: &mut Hash, name: &str, value: Yaml) {
     }
 }
 
+/// A service's name inside the file provider's configuration: Traefik
+/// takes `a@file` there for the service `a` the file defines.
+fn local(name: &str) -> &str {
+    name.strip_suffix("@file").unwrap_or(name)
+}
+
+/// Whether two references name the same service of the file (`a`,
+/// `a@file`).
+fn same_service(a: &str, b: &str) -> bool {
+    local(a) == local(b)
+}
+
+/// How to write `want` where the file already names it: as the file does
+/// (`a` stays `a`, `a@file` stays `a@file`), else as the plan does.
+fn as_written<'a>(existing: &'a [String], want: &'a str) -> &'a str {
+    existing
+        .iter()
+        .find(|n| same_service(n, want))
+        .map_or(want, String::as_str)
+}
+
+/// The `name`s of a list of service references.
+fn names(list: Option<&Yaml>) -> Vec<String> {
+    match list {
+        Some(Yaml::Array(a)) => a
+            .iter()
+            .filter_map(|e| e["name"].as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn lookup<'a>(doc: &'a Yaml, path: &[&str]) -> &'a Yaml {
     path.iter().fold(doc, |v, p| &v[*p])
 }
@@ -138,7 +170,7 @@ impl TraefikRouter {
             &[
                 "http",
                 "services",
-                &self.cfg.service,
+                local(&self.cfg.service),
                 "weighted",
                 "services",
             ],
@@ -174,9 +206,9 @@ impl TraefikRouter {
                     )
                 })?,
             };
-            if name == self.cfg.legacy {
+            if same_service(name, &self.cfg.legacy) {
                 legacy += weight;
-            } else if name == self.cfg.candidate {
+            } else if same_service(name, &self.cfg.candidate) {
                 candidate += weight;
             } else {
                 return Err(self.err(
@@ -205,13 +237,17 @@ impl TraefikRouter {
         let Some(ms) = &self.cfg.mirror_service else {
             return Err(no_mirror(&self.ctx, doing));
         };
-        let mirrors = lookup(doc, &["http", "services", ms, "mirroring", "mirrors"]);
+        let mirrors = lookup(doc, &["http", "services", local(ms), "mirroring", "mirrors"]);
         let Yaml::Array(list) = mirrors else {
             return Ok(0.0);
         };
         Ok(list
             .iter()
-            .filter(|m| m["name"].as_str() == Some(self.cfg.candidate.as_str()))
+            .filter(|m| {
+                m["name"]
+                    .as_str()
+                    .is_some_and(|n| same_service(n, &self.cfg.candidate))
+            })
             .filter_map(|m| as_number(&m["percent"]))
             .sum())
     }
@@ -244,11 +280,12 @@ impl TraefikRouter {
                     let bp = (percent * 100.0).round() as i64;
                     (10_000 - bp, bp)
                 };
-                let svc = child(services, &self.cfg.service)
-                    .ok_or_else(|| not_map(&format!("http.services.{}", self.cfg.service)))?;
-                let weighted = child(svc, "weighted").ok_or_else(|| {
-                    not_map(&format!("http.services.{}.weighted", self.cfg.service))
-                })?;
+                let name = local(&self.cfg.service);
+                let svc = child(services, name)
+                    .ok_or_else(|| not_map(&format!("http.services.{name}")))?;
+                let weighted = child(svc, "weighted")
+                    .ok_or_else(|| not_map(&format!("http.services.{name}.weighted")))?;
+                let existing = names(weighted.get(&key("services")));
                 let entry = |name: &str, w: i64| {
                     let mut h = Hash::new();
                     h.insert(key("name"), key(name));
@@ -259,8 +296,8 @@ impl TraefikRouter {
                     weighted,
                     "services",
                     Yaml::Array(vec![
-                        entry(&self.cfg.legacy, l),
-                        entry(&self.cfg.candidate, c),
+                        entry(as_written(&existing, &self.cfg.legacy), l),
+                        entry(as_written(&existing, &self.cfg.candidate), c),
                     ]),
                 );
             }
@@ -278,13 +315,28 @@ impl TraefikRouter {
                         ),
                     ));
                 }
+                let ms = local(ms);
                 let svc =
                     child(services, ms).ok_or_else(|| not_map(&format!("http.services.{ms}")))?;
                 let mirroring = child(svc, "mirroring")
                     .ok_or_else(|| not_map(&format!("http.services.{ms}.mirroring")))?;
-                put(mirroring, "service", key(&self.cfg.legacy));
+                let mut existing = names(mirroring.get(&key("mirrors")));
+                existing.extend(
+                    mirroring
+                        .get(&key("service"))
+                        .and_then(Yaml::as_str)
+                        .map(str::to_string),
+                );
+                put(
+                    mirroring,
+                    "service",
+                    key(as_written(&existing, &self.cfg.legacy)),
+                );
                 let mut m = Hash::new();
-                m.insert(key("name"), key(&self.cfg.candidate));
+                m.insert(
+                    key("name"),
+                    key(as_written(&existing, &self.cfg.candidate)),
+                );
                 m.insert(key("percent"), Yaml::Integer(percent as i64));
                 put(mirroring, "mirrors", Yaml::Array(vec![Yaml::Hash(m)]));
             }
