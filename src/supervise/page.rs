@@ -412,10 +412,6 @@ fn live_json(l: &Live) -> Json {
         crate::state::Target::Mirror { .. } => ("mirror", None),
         crate::state::Target::Flag { key, .. } => ("flag", Some(key.clone())),
     };
-    let percent = |v: &crate::state::Value| match v {
-        crate::state::Value::Percent(p) => Some(*p),
-        crate::state::Value::Flag(_) => None,
-    };
     json!({
         "target": l.target.to_string(),
         "kind": kind,
@@ -423,9 +419,9 @@ fn live_json(l: &Live) -> Json {
         "key": key,
         "baseline": l.baseline.to_string(),
         "expected": l.expected.to_string(),
-        "expected_percent": percent(&l.expected),
+        "expected_percent": l.expected.percent(),
         "live": l.live.as_ref().ok().map(ToString::to_string),
-        "live_percent": l.live.as_ref().ok().and_then(percent),
+        "live_percent": l.live.as_ref().ok().and_then(crate::state::Value::percent),
         "error": l.live.as_ref().err(),
         "drift": l.drifted(),
     })
@@ -794,17 +790,18 @@ fn mark(e: &Entry) -> Option<&'static str> {
 fn row_words(e: &Entry) -> (Option<String>, String) {
     let opt = |v: &Option<crate::state::Value>| v.as_ref().map_or("?".into(), ToString::to_string);
     match e {
-        Entry::Started { steps } => (None, format!("started: {} steps", steps.len())),
+        Entry::Started { steps, .. } => (None, format!("started: {} steps", steps.len())),
         Entry::PlanChanged { changed, .. } => {
             (None, format!("plan changed: {}", changed.join(", ")))
         }
-        Entry::StepStarted { step } => (Some(step.clone()), String::new()),
+        Entry::StepStarted { step, .. } => (Some(step.clone()), String::new()),
         Entry::Baseline { target, value, .. } => (None, format!("{target} was {value}")),
         Entry::Intended {
             step,
             target,
             before,
             after,
+            ..
         } => (
             Some(step.clone()),
             format!("{target}: {} → {after}", opt(before)),
@@ -813,17 +810,21 @@ fn row_words(e: &Entry) -> (Option<String>, String) {
             step,
             target,
             after,
+            ..
         } => (Some(step.clone()), format!("{target} set to {after}")),
         Entry::Verified {
             step,
             target,
             value,
+            ..
         } => (Some(step.clone()), format!("{target} reads {value}")),
-        Entry::StepDone { step, note } => (Some(step.clone()), note.clone().unwrap_or_default()),
-        Entry::StepFailed { step, error } => (Some(step.clone()), error.clone()),
-        Entry::Claimed { step, host, pid } => {
-            (Some(step.clone()), format!("run by pid {pid} on {host}"))
+        Entry::StepDone { step, note, .. } => {
+            (Some(step.clone()), note.clone().unwrap_or_default())
         }
+        Entry::StepFailed { step, error, .. } => (Some(step.clone()), error.clone()),
+        Entry::Claimed {
+            step, host, pid, ..
+        } => (Some(step.clone()), format!("run by pid {pid} on {host}")),
         Entry::SoakStarted { step, duration, .. } => (
             Some(step.clone()),
             format!("for {}", duration_words(*duration)),
@@ -847,7 +848,7 @@ fn row_words(e: &Entry) -> (Option<String>, String) {
         Entry::Reconciled { name, parity, .. } => {
             (None, format!("{name}: parity {}", fmt_number(*parity)))
         }
-        Entry::Approved { step } => (Some(step.clone()), "approved".into()),
+        Entry::Approved { step, .. } => (Some(step.clone()), "approved".into()),
         Entry::Paused { reason, .. } => (None, reason.clone()),
         Entry::Resumed => (None, String::new()),
         Entry::RollbackStarted { reason, to, .. } => (
@@ -861,9 +862,10 @@ fn row_words(e: &Entry) -> (Option<String>, String) {
             target,
             before,
             value,
+            ..
         } => (None, format!("{target}: {} → {value}", opt(before))),
-        Entry::RestoreFailed { target, error } => (None, format!("{target}: {error}")),
-        Entry::RollbackFinished { remaining } => (
+        Entry::RestoreFailed { target, error, .. } => (None, format!("{target}: {error}")),
+        Entry::RollbackFinished { remaining, .. } => (
             None,
             if remaining.is_empty() {
                 "complete".into()
@@ -871,15 +873,17 @@ fn row_words(e: &Entry) -> (Option<String>, String) {
                 format!("INCOMPLETE: {}", remaining.join(", "))
             },
         ),
-        Entry::Retried { phase, step } => (Some(step.clone()), format!("again from phase {phase}")),
+        Entry::Retried { phase, step, .. } => {
+            (Some(step.clone()), format!("again from phase {phase}"))
+        }
         Entry::GateChanged {
             step, gate, now, ..
         } => (
             Some(step.clone()),
             format!("gate {gate} changed in the plan: now {now}"),
         ),
-        Entry::Released { step, reason } => (Some(step.clone()), reason.clone()),
-        Entry::LockBroken { holder } => (None, format!("lock of {holder} broken")),
+        Entry::Released { step, reason, .. } => (Some(step.clone()), reason.clone()),
+        Entry::LockBroken { holder, .. } => (None, format!("lock of {holder} broken")),
         Entry::Recovered { reason, .. } => (None, reason.clone()),
         Entry::Completed => (None, "completed".into()),
     }
