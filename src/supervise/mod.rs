@@ -8,7 +8,8 @@
 //! see [`lease`]), the others are standbys that take over when the lease
 //! is free or runs out. The active one stops acting the moment it is no
 //! longer sure to hold the lease, and every write it makes is fenced by
-//! the lease's token. It serves `/metrics` and `/healthz` ([`http`]).
+//! the lease's token. It serves `/metrics`, `/healthz` and a read-only
+//! page of what it watches ([`http`], [`page`]).
 //!
 //! One round, every `--poll`: read the plans again if they changed; take
 //! (or check) the lease; then, for each migration, read its state (no
@@ -19,6 +20,7 @@ pub mod continuous;
 pub mod http;
 pub mod lease;
 pub mod metrics;
+pub mod page;
 pub mod plans;
 
 use std::collections::BTreeMap;
@@ -46,6 +48,7 @@ use crate::state::{actor, hostname, Holder, State, Store, Timestamp};
 use crate::app::store::Backend;
 use lease::{Attempt, Held, Lease};
 use metrics::Metrics;
+use page::Page;
 
 /// How long a look waits for a migration's lock (held by an operator's
 /// command for a moment) before trying again next round.
@@ -319,6 +322,7 @@ pub struct Supervisor<'a> {
     watched: Vec<Watched>,
     out: Out,
     metrics: Arc<Metrics>,
+    page: Arc<Page>,
     reconciler: Box<dyn Reconciler>,
     followers: Option<Box<dyn continuous::Followers>>,
     holder: Holder,
@@ -424,6 +428,7 @@ impl<'a> Supervisor<'a> {
             watched: Vec::new(),
             out,
             metrics,
+            page: Arc::new(Page::default()),
             reconciler: crate::app::reconciler::reconciler(),
             followers,
             holder,
@@ -436,11 +441,16 @@ impl<'a> Supervisor<'a> {
             sup.watched.push(w);
         }
         sup.metrics.watching(&sup.names());
+        sup.page.watching(&sup.names());
         Ok(sup)
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    pub fn page(&self) -> Arc<Page> {
+        self.page.clone()
     }
 
     fn names(&self) -> Vec<String> {
@@ -481,7 +491,7 @@ impl<'a> Supervisor<'a> {
         self.out.say(
             "started",
             &format!(
-                "watching {} ({}) with state in {}; lease {}{}; {}; /metrics and /healthz on http://{listening}",
+                "watching {} ({}) with state in {}; lease {}{}; {}; the page, /metrics and /healthz on http://{listening}",
                 crate::output::plural(names.len(), "migration"),
                 names.join(", "),
                 self.backend.shown(),
@@ -726,6 +736,7 @@ impl<'a> Supervisor<'a> {
         }
         if changed {
             self.metrics.watching(&self.names());
+            self.page.watching(&self.names());
         }
     }
 
@@ -757,6 +768,7 @@ impl<'a> Supervisor<'a> {
             if let Some(n) = &w.events.notify {
                 n.observe(&w.plan.plan, st.as_ref());
             }
+            self.show(i, st.as_ref()).await;
             let Some(h) = held else {
                 continue;
             };
@@ -778,6 +790,28 @@ impl<'a> Supervisor<'a> {
         match unreachable {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+
+    /// Keep the page's view of migration `i` up to date: its state; while
+    /// someone looks, the journal records not yet read and, now and then,
+    /// its targets' live values (a read that hangs is given up on: the
+    /// loop guards soaks first).
+    async fn show(&self, i: usize, st: Option<&State>) {
+        let w = &self.watched[i];
+        let name = w.name();
+        self.page.observe(name, &w.plan.plan, st);
+        if let Some(after) = self.page.after(name, st) {
+            if let Ok(records) = w.store.store().journal_after(after).await {
+                self.page.records(name, after, &records);
+            }
+        }
+        if let Some(st) = st.filter(|_| self.page.live_due(name)) {
+            let engine = w.engine(self, Interrupt::default());
+            let live = tokio::time::timeout(page::LIVE_READ_TIMEOUT, engine.live(st)).await;
+            if let Ok(live) = live {
+                self.page.live(name, &live);
+            }
         }
     }
 
@@ -838,6 +872,7 @@ impl<'a> Supervisor<'a> {
                 n.drift_seen(p.trim_start_matches("drift: "));
             }
         }
+        self.page.problem(&name, problem.clone());
         self.metrics.problem(&name, problem);
         let (event, condition, fields, next) = match result {
             Ok(Watch::Idle { reason }) => ("idle", format!("{name}: {reason}"), json!({}), None),

@@ -43,5 +43,6 @@ mod state_postgres;
 mod sticky;
 mod storage;
 mod supervise;
+mod supervise_page;
 mod support;
 mod validate;
