@@ -196,6 +196,38 @@ fn missing_environment_variables_are_all_listed() {
 }
 
 #[test]
+fn unset_variables_hide_no_other_error() {
+    // The reconciliation the parity gate reads cannot be decoded without
+    // its databases' URLs; the gate's impossible threshold is still said.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("payments.yaml");
+    let text = crate::support::read(std::path::Path::new("plans/payments.yaml"));
+    let wrong = text.replacen(
+        "    reconcile: payments\n    min: 1.0\n",
+        "    reconcile: payments\n    min: 100\n",
+        1,
+    );
+    assert_ne!(wrong, text, "the parity gate of plans/payments.yaml moved");
+    std::fs::write(&plan, wrong).expect("write plan");
+    let out = migrate()
+        .env_remove("LEGACY_DB_URL")
+        .env_remove("PAYMENTS_DB_URL")
+        .arg("-f")
+        .arg(&plan)
+        .arg("validate")
+        .output()
+        .expect("run migrate");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("environment variable 'LEGACY_DB_URL' is not set")
+            && err.contains("environment variable 'PAYMENTS_DB_URL' is not set")
+            && err.contains("parity is between 0 and 1, so 'min: 100' can never be met as meant"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_default_stands_in_for_a_missing_variable() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = dir.path().join("defaults.yaml");
