@@ -189,3 +189,75 @@ fn the_docs_hold_no_stray_script_lines() {
     }
     assert!(stray.is_empty(), "lines outside any code block: {stray:#?}");
 }
+
+/// Split a command line as a shell would (quotes, no expansion).
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    if any || !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// Every `migrate ...` command the README and the guides show in a shell
+/// block is one the command line accepts (its verb, its flags and their
+/// values), not only a verb whose `--help` runs.
+#[test]
+fn the_commands_the_docs_show_are_accepted() {
+    let mut docs = vec![std::path::PathBuf::from("README.md")];
+    docs.extend(crate::support::files("docs", ".md"));
+    let mut checked = 0;
+    let mut refused = Vec::new();
+    for doc in docs {
+        let text = read(&doc);
+        let mut in_sh = false;
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with("```") {
+                in_sh = t == "```sh" || t == "```bash" || t == "```console";
+                continue;
+            }
+            let t = t.trim_start_matches("$ ");
+            if !in_sh || !t.starts_with("migrate ") {
+                continue;
+            }
+            // The command alone: no comment, pipe, redirection or chain;
+            // lines with placeholders are synopses, not commands.
+            let t = t.split(" #").next().unwrap_or(t);
+            let t = t.split(['|', '>', '&', ';']).next().unwrap_or(t).trim();
+            if ["[", "<", "…", "...", "$(", "`"]
+                .iter()
+                .any(|p| t.contains(p))
+            {
+                continue;
+            }
+            let argv = words(t);
+            checked += 1;
+            if let Err(e) = migrate::cli::command().try_get_matches_from(&argv) {
+                refused.push(format!("{}: {t}: {}", doc.display(), e.kind()));
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} commands found");
+    assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+}
