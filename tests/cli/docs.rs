@@ -261,3 +261,49 @@ fn the_commands_the_docs_show_are_accepted() {
     assert!(checked >= 20, "only {checked} commands found");
     assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
 }
+
+/// docs/supervise/compose.yaml runs as written: every plan it mounts is
+/// valid with exactly the variables it passes (dummies here), so that
+/// `supervise` does not refuse a plan for an unset variable.
+#[test]
+fn the_compose_example_passes_what_its_plans_read() {
+    let compose = read(std::path::Path::new("docs/supervise/compose.yaml"));
+    let plans: Vec<&str> = compose
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- ../../"))
+        .filter_map(|l| l.split(':').next())
+        .filter(|p| p.starts_with("plans/"))
+        .collect();
+    let vars: Vec<&str> = compose
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.trim().split_once(": ")?;
+            (value.starts_with("${") && name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+                .then_some(name)
+        })
+        .collect();
+    assert!(
+        !plans.is_empty() && vars.contains(&"MIGRATE_STATE_URL"),
+        "{plans:?} {vars:?}"
+    );
+    for plan in plans {
+        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_migrate"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .current_dir(crate::support::root())
+            .args(["-f", plan, "validate"]);
+        for var in &vars {
+            let dummy = crate::support::PLAN_ENV
+                .iter()
+                .find(|(n, _)| n == var)
+                .map_or("postgres://migrate@127.0.0.1:1/ops", |(_, v)| *v);
+            cmd.env(var, dummy);
+        }
+        let out = cmd.output().expect("run migrate");
+        assert!(
+            out.status.success(),
+            "{plan} with the compose file's variables: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
