@@ -646,6 +646,16 @@ fn approvals_need_a_person_or_a_flag() {
         "\nphases:\n  - name: c\n    steps:\n      - approve: Shift traffic?\n      - traffic: { provider: lb, percent: 10 }\n",
         "1s",
     );
+    let out = rig
+        .migrate()
+        .args(["--dry-run", "advance"])
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("The next advance changes no target and stops at c.1: "),
+        "{stdout}"
+    );
     let out = rig.migrate().arg("advance").assert().code(4);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(stdout.contains("--approve c.1"), "{stdout}");

@@ -168,6 +168,19 @@ fn metrics_faults_are_no_data_and_follow_the_gate_policy() {
                 }
                 _ => {
                     assert_eq!(code, 7, "{context}: advance: {shown}");
+                    // Why it holds, said once.
+                    assert!(
+                        shown.contains("has no data") && !shown.contains("no data (no data"),
+                        "{context}: {shown}"
+                    );
+                    if fault == Fault::Empty {
+                        assert!(
+                            shown.contains(
+                                "gate page-errors has no data; held by its no_data: pause policy"
+                            ),
+                            "{context}: {shown}"
+                        );
+                    }
                     assert_eq!(rig.pct("lb"), 10.0, "{context}: held where it was");
                     assert_eq!(
                         rig.state().status,
