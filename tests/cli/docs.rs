@@ -282,8 +282,11 @@ fn the_compose_example_passes_what_its_plans_read() {
                 .then_some(name)
         })
         .collect();
+    // The image listens off loopback, where supervise needs a token.
     assert!(
-        !plans.is_empty() && vars.contains(&"MIGRATE_STATE_URL"),
+        !plans.is_empty()
+            && vars.contains(&"MIGRATE_STATE_URL")
+            && vars.contains(&"MIGRATE_SUPERVISE_TOKEN"),
         "{plans:?} {vars:?}"
     );
     for plan in plans {
