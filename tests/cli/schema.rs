@@ -204,6 +204,11 @@ fn the_schema_names_exactly_the_keys_the_validator_accepts() {
             "settings" => &s["properties"]["settings"],
             "state" => &s["properties"]["settings"]["properties"]["state"],
             "gate" => &s["properties"]["gates"]["additionalProperties"],
+            "compare" => &s["properties"]["gates"]["additionalProperties"]["properties"]["compare"],
+            "arm" => {
+                &s["properties"]["gates"]["additionalProperties"]["properties"]["compare"]
+                    ["properties"]["candidate"]
+            }
             "reconciliation" => &s["properties"]["reconciliations"]["additionalProperties"],
             "continuous" => {
                 &s["properties"]["reconciliations"]["additionalProperties"]["properties"]
