@@ -8,7 +8,10 @@
 //! them to the evidence as one batch.
 //!
 //! **Model.** Within a batch, each arm's events are Poisson with mean
-//! `rate × total`, given the totals. Conditioned on the batch's events in
+//! `rate × total`, given the totals (binomial events of any rate are
+//! covered too: their moment generating function is below the Poisson
+//! one of the same mean, so each likelihood ratio below is still a
+//! supermartingale, the test only more conservative). Conditioned on the batch's events in
 //! both arms, `n = x_c + x_b`, the candidate's share is binomial:
 //! `x_c | n ~ Binomial(n, π(θ))`, `π(θ) = θa / (1 + θa)`, where
 //! `a = total_c / total_b` and `θ = rate_c / rate_b` is the rate ratio.
@@ -279,7 +282,9 @@ impl Track {
         // The most damning split: every event the candidate's (increase),
         // or none (decrease).
         let worst = |theta: f64| match test.direction {
-            Direction::Increase => n * (theta / t0).ln() - n * ((theta * a).ln_1p() - (t0 * a).ln_1p()),
+            Direction::Increase => {
+                n * (theta / t0).ln() - n * ((theta * a).ln_1p() - (t0 * a).ln_1p())
+            }
             Direction::Decrease => -n * ((theta * a).ln_1p() - (t0 * a).ln_1p()),
         };
         for j in 0..GRID {
@@ -492,7 +497,11 @@ impl Evidence {
         format!(
             "e-value {} {} {}",
             fmt_sig(self.e_value),
-            if self.e_value >= self.threshold { "≥" } else { "<" },
+            if self.e_value >= self.threshold {
+                "≥"
+            } else {
+                "<"
+            },
             fmt_sig(self.threshold)
         )
     }
@@ -593,7 +602,10 @@ mod tests {
         let track = run(&t, c(15.0, 1000.0, 50.0, 10_000.0), 30);
         assert_eq!(track.verdict(0.01), Verdict::Breach);
         let e = track.evidence(0.01);
-        assert!(e.ratio_low > 1.5 && e.ratio_high > 3.0 && e.ratio_low < 3.0, "{e}");
+        assert!(
+            e.ratio_low > 1.5 && e.ratio_high > 3.0 && e.ratio_low < 3.0,
+            "{e}"
+        );
         assert!(e.to_string().contains("worse than tolerated"), "{e}");
     }
 

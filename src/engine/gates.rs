@@ -10,8 +10,7 @@ use futures_util::future::join_all;
 use crate::domain::compare::{Counters, Evidence, Track, Verdict};
 use crate::plan::{Compare, CompareArm, Gate, GateSource, NoData, Text};
 use crate::state::{
-    CompareLook, CompareSpec, Entry, GateSpec, GateSpecSource, KeptQuery, ParityRecord, Soak,
-    State,
+    CompareLook, CompareSpec, Entry, GateSpec, GateSpecSource, KeptQuery, ParityRecord, Soak, State,
 };
 
 use super::{Engine, Event, ReconcileResult};
@@ -170,9 +169,7 @@ impl Engine<'_> {
                 nan: false,
                 ok: true,
                 pause: false,
-                note: Some(
-                    "counters taken: the comparison counts from here".to_string(),
-                ),
+                note: Some("counters taken: the comparison counts from here".to_string()),
                 reconciled: None,
                 threshold: gate.threshold_label(),
                 failure_limit: gate.failure_limit,
@@ -190,11 +187,7 @@ impl Engine<'_> {
                 nan: false,
                 ok: evidence.verdict == Verdict::Within,
                 pause: false,
-                note: Some(format!(
-                    "{}; {}",
-                    evidence.arms(),
-                    evidence.ratio_words()
-                )),
+                note: Some(format!("{}; {}", evidence.arms(), evidence.ratio_words())),
                 reconciled: None,
                 threshold: gate.threshold_label(),
                 failure_limit: gate.failure_limit,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::decode::Cx;
 use super::diag::{Pos, Span};
 use super::model::{
-    Capability, Compare, CompareArm, Continuous, Gate, GateSource, NoData, Overlap, Provider, Reconciliation, Sweep,
-    TableRef, Watermark,
+    Capability, Compare, CompareArm, Continuous, Gate, GateSource, NoData, Overlap, Provider,
+    Reconciliation, Sweep, TableRef, Watermark,
 };
 use super::refs::{resolve_provider, resolve_reconciliation};
 use super::text::Text;

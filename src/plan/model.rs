@@ -276,10 +276,17 @@ pub struct Gate {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum GateSource {
-    Metric { provider: String, query: Text },
-    Parity { reconcile: String },
+    Metric {
+        provider: String,
+        query: Text,
+    },
+    Parity {
+        reconcile: String,
+    },
     /// A sequential comparison of the candidate's rate with the baseline's.
-    Compare { compare: Compare },
+    Compare {
+        compare: Compare,
+    },
 }
 
 /// `compare:` — the candidate's events per total against the baseline's.

@@ -1131,7 +1131,8 @@ impl State {
                 );
                 if let (Some(look), Some(soak), Some(step)) = (look, self.soak.as_mut(), step) {
                     if &soak.step == step {
-                        let track = Track::look(soak.compare.get(gate), &look.test(), look.counters);
+                        let track =
+                            Track::look(soak.compare.get(gate), &look.test(), look.counters);
                         soak.compare.insert(gate.clone(), track);
                     }
                 }
