@@ -694,4 +694,48 @@ mod tests {
         m.round(Ok(()));
         assert_eq!(m.health(Duration::from_secs(30)), Ok("standby".into()));
     }
+
+    #[test]
+    fn a_comparison_shows_its_evidence() {
+        use crate::domain::compare::{Counters, Direction, Test, Track};
+        let test = Test {
+            max_ratio: 1.5,
+            direction: Direction::Increase,
+            alpha: 0.01,
+        };
+        let start = Track::look(None, &test, Counters::default());
+        let now = Counters {
+            candidate_events: 30.0,
+            candidate_total: 1000.0,
+            baseline_events: 10.0,
+            baseline_total: 1000.0,
+        };
+        let track = Track::look(Some(&start), &test, now);
+        let mut st = State::empty("pay");
+        st.gates.insert(
+            "errors".into(),
+            GateReading {
+                at: crate::state::Timestamp::new(SystemTime::now()),
+                value: Some(1.0),
+                nan: false,
+                ok: true,
+                note: None,
+                evidence: Some(track.evidence(0.01)),
+            },
+        );
+        let m = Metrics::default();
+        m.watching(&["pay".to_string()]);
+        m.state("pay", Some(&st), None);
+        let page = m.render();
+        for line in [
+            "migrate_compare_events{migration=\"pay\",gate=\"errors\",arm=\"candidate\"} 30\n",
+            "migrate_compare_total{migration=\"pay\",gate=\"errors\",arm=\"baseline\"} 1000\n",
+            "migrate_compare_ratio{migration=\"pay\",gate=\"errors\",bound=\"estimate\"} 3\n",
+            "migrate_compare_threshold{migration=\"pay\",gate=\"errors\"} 100\n",
+            "migrate_compare_sufficient{migration=\"pay\",gate=\"errors\"} 1\n",
+        ] {
+            assert!(page.contains(line), "{line} not in {page}");
+        }
+        assert!(page.contains("migrate_compare_e_value{migration=\"pay\",gate=\"errors\"} "));
+    }
 }
