@@ -39,6 +39,19 @@ impl Signals {
     }
 }
 
+impl Signals {
+    /// Raise `interrupt` on the first Ctrl-C and say nothing: for a
+    /// command that says itself how it stopped.
+    pub fn raise(interrupt: &crate::engine::Interrupt) -> Signals {
+        let flag = interrupt.clone();
+        Signals {
+            first: Box::new(move || flag.raise()),
+            second: Box::new(|| {}),
+            terminate: None,
+        }
+    }
+}
+
 /// Catch the signals; dropping or aborting the handle stops catching.
 pub fn catch(signals: Signals) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

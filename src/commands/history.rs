@@ -183,7 +183,7 @@ fn details(e: &Entry) -> (String, String) {
             ),
         ),
         Entry::RestoreFailed { target, error } => (String::new(), format!("{target}: {error}")),
-        Entry::RollbackFinished { remaining } => (
+        Entry::RollbackFinished { remaining, .. } => (
             String::new(),
             if remaining.is_empty() {
                 "complete".to_string()

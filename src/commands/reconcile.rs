@@ -52,10 +52,12 @@ pub fn run(global: &Global, args: &ReconcileArgs, printer: &Printer) -> anyhow::
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let interrupt = crate::engine::Interrupt::default();
     let summary = runtime.block_on(async {
+        crate::app::interrupt::catch(crate::app::interrupt::Signals::raise(&interrupt));
         tokio::select! {
             r = reconcile::run(plan, &args.name, &opts, &bar) => r.map(Some),
-            _ = tokio::signal::ctrl_c() => Ok(None),
+            () = interrupt.wait() => Ok(None),
         }
     });
     bar.finished();
@@ -165,8 +167,10 @@ fn follow(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let interrupt = crate::engine::Interrupt::default();
     runtime.block_on(async {
-        let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
+        crate::app::interrupt::catch(crate::app::interrupt::Signals::raise(&interrupt));
+        let mut stop = std::pin::pin!(interrupt.wait());
         let mut c = tokio::select! {
             c = reconcile::continuous::Continuous::new(plan, name) => c?,
             _ = &mut stop => return Ok(ExitCode::Interrupted),

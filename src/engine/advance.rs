@@ -168,9 +168,6 @@ impl Engine<'_> {
             let pos = s.state.position;
             let Some(step) = self.step_at(pos) else {
                 self.commit(&mut s, vec![Entry::Completed]).await?;
-                self.events.event(&Event::Completed {
-                    steps: s.state.steps.len(),
-                });
                 return Ok(Outcome::Completed);
             };
             let reached = match &opts.limit {
@@ -343,11 +340,6 @@ impl Engine<'_> {
                         }],
                     )
                     .await?;
-                    self.events.event(&Event::SoakStarted {
-                        step: step.id.clone(),
-                        duration_ms: millis(*duration),
-                        ends_at: self.now().plus(*duration).to_string(),
-                    });
                 }
                 self.soak_tick(s, step, gates, true, opts.adopt_gates).await
             }
@@ -359,23 +351,21 @@ impl Engine<'_> {
                 let id = &step.id;
                 if s.state.approvals.contains_key(id) || approved.contains(id) || opts.yes {
                     started(self);
+                    // Approved now (said by its own record), or earlier
+                    // by someone the step's note names.
                     let mut entries = Vec::new();
-                    if !s.state.approvals.contains_key(id) {
-                        entries.push(Entry::Approved { step: id.clone() });
-                    }
+                    let note = match s.state.approvals.get(id) {
+                        Some(earlier) => Some(format!("approved by {}", earlier.actor)),
+                        None => {
+                            entries.push(Entry::Approved { step: id.clone() });
+                            None
+                        }
+                    };
                     entries.push(Entry::StepDone {
                         step: id.clone(),
-                        note: Some(format!("approved by {}", self.actor)),
+                        note,
                     });
                     self.commit(s, entries).await?;
-                    self.events.event(&Event::Approved {
-                        step: id.clone(),
-                        by: self.actor.clone(),
-                    });
-                    self.events.event(&Event::StepDone {
-                        step: id.clone(),
-                        note: None,
-                    });
                     Ok(Progress::Done)
                 } else {
                     self.events.event(&Event::ApprovalNeeded {
@@ -426,10 +416,6 @@ impl Engine<'_> {
             }],
         )
         .await?;
-        self.events.event(&Event::StepDone {
-            step: step.id.clone(),
-            note: None,
-        });
         Ok(Progress::Done)
     }
 
@@ -451,10 +437,6 @@ impl Engine<'_> {
             }],
         )
         .await?;
-        self.events.event(&Event::StepFailed {
-            step: step.id.clone(),
-            error,
-        });
         Ok(())
     }
 
@@ -507,14 +489,10 @@ impl Engine<'_> {
                         s,
                         vec![Entry::StepDone {
                             step: step.id.clone(),
-                            note: Some(note.clone()),
+                            note: Some(note),
                         }],
                     )
                     .await?;
-                    self.events.event(&Event::StepDone {
-                        step: step.id.clone(),
-                        note: Some(note),
-                    });
                     Ok(Progress::Done)
                 }
             };
@@ -809,16 +787,10 @@ impl Engine<'_> {
                 gate: r.gate.clone(),
                 value: r.value,
                 reason: reason.clone(),
+                evidence: r.evidence.clone(),
             }],
         )
         .await?;
-        self.events.event(&Event::Breach {
-            step: Some(step.to_string()),
-            gate: r.gate.clone(),
-            value: r.value,
-            reason: reason.clone(),
-            evidence: r.evidence.clone(),
-        });
         match self.plan.settings.on_breach {
             OnBreach::Pause => self.pause_on_breach(s, reason).await,
             OnBreach::Rollback => {
@@ -922,10 +894,6 @@ impl Engine<'_> {
                     note: note.clone(),
                 });
                 self.commit(&mut again, entries).await?;
-                self.events.event(&Event::StepDone {
-                    step: step.id.clone(),
-                    note,
-                });
                 Ok(Progress::Done)
             }
             Err(error) if self.interrupt.raised() => {

@@ -129,10 +129,6 @@ impl Engine<'_> {
                     value: live.clone(),
                     note,
                 });
-                self.events.event(&Event::Baseline {
-                    target: target.clone(),
-                    value: live.clone(),
-                });
             }
             entries.push(Entry::StepStarted {
                 step: purpose.step().to_string(),
@@ -156,7 +152,6 @@ impl Engine<'_> {
             after: want.clone(),
         });
         self.commit(s, entries).await?;
-        self.change_event(purpose, target, &live, &want, false);
         if let Err(e) = self.write(target, change).await {
             return Err(self.converge_failed(Some(s), purpose, &e).await);
         }
@@ -220,16 +215,7 @@ impl Engine<'_> {
                 note: None,
             });
         }
-        self.commit(s, entries).await?;
-        if purpose.runs() {
-            self.events.event(&Event::Verified {
-                step: step.clone(),
-                target: target.clone(),
-                value,
-            });
-            self.events.event(&Event::StepDone { step, note: None });
-        }
-        Ok(())
+        self.commit(s, entries).await
     }
 
     /// The one failure record of a converge: the error redacted, journaled
@@ -251,10 +237,6 @@ impl Engine<'_> {
             if let Err(e) = self.commit(s, vec![entry]).await {
                 return e;
             }
-            self.events.event(&Event::StepFailed {
-                step: step.clone(),
-                error: error.clone(),
-            });
         }
         EngineError::StepFailed { step, error }
     }
@@ -308,12 +290,6 @@ impl Engine<'_> {
                     }],
                 )
                 .await?;
-                self.events.event(&Event::Restored {
-                    target: r.target.clone(),
-                    from: before.clone(),
-                    to: r.value.clone(),
-                    dry_run: false,
-                });
                 report
                     .restored
                     .push((r.target.clone(), before, r.value.clone()));
@@ -337,11 +313,6 @@ impl Engine<'_> {
             }],
         )
         .await?;
-        self.events.event(&Event::RestoreFailed {
-            target: r.target.clone(),
-            error: error.clone(),
-            retrying: false,
-        });
         report.remaining.push((r.target.clone(), error));
         Ok(None)
     }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::state::{Target, Value};
+use crate::state::{Entry, Target, Timestamp, Value};
 
 /// The version of the JSON event stream (`-o json`).
 pub const EVENT_SCHEMA: &str = "migrate.events/v1";
@@ -163,6 +163,130 @@ pub enum Event {
     Completed {
         steps: usize,
     },
+}
+
+impl Event {
+    /// The event a journal entry is told as, when it is one people hear
+    /// of: [`super::Engine::commit`] emits it once the entry is durable,
+    /// so what the journal holds and what is said cannot drift apart.
+    /// `actor` is who wrote it, `now` when, `steps` the plan's length.
+    /// `None`: an entry of bookkeeping (the plan's steps, a claim, a
+    /// lock, a recovery, a value applied but not yet read back), or one
+    /// said by the evaluator with what the journal does not repeat (a
+    /// gate reading and its thresholds, a reconciliation's result).
+    pub fn of(entry: &Entry, actor: &str, now: Timestamp, steps: usize) -> Option<Event> {
+        Some(match entry {
+            Entry::Baseline { target, value, .. } => Event::Baseline {
+                target: target.clone(),
+                value: value.clone(),
+            },
+            Entry::Intended {
+                step,
+                target,
+                before,
+                after,
+            } => Event::Change {
+                step: step.clone(),
+                target: target.clone(),
+                from: before.clone(),
+                to: after.clone(),
+                dry_run: false,
+            },
+            Entry::Verified {
+                step,
+                target,
+                value,
+            } => Event::Verified {
+                step: step.clone(),
+                target: target.clone(),
+                value: value.clone(),
+            },
+            Entry::StepDone { step, note } => Event::StepDone {
+                step: step.clone(),
+                note: note.clone(),
+            },
+            Entry::StepFailed { step, error } => Event::StepFailed {
+                step: step.clone(),
+                error: error.clone(),
+            },
+            Entry::SoakStarted { step, duration, .. } => Event::SoakStarted {
+                step: step.clone(),
+                duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                ends_at: now.plus(*duration).to_string(),
+            },
+            Entry::Breach {
+                step,
+                gate,
+                value,
+                reason,
+                evidence,
+            } => Event::Breach {
+                step: step.clone(),
+                gate: gate.clone(),
+                value: *value,
+                reason: reason.clone(),
+                evidence: evidence.clone(),
+            },
+            Entry::Approved { step } => Event::Approved {
+                step: step.clone(),
+                by: actor.to_string(),
+            },
+            Entry::Paused { reason, .. } => Event::Paused {
+                by: actor.to_string(),
+                reason: reason.clone(),
+            },
+            Entry::Resumed => Event::Resumed {
+                by: actor.to_string(),
+            },
+            Entry::RollbackStarted {
+                reason,
+                to,
+                legacy,
+                restore,
+                ..
+            } => Event::RollbackStarted {
+                reason: reason.clone(),
+                to: to.clone(),
+                targets: restore.len(),
+                legacy: *legacy,
+            },
+            Entry::Restored {
+                target,
+                before,
+                value,
+            } => Event::Restored {
+                target: target.clone(),
+                from: before.clone(),
+                to: value.clone(),
+                dry_run: false,
+            },
+            Entry::RestoreFailed { target, error } => Event::RestoreFailed {
+                target: target.clone(),
+                error: error.clone(),
+                retrying: false,
+            },
+            Entry::RollbackFinished { remaining, seconds } => Event::RollbackFinished {
+                remaining: remaining.clone(),
+                seconds: seconds.unwrap_or_default(),
+            },
+            Entry::Retried { phase, step } => Event::Retried {
+                phase: phase.clone(),
+                step: step.clone(),
+            },
+            Entry::Completed => Event::Completed { steps },
+            Entry::Started { .. }
+            | Entry::PlanChanged { .. }
+            | Entry::StepStarted { .. }
+            | Entry::Applied { .. }
+            | Entry::Claimed { .. }
+            | Entry::Gate { .. }
+            | Entry::Reconciled { .. }
+            | Entry::LockBroken { .. }
+            | Entry::GateChanged { .. }
+            | Entry::Recovered { .. }
+            | Entry::Released { .. } => return None,
+        })
+    }
 }
 
 /// Where events go.

@@ -210,9 +210,6 @@ impl Engine<'_> {
             )));
         }
         self.commit(&mut s, vec![Entry::Resumed]).await?;
-        self.events.event(&Event::Resumed {
-            by: self.actor.clone(),
-        });
         Ok(s.state)
     }
 }

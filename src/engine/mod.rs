@@ -113,15 +113,27 @@ pub enum EngineError {
 /// Set when the user presses Ctrl-C: the engine stops at the next safe
 /// point (never between an intent and its verification).
 #[derive(Clone, Default)]
-pub struct Interrupt(Arc<AtomicBool>);
+pub struct Interrupt(Arc<(AtomicBool, tokio::sync::Notify)>);
 
 impl Interrupt {
     pub fn raise(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0 .0.store(true, Ordering::SeqCst);
+        self.0 .1.notify_waiters();
     }
 
     pub fn raised(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0 .0.load(Ordering::SeqCst)
+    }
+
+    /// Wait until it is raised (at once if it was).
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.raised() {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -250,12 +262,22 @@ impl Engine<'_> {
         Ok(rec.state)
     }
 
-    /// Journal `entries` and fold them into the session's state.
+    /// Journal `entries`, fold them into the session's state, and — once
+    /// they are durable — tell each as its event ([`Event::of`]): the
+    /// one place a journaled change is said, so the two cannot disagree.
     pub async fn commit(&self, s: &mut Session, entries: Vec<Entry>) -> Result<(), EngineError> {
         let now = self.now();
+        let steps = self.plan.steps().count();
+        let told: Vec<Event> = entries
+            .iter()
+            .filter_map(|e| Event::of(e, &self.actor, now, steps))
+            .collect();
         self.store
             .commit(s.guard.as_ref(), &mut s.state, &self.actor, now, entries)
             .await?;
+        for event in &told {
+            self.events.event(event);
+        }
         Ok(())
     }
 
@@ -274,12 +296,7 @@ impl Engine<'_> {
                 breach,
             }],
         )
-        .await?;
-        self.events.event(&Event::Paused {
-            by: self.actor.clone(),
-            reason: reason.to_string(),
-        });
-        Ok(())
+        .await
     }
 
     /// Check the state against the plan: completed steps must be

@@ -467,16 +467,11 @@ impl Engine<'_> {
                 reason: reason.to_string(),
                 to: to.clone(),
                 breach,
+                legacy,
                 restore: restore.clone(),
             }],
         )
         .await?;
-        self.events.event(&Event::RollbackStarted {
-            reason: reason.to_string(),
-            to: to.clone(),
-            targets: restore.len(),
-            legacy,
-        });
         let deadline = started.plus(self.plan.settings.rollback_timeout);
         let mut report = RollbackReport {
             to,
@@ -521,18 +516,15 @@ impl Engine<'_> {
                 .await?;
         }
         let remaining: Vec<String> = report.remaining.iter().map(|(t, _)| t.id()).collect();
+        report.seconds = self.now().since(started).as_secs_f64();
         self.commit(
             s,
             vec![Entry::RollbackFinished {
-                remaining: remaining.clone(),
+                remaining,
+                seconds: Some(report.seconds),
             }],
         )
         .await?;
-        report.seconds = self.now().since(started).as_secs_f64();
-        self.events.event(&Event::RollbackFinished {
-            remaining,
-            seconds: report.seconds,
-        });
         Ok(report)
     }
 
@@ -644,10 +636,6 @@ impl Engine<'_> {
                 }],
             )
             .await?;
-            self.events.event(&Event::Retried {
-                phase: first.phase.clone(),
-                step: first.id.clone(),
-            });
         }
         Ok(report)
     }

@@ -1316,5 +1316,91 @@ async fn a_soak_that_ends_without_evidence_says_so() {
             _ => None,
         })
         .unwrap();
-    assert!(done.contains("without enough evidence to judge cmp"), "{done}");
+    assert!(
+        done.contains("without enough evidence to judge cmp"),
+        "{done}"
+    );
+}
+
+/// The event a journaled change is told as, in the JSON form reporters
+/// see (the clock is frozen, so an `ends_at` computed at commit matches).
+fn told(e: &Event) -> serde_json::Value {
+    serde_json::to_value(e).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_journaled_change_is_told_once_as_its_event_in_journal_order() {
+    let w = World::new(PLAN);
+    // A run with every kind of change: steps, a soak, a breach and its
+    // rollback, a retry, a pause and a resume, and the end.
+    breach_at_50(&w).await;
+    let store = w.store();
+    w.engine(&store).retry(false).await.unwrap();
+    w.engine(&store).pause("by hand").await.unwrap();
+    w.engine(&store).resume().await.unwrap();
+    for _ in 0..20 {
+        if matches!(w.advance(Limit::All).await, Outcome::Completed) {
+            break;
+        }
+        w.clock.advance(Duration::from_secs(3600));
+    }
+    let journal = w.store().journal().await.unwrap();
+    assert!(
+        journal.iter().any(|r| r.entry.name() == "completed"),
+        "the run reached the end"
+    );
+    let steps = w.plan.steps().count();
+    let from_journal: Vec<serde_json::Value> = journal
+        .iter()
+        .filter_map(|r| Event::of(&r.entry, &r.actor, r.at, steps))
+        .map(|e| told(&e))
+        .collect();
+    // What was said of journaled changes: every event `Event::of` makes,
+    // with an `ends_at` taken from the journal's own record of the soak.
+    let twins = [
+        "baseline",
+        "change",
+        "verified",
+        "step_done",
+        "step_failed",
+        "soak_started",
+        "breach",
+        "approved",
+        "paused",
+        "resumed",
+        "rollback_started",
+        "restored",
+        "restore_failed",
+        "rollback_finished",
+        "retried",
+        "completed",
+    ];
+    let said: Vec<serde_json::Value> = w
+        .events
+        .take()
+        .iter()
+        .map(told)
+        .filter(|v| {
+            twins.contains(&v["type"].as_str().unwrap_or_default())
+                && v["dry_run"].as_bool() != Some(true)
+                && !(v["type"] == "restore_failed" && v["retrying"] == true)
+        })
+        .collect();
+    let kinds = |v: &[serde_json::Value]| -> Vec<String> {
+        v.iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(kinds(&said), kinds(&from_journal));
+    // Field for field, but for what only the moment of telling knows.
+    for (a, b) in said.iter().zip(&from_journal) {
+        let strip = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("ends_at");
+            }
+            v
+        };
+        assert_eq!(strip(a), strip(b));
+    }
 }

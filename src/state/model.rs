@@ -635,6 +635,9 @@ pub enum Entry {
         gate: String,
         value: Option<f64>,
         reason: String,
+        /// A `compare` gate's evidence at the breach.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<Evidence>,
     },
     Reconciled {
         name: String,
@@ -665,6 +668,10 @@ pub enum Entry {
         to: Option<String>,
         #[serde(default)]
         breach: bool,
+        /// `rollback --legacy`: every target of the plan to its legacy
+        /// side, not to baselines.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        legacy: bool,
         /// What each changed target is restored to.
         restore: Vec<Restore>,
     },
@@ -680,6 +687,10 @@ pub enum Entry {
     },
     RollbackFinished {
         remaining: Vec<String>,
+        /// How long the rollback took, from its start to this record
+        /// (absent in records written before it was kept).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<f64>,
     },
     /// `retry`: start again at a phase.
     Retried {
@@ -1205,6 +1216,7 @@ impl State {
                 to,
                 breach,
                 restore,
+                ..
             } => {
                 let at_step = self.current().map(|s| s.id.clone());
                 let phase = self.current().map(|s| s.phase.clone()).or_else(|| {
@@ -1265,7 +1277,7 @@ impl State {
                     }
                 }
             }
-            Entry::RollbackFinished { remaining } => {
+            Entry::RollbackFinished { remaining, .. } => {
                 let partial = self.rollback.as_ref().is_some_and(|rb| rb.to.is_some());
                 if let Some(rb) = self.rollback.as_mut() {
                     rb.remaining = remaining.clone();

@@ -257,6 +257,68 @@ fn the_core_never_prints() {
     );
 }
 
+/// Every place under `src/` (the binary's demo included) whose code
+/// holds `what`, but for the files `allowed`.
+fn uses_outside(what: &str, allowed: &[&str]) -> Vec<String> {
+    code_lines("")
+        .into_iter()
+        .filter(|(file, _, code)| code.contains(what) && !allowed.iter().any(|a| file.ends_with(a)))
+        .map(|(file, n, code)| format!("{file}:{n}: {}", code.trim()))
+        .collect()
+}
+
+#[test]
+fn signals_are_caught_in_one_place_and_exits_go_through_main() {
+    let signals = uses_outside("tokio::signal", &["src/app/interrupt.rs"]);
+    assert!(
+        signals.is_empty(),
+        "a signal caught outside src/app/interrupt.rs (use app::interrupt::catch):\n{}",
+        signals.join("\n")
+    );
+    let exits = uses_outside("process::exit(", &["src/app/interrupt.rs", "src/main.rs"]);
+    assert!(
+        exits.is_empty(),
+        "an exit that bypasses main (return an ExitCode):\n{}",
+        exits.join("\n")
+    );
+}
+
+#[test]
+fn a_journaled_change_is_told_only_by_the_commit() {
+    // Events with a journal twin (`Event::of`): the engine emits them only
+    // from `Engine::commit`, a dry run's would-be change and a restore
+    // still being retried aside.
+    let twins = [
+        "Event::Baseline {",
+        "Event::Verified {",
+        "Event::StepDone {",
+        "Event::StepFailed {",
+        "Event::SoakStarted {",
+        "Event::Breach {",
+        "Event::Approved {",
+        "Event::Paused {",
+        "Event::Resumed {",
+        "Event::RollbackStarted {",
+        "Event::RollbackFinished {",
+        "Event::Retried {",
+        "Event::Completed {",
+    ];
+    let told: Vec<String> = code_lines("engine")
+        .into_iter()
+        .filter(|(file, _, code)| {
+            !file.ends_with("src/engine/events.rs")
+                && !file.ends_with("src/engine/tests.rs")
+                && twins.iter().any(|t| code.contains(t))
+        })
+        .map(|(file, n, code)| format!("{file}:{n}: {}", code.trim()))
+        .collect();
+    assert!(
+        told.is_empty(),
+        "an event with a journal twin emitted by hand (journal the entry: Engine::commit tells it):\n{}",
+        told.join("\n")
+    );
+}
+
 #[test]
 fn the_architecture_document_names_every_module() {
     let doc = std::fs::read_to_string(crate::support::root().join("docs/ARCHITECTURE.md")).unwrap();

@@ -893,7 +893,12 @@ phases:
         .unwrap_or_else(|| panic!("no breach event: {}", sup.log()));
     assert_eq!(breach["gate"], "parity", "{breach}");
     assert!(recorded() >= 2, "the reading that showed the difference");
-    let (code, text) = run(d, &[], &["-o", "json", "status"]);
-    assert_eq!(code, 0, "{text}");
+    // The target is put back before the rollback's end is journaled.
+    let mut text = String::new();
+    wait("the rollback to be journaled finished", || {
+        let (code, out) = run(d, &[], &["-o", "json", "status"]);
+        text = out;
+        code == 0 && text.contains("\"status\":\"rolled_back\"")
+    });
     assert!(text.contains("rolled_back"), "{text}");
 }
