@@ -334,19 +334,27 @@ impl Track {
     }
 
     /// The `1 − alpha` confidence sequence for the rate ratio at this
-    /// look: the grid's ratios the data do not reject.
+    /// look. The ratios θ the mixture does not reject form an interval
+    /// (the likelihood is log-concave in ln θ); its ends lie between the
+    /// last grid ratio rejected and the first one kept, so the interval
+    /// reported reaches one grid step beyond the grid ratios kept (or
+    /// around the best-fitting one, when the set falls between two).
     pub fn interval(&self, alpha: f64) -> (f64, f64) {
         let limit = (1.0 / alpha).ln();
         let mix = log_mean_exp(self.loglik.iter().copied());
         let kept: Vec<usize> = (0..GRID)
             .filter(|i| mix - self.loglik[*i] < limit)
             .collect();
-        match (kept.first(), kept.last()) {
-            (Some(lo), Some(hi)) => (grid(*lo), grid(*hi)),
-            // Cannot happen (the best-fitting ratio is never rejected);
-            // the whole grid, to be safe.
-            _ => (grid(0), grid(GRID - 1)),
-        }
+        let (lo, hi) = match (kept.first(), kept.last()) {
+            (Some(lo), Some(hi)) => (*lo, *hi),
+            _ => {
+                let best = (0..GRID)
+                    .max_by(|a, b| self.loglik[*a].total_cmp(&self.loglik[*b]))
+                    .unwrap_or(GRID / 2);
+                (best, best)
+            }
+        };
+        (grid(lo.saturating_sub(1)), grid((hi + 1).min(GRID - 1)))
     }
 
     /// What the gate shows of this track.
