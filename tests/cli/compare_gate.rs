@@ -166,6 +166,14 @@ fn a_healthy_candidate_serves_its_soak_and_a_worse_one_is_rolled_back() {
         "{last}"
     );
 
+    // The history tells each look's evidence.
+    let (code, history) = run(healthy.dir.path(), &[], &["history", "--gates"]);
+    assert_eq!(code, 0, "{history}");
+    assert!(
+        history.contains("within tolerance: candidate ") && history.contains("e-value "),
+        "{history}"
+    );
+
     // The candidate fails 1.5 % of its requests: three times the baseline.
     let worse = rig(
         Traffic {
