@@ -426,7 +426,9 @@ fn flag_percent(v: &migrate::state::Value) -> f64 {
     match v {
         migrate::state::Value::Flag(f) if f.enabled => f.percent.unwrap_or(100.0),
         migrate::state::Value::Flag(_) => 0.0,
-        migrate::state::Value::Percent(p) => *p,
+        migrate::state::Value::Percent(p) | migrate::state::Value::Configured { configured: p } => {
+            *p
+        }
     }
 }
 

@@ -194,11 +194,24 @@ impl fmt::Display for Target {
 }
 
 /// A target's value: a percent for traffic and mirror, a flag's state.
+///
+/// A percent is either one the system was given (`Percent`: a weight, a
+/// runtime override — what migrate sets), or one it takes from its own
+/// configuration because no override is set (`Configured`: Envoy's route
+/// default before a runtime key is written). Restoring a `Configured`
+/// value removes the override, so that the configuration rules again —
+/// also when it changes later. In the journal a `Percent` is a number
+/// and a `Configured` is `{"configured": 2.5}`: records written before
+/// the difference was kept read as `Percent`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Value {
     Percent(f64),
     Flag(FlagState),
+    Configured {
+        /// The share the configuration gave when it was read.
+        configured: f64,
+    },
 }
 
 impl fmt::Display for Value {
@@ -206,18 +219,36 @@ impl fmt::Display for Value {
         match self {
             Value::Percent(p) => write!(f, "{}%", fmt_number(*p)),
             Value::Flag(s) => write!(f, "{s}"),
+            Value::Configured { configured } => {
+                write!(f, "{}% (configured, no override)", fmt_number(*configured))
+            }
         }
     }
 }
 
 impl Value {
     /// Whether a live reading matches what was set (within the tolerance
-    /// of integer weights; a flag's rollout only when one was set).
+    /// of integer weights; a flag's rollout only when one was set). A
+    /// percent set is matched by the same share, overridden or
+    /// configured; "no override" only by no override, whatever share the
+    /// configuration gives now (it is the configuration's to change).
     pub fn matches(&self, live: &Value) -> bool {
         match (self, live) {
-            (Value::Percent(a), Value::Percent(b)) => same_percent(*a, *b),
+            (Value::Percent(a), Value::Percent(b) | Value::Configured { configured: b }) => {
+                same_percent(*a, *b)
+            }
             (Value::Flag(a), Value::Flag(b)) => same_flag(a, b),
+            (Value::Configured { .. }, Value::Configured { .. }) => true,
             _ => false,
+        }
+    }
+
+    /// The share of a traffic or mirror value, overridden or configured
+    /// (`None` for a flag).
+    pub fn percent(&self) -> Option<f64> {
+        match self {
+            Value::Percent(p) | Value::Configured { configured: p } => Some(*p),
+            Value::Flag(_) => None,
         }
     }
 }
@@ -228,4 +259,37 @@ pub fn short_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let out = Sha256::digest(bytes);
     out.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_share_is_kept_apart_and_old_records_still_read() {
+        // Records written before the difference: a number is a percent.
+        let old: Value = serde_json::from_str("2.5").unwrap();
+        assert_eq!(old, Value::Percent(2.5));
+        let flag: Value = serde_json::from_str(r#"{"enabled": true, "percent": 5}"#).unwrap();
+        assert!(matches!(flag, Value::Flag(_)));
+        let configured = Value::Configured { configured: 2.5 };
+        let text = serde_json::to_string(&configured).unwrap();
+        assert_eq!(text, r#"{"configured":2.5}"#);
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), configured);
+        assert_eq!(configured.to_string(), "2.5% (configured, no override)");
+    }
+
+    #[test]
+    fn no_override_is_matched_only_by_no_override() {
+        let configured = |p| Value::Configured { configured: p };
+        // A percent set: the same share, overridden or configured.
+        assert!(Value::Percent(10.0).matches(&configured(10.0)));
+        assert!(!Value::Percent(10.0).matches(&configured(0.0)));
+        // No override: an override of the same share is not it (it would
+        // hide a later change of the configuration); the configuration's
+        // own share is its to change.
+        assert!(!configured(2.5).matches(&Value::Percent(2.5)));
+        assert!(configured(2.5).matches(&configured(2.5)));
+        assert!(configured(2.5).matches(&configured(50.0)));
+    }
 }

@@ -21,8 +21,8 @@ impl Engine<'_> {
         accept: bool,
     ) -> Result<Option<String>, EngineError> {
         let mut why = Vec::new();
-        if let (false, Value::Percent(p)) = (target.is_flag(), live) {
-            if !same_percent(*p, 0.0) {
+        if let (false, Some(p)) = (target.is_flag(), live.percent()) {
+            if !same_percent(p, 0.0) {
                 why.push(format!("the candidate already has {live}"));
             }
         }

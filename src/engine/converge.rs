@@ -66,12 +66,18 @@ pub(super) struct Converged {
 /// Whether `live` already holds `want`, so that setting it would change
 /// nothing: it reads back as `want` (`Value::matches`), and it is not an
 /// off flag lacking the rollout `want` keeps for it (a percent on an off
-/// flag serves nobody, so it reads back right, but it is still to store).
+/// flag serves nobody, so it reads back right, but it is still to store),
+/// nor a share a proxy takes from its own configuration where a share is
+/// to be set (the same share, but one that would follow the
+/// configuration's next change).
 fn already_right(want: &Value, live: &Value) -> bool {
     if let (Value::Flag(w), Value::Flag(l)) = (want, live) {
         if !w.enabled && w.percent.is_some() && l.percent.is_none() {
             return false;
         }
+    }
+    if let (Value::Percent(_), Value::Configured { .. }) = (want, live) {
+        return false;
     }
     want.matches(live)
 }

@@ -72,7 +72,7 @@ impl LegacyTarget {
     /// it keeps).
     pub fn on_legacy_side(&self) -> bool {
         match &self.live {
-            Ok(Value::Percent(p)) => same_percent(*p, 0.0),
+            Ok(Value::Percent(p) | Value::Configured { configured: p }) => same_percent(*p, 0.0),
             Ok(Value::Flag(f)) => !f.enabled,
             Err(_) => false,
         }

@@ -12,6 +12,9 @@ use super::Engine;
 pub enum Change {
     Percent(f64),
     Flag(FlagChange),
+    /// Remove the override: the proxy's configuration rules again (it gave
+    /// this percent when it was read).
+    Unset(f64),
 }
 
 impl Change {
@@ -20,6 +23,7 @@ impl Change {
         match value {
             Value::Percent(p) => Change::Percent(*p),
             Value::Flag(f) => Change::Flag(FlagChange::to(f)),
+            Value::Configured { configured } => Change::Unset(*configured),
         }
     }
 
@@ -27,6 +31,7 @@ impl Change {
     pub fn apply(&self, value: &Value) -> Value {
         match (self, value) {
             (Change::Percent(p), _) => Value::Percent(*p),
+            (Change::Unset(p), _) => Value::Configured { configured: *p },
             (Change::Flag(c), Value::Flag(f)) => Value::Flag(FlagState {
                 enabled: c.enabled.unwrap_or(f.enabled),
                 percent: match c.percent {
@@ -34,10 +39,12 @@ impl Change {
                     None => f.percent,
                 },
             }),
-            (Change::Flag(c), Value::Percent(_)) => Value::Flag(FlagState {
-                enabled: c.enabled.unwrap_or(false),
-                percent: c.percent.flatten(),
-            }),
+            (Change::Flag(c), Value::Percent(_) | Value::Configured { .. }) => {
+                Value::Flag(FlagState {
+                    enabled: c.enabled.unwrap_or(false),
+                    percent: c.percent.flatten(),
+                })
+            }
         }
     }
 }
@@ -77,18 +84,18 @@ impl Engine<'_> {
     /// The target's live value.
     pub async fn read(&self, target: &Target) -> anyhow::Result<Value> {
         Ok(match target {
-            Target::Traffic { provider } => Value::Percent(
+            Target::Traffic { provider } => {
                 self.providers
                     .router(provider)?
-                    .get(Channel::Traffic)
-                    .await?,
-            ),
-            Target::Mirror { provider } => Value::Percent(
+                    .read(Channel::Traffic)
+                    .await?
+            }
+            Target::Mirror { provider } => {
                 self.providers
                     .router(provider)?
-                    .get(Channel::Mirror)
-                    .await?,
-            ),
+                    .read(Channel::Mirror)
+                    .await?
+            }
             Target::Flag { provider, key } => {
                 Value::Flag(self.providers.flags(provider)?.get(key).await?)
             }
@@ -108,6 +115,18 @@ impl Engine<'_> {
                 self.providers
                     .router(provider)?
                     .set(Channel::Mirror, *p)
+                    .await?
+            }
+            (Target::Traffic { provider }, Change::Unset(p)) => {
+                self.providers
+                    .router(provider)?
+                    .unset(Channel::Traffic, *p)
+                    .await?
+            }
+            (Target::Mirror { provider }, Change::Unset(p)) => {
+                self.providers
+                    .router(provider)?
+                    .unset(Channel::Mirror, *p)
                     .await?
             }
             (Target::Flag { provider, key }, Change::Flag(c)) => {

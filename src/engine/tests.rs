@@ -1172,6 +1172,224 @@ async fn a_rollback_journals_its_values_first_then_each_target_as_it_lands() {
     assert!(w.dual());
 }
 
+/// A proxy with a configuration of its own and runtime overrides over it
+/// (as Envoy's route and runtime): without an override it reads the
+/// configured share as such.
+#[derive(Default)]
+struct OverridingRouter {
+    configured: Mutex<f64>,
+    overrides: Mutex<HashMap<Channel, f64>>,
+    unsets: AtomicU32,
+}
+
+#[async_trait]
+impl Router for OverridingRouter {
+    async fn set(&self, channel: Channel, percent: f64) -> Result<(), ProviderError> {
+        self.overrides.lock().unwrap().insert(channel, percent);
+        Ok(())
+    }
+    async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
+        Ok(self.read(channel).await?.percent().unwrap_or_default())
+    }
+    async fn read(&self, channel: Channel) -> Result<Value, ProviderError> {
+        Ok(match self.overrides.lock().unwrap().get(&channel) {
+            Some(p) => Value::Percent(*p),
+            None => Value::Configured {
+                configured: *self.configured.lock().unwrap(),
+            },
+        })
+    }
+    async fn unset(&self, channel: Channel, _percent: f64) -> Result<(), ProviderError> {
+        self.unsets.fetch_add(1, Ordering::SeqCst);
+        self.overrides.lock().unwrap().remove(&channel);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_configured_baseline_is_restored_by_removing_the_override() {
+    let w = World::new(
+        r#"
+version: 1
+name: t
+providers:
+  lb: { type: exec, set: [true], get: [true] }
+phases:
+  - name: canary
+    steps:
+      - traffic: { provider: lb, percent: 10 }
+      - traffic: { provider: lb, percent: 0 }
+      - approve: Finish?
+"#,
+    );
+    let lb = Arc::new(OverridingRouter::default());
+    w.registry.set_router("lb", lb.clone());
+    w.advance(Limit::All).await;
+    let st = w.state().await;
+    let target = "traffic via lb";
+    assert_eq!(
+        st.targets[target].baseline,
+        Value::Configured { configured: 0.0 }
+    );
+    // The last step pinned 0% as an override: the same share as the
+    // baseline, but not the same thing.
+    assert_eq!(lb.overrides.lock().unwrap()[&Channel::Traffic], 0.0);
+
+    // Back to after the first step: an override, written.
+    let store = w.store();
+    let e = w.engine(&store);
+    e.rollback(&RollbackRequest {
+        to: Some("canary.1".into()),
+        reason: "test".into(),
+        breach: false,
+        force: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(lb.overrides.lock().unwrap()[&Channel::Traffic], 10.0);
+    assert_eq!(lb.unsets.load(Ordering::SeqCst), 0);
+
+    // Back to the baseline: the override removed.
+    let report = e
+        .rollback(&RollbackRequest {
+            to: None,
+            reason: "test".into(),
+            breach: false,
+            force: false,
+        })
+        .await
+        .unwrap();
+    assert!(report.remaining.is_empty(), "{report:?}");
+    assert!(lb.overrides.lock().unwrap().is_empty());
+    assert_eq!(lb.unsets.load(Ordering::SeqCst), 1);
+
+    // The configuration is the proxy's to change: not drift, and nothing
+    // for another rollback to do.
+    *lb.configured.lock().unwrap() = 30.0;
+    let st = w.state().await;
+    assert_eq!(e.drift_words(&st).await, None);
+    e.rollback(&RollbackRequest {
+        to: None,
+        reason: "again".into(),
+        breach: false,
+        force: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(lb.unsets.load(Ordering::SeqCst), 1);
+    assert!(lb.overrides.lock().unwrap().is_empty());
+    // An override set by hand is drift.
+    lb.overrides.lock().unwrap().insert(Channel::Traffic, 30.0);
+    assert!(e.drift_words(&st).await.is_some());
+}
+
+#[tokio::test]
+async fn a_step_sets_its_share_even_where_the_configuration_gives_it() {
+    let w = World::new(
+        r#"
+version: 1
+name: t
+providers:
+  lb: { type: exec, set: [true], get: [true] }
+phases:
+  - name: canary
+    steps:
+      - traffic: { provider: lb, percent: 0 }
+      - approve: Finish?
+"#,
+    );
+    let lb = Arc::new(OverridingRouter::default());
+    w.registry.set_router("lb", lb.clone());
+    w.advance(Limit::All).await;
+    // Pinned: the plan's 0% holds whatever the configuration says next.
+    assert_eq!(lb.overrides.lock().unwrap()[&Channel::Traffic], 0.0);
+    let st = w.state().await;
+    assert_eq!(st.targets["traffic via lb"].expected, Value::Percent(0.0));
+}
+
+/// The event a journaled change is told as, in the JSON form reporters
+/// see (the clock is frozen, so an `ends_at` computed at commit matches).
+fn told(e: &Event) -> serde_json::Value {
+    serde_json::to_value(e).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_journaled_change_is_told_once_as_its_event_in_journal_order() {
+    let w = World::new(PLAN);
+    // A run with every kind of change: steps, a soak, a breach and its
+    // rollback, a retry, a pause and a resume, and the end.
+    breach_at_50(&w).await;
+    let store = w.store();
+    w.engine(&store).retry(false).await.unwrap();
+    w.engine(&store).pause("by hand").await.unwrap();
+    w.engine(&store).resume().await.unwrap();
+    for _ in 0..20 {
+        if matches!(w.advance(Limit::All).await, Outcome::Completed) {
+            break;
+        }
+        w.clock.advance(Duration::from_secs(3600));
+    }
+    let journal = w.store().journal().await.unwrap();
+    assert!(
+        journal.iter().any(|r| r.entry.name() == "completed"),
+        "the run reached the end"
+    );
+    let steps = w.plan.steps().count();
+    let from_journal: Vec<serde_json::Value> = journal
+        .iter()
+        .filter_map(|r| Event::of(&r.entry, &r.actor, r.at, steps))
+        .map(|e| told(&e))
+        .collect();
+    // What was said of journaled changes: every event `Event::of` makes,
+    // with an `ends_at` taken from the journal's own record of the soak.
+    let twins = [
+        "baseline",
+        "change",
+        "verified",
+        "step_done",
+        "step_failed",
+        "soak_started",
+        "breach",
+        "approved",
+        "paused",
+        "resumed",
+        "rollback_started",
+        "restored",
+        "restore_failed",
+        "rollback_finished",
+        "retried",
+        "completed",
+    ];
+    let said: Vec<serde_json::Value> = w
+        .events
+        .take()
+        .iter()
+        .map(told)
+        .filter(|v| {
+            twins.contains(&v["type"].as_str().unwrap_or_default())
+                && v["dry_run"].as_bool() != Some(true)
+                && !(v["type"] == "restore_failed" && v["retrying"] == true)
+        })
+        .collect();
+    let kinds = |v: &[serde_json::Value]| -> Vec<String> {
+        v.iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(kinds(&said), kinds(&from_journal));
+    // Field for field, but for what only the moment of telling knows.
+    for (a, b) in said.iter().zip(&from_journal) {
+        let strip = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("ends_at");
+            }
+            v
+        };
+        assert_eq!(strip(a), strip(b));
+    }
+}
+
 /// Counters by query, for `compare` gates.
 #[derive(Default)]
 struct Counters {
@@ -1320,87 +1538,4 @@ async fn a_soak_that_ends_without_evidence_says_so() {
         done.contains("without enough evidence to judge cmp"),
         "{done}"
     );
-}
-
-/// The event a journaled change is told as, in the JSON form reporters
-/// see (the clock is frozen, so an `ends_at` computed at commit matches).
-fn told(e: &Event) -> serde_json::Value {
-    serde_json::to_value(e).unwrap_or_default()
-}
-
-#[tokio::test]
-async fn every_journaled_change_is_told_once_as_its_event_in_journal_order() {
-    let w = World::new(PLAN);
-    // A run with every kind of change: steps, a soak, a breach and its
-    // rollback, a retry, a pause and a resume, and the end.
-    breach_at_50(&w).await;
-    let store = w.store();
-    w.engine(&store).retry(false).await.unwrap();
-    w.engine(&store).pause("by hand").await.unwrap();
-    w.engine(&store).resume().await.unwrap();
-    for _ in 0..20 {
-        if matches!(w.advance(Limit::All).await, Outcome::Completed) {
-            break;
-        }
-        w.clock.advance(Duration::from_secs(3600));
-    }
-    let journal = w.store().journal().await.unwrap();
-    assert!(
-        journal.iter().any(|r| r.entry.name() == "completed"),
-        "the run reached the end"
-    );
-    let steps = w.plan.steps().count();
-    let from_journal: Vec<serde_json::Value> = journal
-        .iter()
-        .filter_map(|r| Event::of(&r.entry, &r.actor, r.at, steps))
-        .map(|e| told(&e))
-        .collect();
-    // What was said of journaled changes: every event `Event::of` makes,
-    // with an `ends_at` taken from the journal's own record of the soak.
-    let twins = [
-        "baseline",
-        "change",
-        "verified",
-        "step_done",
-        "step_failed",
-        "soak_started",
-        "breach",
-        "approved",
-        "paused",
-        "resumed",
-        "rollback_started",
-        "restored",
-        "restore_failed",
-        "rollback_finished",
-        "retried",
-        "completed",
-    ];
-    let said: Vec<serde_json::Value> = w
-        .events
-        .take()
-        .iter()
-        .map(told)
-        .filter(|v| {
-            twins.contains(&v["type"].as_str().unwrap_or_default())
-                && v["dry_run"].as_bool() != Some(true)
-                && !(v["type"] == "restore_failed" && v["retrying"] == true)
-        })
-        .collect();
-    let kinds = |v: &[serde_json::Value]| -> Vec<String> {
-        v.iter()
-            .map(|e| e["type"].as_str().unwrap_or_default().to_string())
-            .collect()
-    };
-    assert_eq!(kinds(&said), kinds(&from_journal));
-    // Field for field, but for what only the moment of telling knows.
-    for (a, b) in said.iter().zip(&from_journal) {
-        let strip = |v: &serde_json::Value| {
-            let mut v = v.clone();
-            if let Some(o) = v.as_object_mut() {
-                o.remove("ends_at");
-            }
-            v
-        };
-        assert_eq!(strip(a), strip(b));
-    }
 }

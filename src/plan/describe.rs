@@ -12,10 +12,16 @@ pub fn step(plan: &Plan, step: &Step) -> String {
     };
     match &step.kind {
         StepKind::Traffic { provider, percent } => {
-            format!(
-                "send {percent} of traffic to {} via {provider}",
-                candidate(provider)
-            )
+            match plan.provider(provider).and_then(|p| p.config.split_by()) {
+                Some(by) => format!(
+                    "send {percent} of customers (by {by}) to {} via {provider}",
+                    candidate(provider)
+                ),
+                None => format!(
+                    "send {percent} of traffic to {} via {provider}",
+                    candidate(provider)
+                ),
+            }
         }
         StepKind::Mirror { provider, percent } => {
             format!(

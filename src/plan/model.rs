@@ -239,6 +239,47 @@ pub struct Tls {
     pub ca_file: Option<Text>,
 }
 
+/// Customer-consistent traffic (a traffic provider's `sticky`): each
+/// request's side is decided by a key the request carries, so that every
+/// request of one customer goes to the same side, and a customer moved to
+/// the candidate stays there as the share grows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sticky {
+    pub key: StickyKey,
+    pub missing: Missing,
+}
+
+/// Where the key is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StickyKey {
+    /// A request header, by name (`X-Customer`).
+    Header(String),
+    /// A cookie, by name.
+    Cookie(String),
+}
+
+impl StickyKey {
+    /// `header X-Customer`, `cookie session`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Header(h) => format!("header {h}"),
+            Self::Cookie(c) => format!("cookie {c}"),
+        }
+    }
+}
+
+/// What happens to a request without the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// It goes to legacy, until the share is 100% (then to the candidate,
+    /// like every request).
+    Legacy,
+    /// It is split per request at the same share.
+    Split,
+}
+
 /// An HTTP request template (`http` providers' `set` and `get`).
 #[derive(Debug, Clone, Serialize)]
 pub struct HttpRequest {

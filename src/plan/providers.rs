@@ -8,7 +8,7 @@
 
 use super::decode::{did_you_mean, Cx, MapReader};
 use super::jsonpath::JsonPath;
-use super::model::{Headers, HttpRequest, Provider, Tls};
+use super::model::{Headers, HttpRequest, Missing, Provider, Sticky, StickyKey, Tls};
 use super::spec::{self, Config};
 use super::text::Text;
 use super::yaml::Node;
@@ -17,6 +17,8 @@ use super::yaml::Node;
 pub const COMMON_KEYS: &[&str] = &["type", "timeout"];
 /// Keys of an `http` provider's `set` / `get` request.
 pub const REQUEST_KEYS: &[&str] = &["method", "url", "body", "headers", "json_path"];
+/// Keys of a traffic provider's `sticky`.
+pub const STICKY_KEYS: &[&str] = &["header", "cookie", "missing"];
 
 /// Placeholders an `exec`/`http` provider may use when setting a value.
 pub const SET_PLACEHOLDERS: &[&str] = &["percent", "key", "enabled", "channel"];
@@ -175,6 +177,113 @@ impl Fields<'_, '_> {
         let headers = self.headers(cx);
         let tls = self.tls(cx);
         Some((url?, headers.ok()?, tls.ok()?))
+    }
+}
+
+impl Fields<'_, '_> {
+    /// The provider's `sticky` (absent: `Ok(None)`). `cookie` says whether
+    /// the proxy can key on a cookie (`Err(why not)` otherwise).
+    pub fn sticky(
+        &self,
+        cx: &mut Cx<'_>,
+        cookie: Result<(), &str>,
+    ) -> Result<Option<Sticky>, Reported> {
+        let Some((node, path)) = self.map.opt("sticky") else {
+            return Ok(None);
+        };
+        let what = format!("the sticky split of {}", self.what);
+        let map = cx.map(node, &path, &what, STICKY_KEYS).ok_or(Reported)?;
+        let name = |cx: &mut Cx<'_>, key: &str| -> Result<Option<String>, Reported> {
+            let Some((n, p)) = map.opt(key) else {
+                return Ok(None);
+            };
+            let v = cx.literal(n, &p).ok_or(Reported)?;
+            if v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                Ok(Some(v))
+            } else {
+                cx.error_hint(
+                    n.span,
+                    &p,
+                    format!("'{v}' is not a {key} name migrate can key on"),
+                    "use letters, digits, '-' and '_'",
+                );
+                Err(Reported)
+            }
+        };
+        let header = name(cx, "header");
+        let cookie_name = name(cx, "cookie");
+        let missing = match map.opt("missing") {
+            Some((n, p)) => cx
+                .choice(
+                    n,
+                    &p,
+                    &[("legacy", Missing::Legacy), ("split", Missing::Split)],
+                )
+                .ok_or(Reported),
+            None => Ok(Missing::Legacy),
+        };
+        let key = match (header?, cookie_name?) {
+            (Some(h), None) => StickyKey::Header(h),
+            (None, Some(c)) => {
+                if let Err(why) = cookie {
+                    if let Some((n, p)) = map.opt("cookie") {
+                        cx.error_hint(
+                            n.span,
+                            &p,
+                            format!("{} cannot key a sticky split on a cookie: {why}", self.what),
+                            "key it on a header (sticky: { header: NAME })",
+                        );
+                    }
+                    return Err(Reported);
+                }
+                StickyKey::Cookie(c)
+            }
+            (Some(_), Some(_)) => {
+                cx.error_hint(
+                    map.key_span(),
+                    &path,
+                    format!("{what} has both 'header' and 'cookie'"),
+                    "a request's key is read from one place: give one of them",
+                );
+                return Err(Reported);
+            }
+            (None, None) => {
+                cx.error_hint(
+                    map.key_span(),
+                    &path,
+                    format!("{what} names no key"),
+                    "e.g. sticky: { header: X-Customer }",
+                );
+                return Err(Reported);
+            }
+        };
+        Ok(Some(Sticky {
+            key,
+            missing: missing?,
+        }))
+    }
+
+    /// Report a `sticky` this provider type cannot honour: `why` names
+    /// the guarantee it cannot give, `instead` what to do.
+    pub fn refuse_sticky(&self, cx: &mut Cx<'_>, why: &str, instead: &str) -> Option<()> {
+        let Some((node, path)) = self.map.opt("sticky") else {
+            return Some(());
+        };
+        let span = self
+            .map
+            .entries
+            .iter()
+            .find(|(k, _)| k.as_scalar().is_some_and(|s| s.text == "sticky"))
+            .map_or(node.span, |(k, _)| k.span);
+        cx.error_hint(
+            span,
+            &path,
+            format!("{} cannot split traffic by customer: {why}", self.what),
+            instead.to_string(),
+        );
+        None
     }
 }
 

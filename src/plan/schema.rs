@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::gates::{
     ARM_KEYS, COMPARE_KEYS, CONTINUOUS_KEYS, GATE_KEYS, RECONCILIATION_KEYS, TABLE_KEYS,
 };
-use super::providers::{COMMON_KEYS, REQUEST_KEYS};
+use super::providers::{COMMON_KEYS, REQUEST_KEYS, STICKY_KEYS};
 use super::spec::{Catalog, Key, ProviderSpec, Shape};
 use super::steps::{
     sibling_keys, CANARY_KEYS, FLAG_KEYS, PHASE_KEYS, STEP_KINDS, TRAFFIC_KEYS, WEBHOOK_KEYS,
@@ -54,6 +54,7 @@ fn key_schema(key: &Key) -> Value {
         Shape::Headers => r("headers"),
         Shape::Bool => json!({"type": "boolean"}),
         Shape::Request => r("request"),
+        Shape::Sticky => r("sticky"),
     };
     if key.description.is_empty() {
         v
@@ -450,6 +451,17 @@ pub fn plan_schema(catalog: &Catalog) -> Value {
             "argv": { "type": "array", "items": { "type": ["string", "number"] }, "minItems": 1 },
             "headers": { "type": "object", "additionalProperties": r("text") },
             "request": request,
+            "sticky": {
+                "type": "object",
+                "properties": {
+                    "header": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$", "description": "the request header whose value is the customer's key" },
+                    "cookie": { "type": "string", "pattern": "^[A-Za-z0-9_-]+$", "description": "the cookie whose value is the customer's key" },
+                    "missing": { "enum": ["legacy", "split"], "description": "where a request without the key goes: legacy (default; the candidate at 100%) or split per request" },
+                },
+                "oneOf": [{ "required": ["header"] }, { "required": ["cookie"] }],
+                "additionalProperties": false,
+                "description": "decide each request's side by a stable hash of its key, so a customer stays on one side and the candidate's cohort only grows",
+            },
             "provider": { "type": "object", "required": ["type"], "oneOf": catalog.iter().map(|s| provider_schema(s)).collect::<Vec<_>>() },
             "step": { "type": "object", "oneOf": step_schemas() },
         },
@@ -470,6 +482,7 @@ pub fn key_sets(catalog: &Catalog) -> Vec<(&'static str, Vec<&'static str>)> {
         ("continuous", CONTINUOUS_KEYS.to_vec()),
         ("phase", PHASE_KEYS.to_vec()),
         ("request", REQUEST_KEYS.to_vec()),
+        ("sticky", STICKY_KEYS.to_vec()),
         ("flag", FLAG_KEYS.to_vec()),
         ("webhook", WEBHOOK_KEYS.to_vec()),
         ("canary", CANARY_KEYS.to_vec()),

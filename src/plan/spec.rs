@@ -38,6 +38,8 @@ pub enum Shape {
     Bool,
     /// An HTTP request template (`method`, `url`, `body`, ...).
     Request,
+    /// A customer-consistent split (`header` or `cookie`, `missing`).
+    Sticky,
 }
 
 /// One key of a provider type, besides `type` and `timeout`.
@@ -189,9 +191,22 @@ pub trait ProviderConfig: ErasedConfig {
         None
     }
 
+    /// Why it cannot set `percent` for `cap` although it can do `cap` (a
+    /// share finer than it holds, like a fractional mirror percent through
+    /// Envoy's runtime), and what to do instead: `(problem, hint)`.
+    fn refuses_percent(&self, _cap: Capability, _percent: f64) -> Option<(String, String)> {
+        None
+    }
+
     /// What the provider sends traffic to, in words ("payments-v2").
     fn candidate_label(&self) -> String {
         "the candidate".to_string()
+    }
+
+    /// What its traffic split is keyed on, in words ("header
+    /// X-Customer"), when it splits by customer rather than by request.
+    fn split_by(&self) -> Option<String> {
+        None
     }
 
     /// Whether it talks to its system without checking the certificate

@@ -333,8 +333,25 @@ fn single(
                 .and_then(|(n, p)| resolve_provider(cx, n, &p, defs.providers, cap, &what));
             let percent = map
                 .req(cx, "percent", &what)
-                .and_then(|(n, p)| cx.percent(n, &p));
-            let (provider, percent) = (provider?, percent?);
+                .and_then(|(n, p)| Some((cx.percent(n, &p)?, n, p)));
+            let (provider, (percent, node, at)) = (provider?, percent?);
+            let refused = defs
+                .providers
+                .iter()
+                .find(|pr| pr.name == provider)
+                .and_then(|pr| pr.config.refuses_percent(cap, percent.value()));
+            if let Some((problem, hint)) = refused {
+                cx.error_hint(
+                    node.span,
+                    &at,
+                    format!(
+                        "provider '{provider}' cannot {} {percent}: {problem}",
+                        cap.verb()
+                    ),
+                    hint,
+                );
+                return None;
+            }
             Some(if kind == "traffic" {
                 StepKind::Traffic { provider, percent }
             } else {

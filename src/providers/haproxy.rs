@@ -10,6 +10,8 @@
 //! an error naming it: migrate never changes a server's admin state. With
 //! `state_file`, the whole `show servers state` is saved there after each
 //! change (HAProxy's `server-state-file`), so a reload keeps the weights.
+//! With `sticky`, the keyed share is a threshold in a map file, compared
+//! in the operator's rules with a hash of the key (see below).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,11 +22,11 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::split::{holding, percent_of};
-use super::{config_of, Adapter, CallCtx, Channel, Failure, ProviderError, Router};
+use super::{config_of, same_percent, Adapter, CallCtx, Channel, Failure, ProviderError, Router};
 use crate::plan::decode::Cx;
-use crate::plan::providers::{overlap, Fields};
+use crate::plan::providers::{overlap, Fields, Reported};
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
-use crate::plan::{Capability, Provider, Text};
+use crate::plan::{Capability, Missing, Provider, Sticky, Text};
 
 /// HAProxy accepts absolute weights from 0 to 256.
 pub const MAX_WEIGHT: u32 = 256;
@@ -299,6 +301,31 @@ impl Router for HaproxyRouter {
             return Err(no_mirroring(&self.ctx, &doing));
         }
         let _held = self.lock.lock().await;
+        if let Some(sticky) = &self.cfg.sticky {
+            return self.set_sticky(&doing, sticky, percent).await;
+        }
+        self.set_weights(&doing, percent).await?;
+        self.save_state().await
+    }
+
+    async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
+        let doing = format!("reading {channel} of backend '{}'", self.cfg.backend);
+        if channel == Channel::Mirror {
+            return Err(no_mirroring(&self.ctx, &doing));
+        }
+        if let Some(sticky) = &self.cfg.sticky {
+            return self.get_sticky(&doing, sticky).await;
+        }
+        let servers = self.servers(&doing).await?;
+        self.percent_from(&doing, &servers)
+    }
+}
+
+impl HaproxyRouter {
+    /// Put `percent` of the backend's load-balanced requests on the
+    /// candidate servers, by weight, and read the weights back.
+    async fn set_weights(&self, doing: &str, percent: f64) -> Result<(), ProviderError> {
+        let doing = doing.to_string();
         let servers = self.servers(&doing).await?;
         let w = holding(
             percent,
@@ -370,17 +397,206 @@ impl Router for HaproxyRouter {
                 ));
             }
         }
-        self.save_state().await
+        Ok(())
+    }
+}
+
+// Customer-consistent splits (`sticky`).
+//
+// HAProxy hashes the key in the operator's configuration (docs/providers.md
+// gives the lines): `req.hdr(NAME),xxh32,mod(10000)` is the key's bucket,
+// and a request whose bucket is below the backend's threshold goes to the
+// candidate (`use-server`). The threshold, in basis points, is the entry
+// named after the backend in a map file (`map_str_int(FILE,0)`), which
+// migrate changes through the runtime API (`set map`, or `add map` for a
+// first entry: no reload) and writes to the file, so a reload keeps it.
+// The candidate's buckets at 10% are among its buckets at 25%: the cohort
+// only grows. Requests without the key are load-balanced by weight: the
+// weights hold 0% (100% at 100%) for `missing: legacy`, the plan's share for
+// `missing: split`.
+
+/// The key's buckets: a threshold is in basis points.
+pub const BUCKETS: u32 = 10_000;
+
+impl HaproxyRouter {
+    fn map_file(&self, doing: &str) -> Result<&Text, ProviderError> {
+        self.cfg.map.as_ref().ok_or_else(|| {
+            self.ctx.error(
+                Failure::Rejected,
+                doing,
+                "a sticky split needs 'map' (the map file holding the threshold)",
+            )
+        })
     }
 
-    async fn get(&self, channel: Channel) -> Result<f64, ProviderError> {
-        let doing = format!("reading {channel} of backend '{}'", self.cfg.backend);
-        if channel == Channel::Mirror {
-            return Err(no_mirroring(&self.ctx, &doing));
-        }
-        let servers = self.servers(&doing).await?;
-        self.percent_from(&doing, &servers)
+    /// The backend's threshold (basis points); `None` when the map has no
+    /// entry for it (the configuration's default, 0, applies).
+    async fn threshold(&self, doing: &str) -> Result<Option<u32>, ProviderError> {
+        let file = self.map_file(doing)?;
+        let cmd = format!("show map {}", file.expose());
+        let reply = self
+            .ctx
+            .call(doing, true, || self.command(doing, &cmd))
+            .await?;
+        parse_map_entry(&reply, &self.cfg.backend).map_err(|msg| {
+            self.ctx.error(
+                Failure::Rejected,
+                doing,
+                format!("'show map {file}' on the {}: {msg}", self.endpoint_label()),
+            )
+        })
     }
+
+    async fn set_threshold(&self, doing: &str, cut: u32) -> Result<(), ProviderError> {
+        let file = self.map_file(doing)?;
+        let step = format!("setting the threshold of '{}' in {file} to {cut}", self.cfg.backend);
+        let exists = self.threshold(doing).await?.is_some();
+        let verb = if exists { "set" } else { "add" };
+        let cmd = format!("{verb} map {} {} {cut}", file.expose(), self.cfg.backend);
+        self.ctx
+            .call(&step, true, || async {
+                let reply = self.command(&step, &cmd).await?;
+                let reply = reply.trim();
+                if reply.is_empty() {
+                    Ok(())
+                } else {
+                    Err(self.ctx.error(
+                        Failure::Rejected,
+                        &step,
+                        format!("HAProxy answered: {}", super::web::quote(reply)),
+                    ))
+                }
+            })
+            .await?;
+        // The file too, so a reload of HAProxy keeps the threshold.
+        let path = std::path::Path::new(file.expose());
+        let old = std::fs::read_to_string(path).map_err(|e| {
+            self.ctx.error(Failure::Rejected, &step, format!("cannot read {file}: {e}"))
+        })?;
+        let new = with_map_entry(&old, &self.cfg.backend, cut);
+        if new != old {
+            crate::fsutil::write_atomic(path, new.as_bytes(), None).map_err(|e| {
+                self.ctx.error(Failure::Rejected, &step, format!("cannot write {file}: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn set_sticky(
+        &self,
+        doing: &str,
+        sticky: &Sticky,
+        percent: f64,
+    ) -> Result<(), ProviderError> {
+        let cut = (percent.clamp(0.0, 100.0) * f64::from(BUCKETS) / 100.0).round() as u32;
+        // The requests without the key first: at a rollback, they are back on
+        // legacy before the keyed ones are.
+        self.set_weights(doing, keyless_share(sticky.missing, percent)).await?;
+        self.set_threshold(doing, cut).await?;
+        self.save_state().await?;
+        let verify = format!("{doing}: reading back");
+        let live = self.get_sticky(&verify, sticky).await?;
+        if same_percent(live, percent) {
+            Ok(())
+        } else {
+            Err(self.ctx.error(
+                Failure::Transient,
+                &verify,
+                format!(
+                    "backend '{}' holds {}% after {}% was set (someone else changing it?)",
+                    self.cfg.backend,
+                    super::fmt_number(live),
+                    super::fmt_number(percent)
+                ),
+            ))
+        }
+    }
+
+    /// The keyed share (the threshold), unless the weights do not hold what
+    /// the `missing` rule wants for it: then the weights' share, so that a
+    /// hand change of either is seen.
+    async fn get_sticky(&self, doing: &str, sticky: &Sticky) -> Result<f64, ProviderError> {
+        let cut = self.threshold(doing).await?.unwrap_or(0);
+        let keyed = f64::from(cut.min(BUCKETS)) * 100.0 / f64::from(BUCKETS);
+        let servers = self.servers(doing).await?;
+        let keyless = self.percent_from(doing, &servers)?;
+        // The file holds what migrate set last: a live threshold that
+        // differs from it was changed by hand (through the runtime API);
+        // otherwise weights that do not fit the threshold were.
+        let file = self.map_file(doing)?;
+        let written = std::fs::read_to_string(file.expose())
+            .ok()
+            .and_then(|t| map_file_entry(&t, &self.cfg.backend));
+        if written.is_some_and(|w| w != cut) {
+            return Ok(keyed);
+        }
+        if same_percent(keyless, keyless_share(sticky.missing, keyed)) {
+            Ok(keyed)
+        } else {
+            Ok(keyless)
+        }
+    }
+}
+
+/// The share of requests without the key the candidate gets when the
+/// keyed share is `percent`.
+pub fn keyless_share(missing: Missing, percent: f64) -> f64 {
+    match missing {
+        Missing::Split => percent,
+        Missing::Legacy if percent >= 100.0 => 100.0,
+        Missing::Legacy => 0.0,
+    }
+}
+
+/// `show map FILE`: one `<id> <key> <value>` line per entry. The value of
+/// `key`, as a threshold.
+pub fn parse_map_entry(reply: &str, key: &str) -> Result<Option<u32>, String> {
+    for line in reply.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [id, k, v] if id.starts_with("0x") => {
+                if *k == key {
+                    return v
+                        .parse()
+                        .map(Some)
+                        .map_err(|_| format!("the entry '{key}' holds '{v}', not a number of basis points"));
+                }
+            }
+            _ => return Err(format!("HAProxy answered: {}", super::web::quote(reply))),
+        }
+    }
+    Ok(None)
+}
+
+/// `key`'s value in a map file's text.
+pub fn map_file_entry(text: &str, key: &str) -> Option<u32> {
+    text.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next() == Some(key))
+            .then(|| words.next().and_then(|v| v.parse().ok()))
+            .flatten()
+    })
+}
+
+/// A map file's text with `key`'s entry set to `value` (added at the end
+/// when missing); comments and other entries kept.
+pub fn with_map_entry(text: &str, key: &str, value: u32) -> String {
+    let mut out = String::new();
+    let mut found = false;
+    for line in text.lines() {
+        let first = line.split_whitespace().next();
+        if first == Some(key) && !found {
+            out.push_str(&format!("{key} {value}\n"));
+            found = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !found {
+        out.push_str(&format!("{key} {value}\n"));
+    }
+    out
 }
 
 fn no_mirroring(ctx: &CallCtx, doing: &str) -> ProviderError {
@@ -429,6 +645,16 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             Shape::Text,
             "HAProxy server-state-file to save runtime weights to, so they survive a reload",
         ),
+        Key::optional(
+            "sticky",
+            Shape::Sticky,
+            "split traffic by customer: a hash of the key against a threshold held in 'map'",
+        ),
+        Key::optional(
+            "map",
+            Shape::Text,
+            "HAProxy map file whose entry named after the backend holds the sticky threshold (with sticky)",
+        ),
     ],
     decode,
     check_query: None,
@@ -462,11 +688,23 @@ pub struct Config {
     pub legacy: Vec<String>,
     pub candidate: Vec<String>,
     pub state_file: Option<Text>,
+    /// Absent from the JSON form when unset, so that step digests of
+    /// plans without it stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<Sticky>,
+    /// Absent from the JSON form when unset, so that step digests of
+    /// plans without it stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map: Option<Text>,
 }
 
 impl ProviderConfig for Config {
     fn candidate_label(&self) -> String {
         self.candidate.join(", ")
+    }
+
+    fn split_by(&self) -> Option<String> {
+        self.sticky.as_ref().map(|s| s.key.describe())
     }
 }
 
@@ -497,6 +735,46 @@ fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let legacy = r.servers(cx, "legacy");
     let candidate = r.servers(cx, "candidate");
     let state_file = r.opt_text(cx, "state_file");
+    let sticky = r.sticky(cx, Ok(()));
+    let map = r.opt_text(cx, "map").and_then(|m| match (&m, r.map.opt("map")) {
+        // The runtime API reads a command as words.
+        (Some(t), Some((n, p))) if t.expose().contains(char::is_whitespace) => {
+            cx.error_hint(
+                n.span,
+                &p,
+                "the map file's path cannot hold spaces: HAProxy's runtime API reads it as words",
+                "move the map file to a path without spaces",
+            );
+            Err(Reported)
+        }
+        _ => Ok(m),
+    });
+    let (sticky, map) = (sticky.ok()?, map.ok()?);
+    match (&sticky, &map) {
+        (Some(_), None) => {
+            if let Some((n, p)) = r.map.opt("sticky") {
+                cx.error_hint(
+                    n.span,
+                    &p,
+                    format!("{} has 'sticky' but no 'map'", r.what),
+                    "name the map file whose entry holds the threshold: map: /etc/haproxy/migrate.map",
+                );
+            }
+            return None;
+        }
+        (None, Some(_)) => {
+            if let Some((n, p)) = r.map.opt("map") {
+                cx.error_hint(
+                    n.span,
+                    &p,
+                    format!("{} has 'map' but no 'sticky'", r.what),
+                    "the map holds a sticky split's threshold: add sticky: { header: NAME }",
+                );
+            }
+            return None;
+        }
+        _ => {}
+    }
     let (legacy, candidate) = (legacy?, candidate?);
     overlap(cx, r, &legacy, &candidate)?;
     spec::config(Config {
@@ -505,6 +783,8 @@ fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
         legacy,
         candidate,
         state_file: state_file.ok()?,
+        sticky,
+        map,
     })
 }
 
@@ -538,6 +818,27 @@ mod tests {
         assert_eq!(f, Failure::Garbage);
         let (f, _) = parse_servers_state("1\n# be_name srv_name\n", "web").unwrap_err();
         assert_eq!(f, Failure::Garbage);
+    }
+
+    #[test]
+    fn map_entries_are_read_and_written() {
+        let reply = "0x55d0c1 other 10\n0x55d0c2 payments 2500\n\n";
+        assert_eq!(parse_map_entry(reply, "payments"), Ok(Some(2500)));
+        assert_eq!(parse_map_entry(reply, "nope"), Ok(None));
+        assert_eq!(parse_map_entry("", "payments"), Ok(None));
+        assert!(parse_map_entry("Unknown map identifier.\n", "p").is_err());
+        assert!(parse_map_entry("0x1 payments x\n", "payments").is_err());
+        let file = "# thresholds\nother 10\npayments 0\n";
+        assert_eq!(
+            with_map_entry(file, "payments", 100),
+            "# thresholds\nother 10\npayments 100\n"
+        );
+        assert_eq!(with_map_entry("", "payments", 5), "payments 5\n");
+        assert_eq!(map_file_entry(file, "payments"), Some(0));
+        assert_eq!(map_file_entry(file, "nope"), None);
+        assert_eq!(keyless_share(Missing::Legacy, 50.0), 0.0);
+        assert_eq!(keyless_share(Missing::Legacy, 100.0), 100.0);
+        assert_eq!(keyless_share(Missing::Split, 5.0), 5.0);
     }
 
     #[test]

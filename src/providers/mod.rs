@@ -124,7 +124,7 @@ pub fn config_of<T: 'static>(p: &Provider) -> anyhow::Result<&T> {
 }
 
 pub use crate::domain::{
-    fmt_number, fmt_reading, same_flag, same_percent, Channel, FlagChange, FlagState,
+    fmt_number, fmt_reading, same_flag, same_percent, Channel, FlagChange, FlagState, Value,
     PERCENT_TOLERANCE,
 };
 
@@ -136,6 +136,20 @@ pub trait Router: Send + Sync {
     async fn set(&self, channel: Channel, percent: f64) -> Result<(), ProviderError>;
     /// The share of the channel's traffic the candidate gets now.
     async fn get(&self, channel: Channel) -> Result<f64, ProviderError>;
+    /// The share as the proxy holds it: [`Value::Percent`] when it was
+    /// given one, [`Value::Configured`] when no override is set and its own
+    /// configuration gives the share (Envoy's route before a runtime key is
+    /// written). A proxy without such overrides reads [`Router::get`].
+    async fn read(&self, channel: Channel) -> Result<Value, ProviderError> {
+        Ok(Value::Percent(self.get(channel).await?))
+    }
+    /// Remove the channel's override, so that the proxy's own
+    /// configuration rules again (it gave `percent` when it was read):
+    /// restoring a [`Value::Configured`] baseline. Absolute and idempotent.
+    /// A proxy without such overrides sets `percent`.
+    async fn unset(&self, channel: Channel, percent: f64) -> Result<(), ProviderError> {
+        self.set(channel, percent).await
+    }
 }
 
 #[async_trait]

@@ -8,7 +8,9 @@
 //! to "1" for that share of requests, which the operator's mirror location
 //! checks. A `map` sets `$migrate_<upstream>_split` to the split the file
 //! holds, so the live configuration can be seen from outside (e.g. in a
-//! response header).
+//! response header). With `sticky`, the upstream is the template of one
+//! upstream per side, and a `split_clients` on the customer's key chooses
+//! between them (see below).
 //!
 //! A change writes the file atomically, runs `test` (if given) and
 //! `reload`; if either fails, the previous file is put back and the error
@@ -24,12 +26,13 @@ use serde::Serialize;
 
 use super::split::{holding, percent_of};
 use super::{
-    config_of, file_holds, fmt_number, Adapter, CallCtx, Channel, Failure, ProviderError, Router,
+    config_of, file_holds, fmt_number, same_percent, Adapter, CallCtx, Channel, Failure,
+    ProviderError, Router,
 };
 use crate::plan::decode::Cx;
-use crate::plan::providers::{overlap, Fields};
+use crate::plan::providers::{overlap, Fields, Reported};
 use crate::plan::spec::{self, Key, ProviderConfig, ProviderSpec, Shape};
-use crate::plan::{Capability, Provider, Text};
+use crate::plan::{Capability, Missing, Provider, Sticky, StickyKey, Text};
 
 /// nginx takes any positive weight; this bound keeps the numbers readable
 /// while holding the common percents exactly.
@@ -582,15 +585,25 @@ impl NginxRouter {
         let (traffic, mirror) = match channel {
             Channel::Traffic => {
                 let up = self.upstream(doing, p)?;
-                edits.push((
-                    up.span.clone(),
-                    self.render_upstream(up, src, percent, doing)?,
-                ));
+                match &self.cfg.sticky {
+                    Some(sticky) => {
+                        for (found, text) in self.render_sticky(doing, up, src, sticky, percent)? {
+                            match found.and_then(|f| find_block(&p.stmts, f)) {
+                                Some(b) => edits.push((b.span.clone(), text)),
+                                None => appended.push(text),
+                            }
+                        }
+                    }
+                    None => edits.push((
+                        up.span.clone(),
+                        self.render_upstream(up, src, percent, doing)?,
+                    )),
+                }
                 (Some(percent), self.mirror_of(doing, p)?)
             }
             Channel::Mirror => {
                 let traffic = match find_block(&p.stmts, |w| self.is_upstream(w)) {
-                    Some(_) => Some(self.traffic_of(doing, p)?),
+                    Some(_) => Some(self.live_traffic(doing, p)?),
                     None => None,
                 };
                 let split = self.render_split(percent);
@@ -694,6 +707,275 @@ impl NginxRouter {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Customer-consistent splits (`sticky`).
+//
+// The operator's upstream is the template of two upstreams migrate writes,
+// `migrate_<upstream>_legacy` and `migrate_<upstream>_candidate` (each
+// side's servers with their parameters, and the upstream's other
+// directives). A `split_clients` on the key (`$http_<header>` or
+// `$cookie_<name>`) sets `$migrate_<upstream>_keyed` to the candidate's
+// upstream for the plan's share of keys: split_clients hashes the key
+// (MurmurHash2) and gives the first share of the hash range to the first
+// entry, so with the candidate listed first the keys it takes at 10% are
+// among those it takes at 25%: the cohort only grows. A `map` on the key
+// sends a request without it (an empty key) to legacy (`missing: legacy`;
+// to the candidate at 100%) or to `$migrate_<upstream>_random`, a
+// `split_clients` on `$request_id` (`missing: split`). The operator's
+// location proxies to `http://$migrate_<upstream>_upstream`.
+
+/// A test of a block's words, to find the block migrate wrote before.
+type BlockTest<'a> = Box<dyn Fn(&[String]) -> bool + 'a>;
+
+impl NginxRouter {
+    fn up_ident(&self) -> String {
+        self.cfg
+            .upstream
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect()
+    }
+
+    /// `migrate_<upstream>_<side>`: an upstream's name, or (with `$`) a
+    /// variable's.
+    fn sticky_name(&self, what: &str) -> String {
+        format!("migrate_{}_{what}", self.up_ident())
+    }
+
+    /// The nginx variable holding the request's key.
+    fn key_var(sticky: &Sticky) -> String {
+        match &sticky.key {
+            StickyKey::Header(h) => format!("$http_{}", h.to_ascii_lowercase().replace('-', "_")),
+            StickyKey::Cookie(c) => format!("$cookie_{c}"),
+        }
+    }
+
+    /// The blocks of a sticky split at `percent`, each with how to find
+    /// the one it replaces.
+    fn render_sticky(
+        &self,
+        doing: &str,
+        up: &Stmt,
+        src: &str,
+        sticky: &Sticky,
+        percent: f64,
+    ) -> Result<Vec<(Option<BlockTest<'_>>, String)>, ProviderError> {
+        let servers = self.servers(doing, up)?;
+        let mut out: Vec<(Option<BlockTest<'_>>, String)> = Vec::new();
+        for (side, names) in [("legacy", &self.cfg.legacy), ("candidate", &self.cfg.candidate)] {
+            let name = self.sticky_name(side);
+            let mut body = String::new();
+            for s in up.block.iter().flatten() {
+                match s.words.first().map(String::as_str) {
+                    Some("server") => {}
+                    // A shared memory zone is named once per configuration.
+                    Some("zone") if s.words.len() >= 2 => {
+                        let mut words = s.words.clone();
+                        words[1] = format!("{}_{side}", words[1]);
+                        let words: Vec<String> = words.iter().map(|w| word(w)).collect();
+                        body.push_str(&format!("    {};\n", words.join(" ")));
+                    }
+                    _ => {
+                        body.push_str("    ");
+                        body.push_str(src.get(s.span.clone()).unwrap_or_default());
+                        body.push('\n');
+                    }
+                }
+            }
+            for addr in names {
+                let rest = servers
+                    .iter()
+                    .find(|s| &s.address == addr)
+                    .map(|s| s.rest.clone())
+                    .unwrap_or_default();
+                let mut parts = vec!["server".to_string(), word(addr)];
+                parts.extend(rest.iter().map(|r| word(r)));
+                body.push_str(&format!("    {};\n", parts.join(" ")));
+            }
+            let test_name = name.clone();
+            out.push((
+                Some(Box::new(move |w: &[String]| {
+                    w.len() == 2 && w[0] == "upstream" && w[1] == test_name
+                })),
+                format!("upstream {name} {{\n{body}}}"),
+            ));
+        }
+        let (legacy, candidate) = (self.sticky_name("legacy"), self.sticky_name("candidate"));
+        let split = |source: &str, var: String| {
+            let p = (percent * 100.0).round() / 100.0;
+            let entries = if p <= 0.0 {
+                format!("    *       {legacy};\n")
+            } else if p >= 100.0 {
+                format!("    *       {candidate};\n")
+            } else {
+                format!(
+                    "    {:<7} {candidate};\n    *       {legacy};\n",
+                    format!("{}%", fmt_number(p))
+                )
+            };
+            let test_var = var.clone();
+            (
+                Some(Box::new(move |w: &[String]| {
+                    w.len() == 3 && w[0] == "split_clients" && w[2] == test_var
+                }) as BlockTest<'_>),
+                format!("split_clients \"{source}\" {var} {{\n{entries}}}"),
+            )
+        };
+        let key_var = Self::key_var(sticky);
+        out.push(split(
+            &format!("${{{}}}", &key_var[1..]),
+            format!("${}", self.sticky_name("keyed")),
+        ));
+        let keyless = match sticky.missing {
+            Missing::Legacy if percent >= 100.0 => candidate.clone(),
+            Missing::Legacy => legacy.clone(),
+            Missing::Split => {
+                out.push(split(
+                    "${request_id}",
+                    format!("${}", self.sticky_name("random")),
+                ));
+                format!("${}", self.sticky_name("random"))
+            }
+        };
+        let map_var = format!("${}", self.sticky_name("upstream"));
+        let test_var = map_var.clone();
+        out.push((
+            Some(Box::new(move |w: &[String]| {
+                w.len() == 3 && w[0] == "map" && w[2] == test_var
+            })),
+            format!(
+                "map {key_var} {map_var} {{\n    \"\"      {keyless};\n    default ${};\n}}",
+                self.sticky_name("keyed")
+            ),
+        ));
+        Ok(out)
+    }
+
+    /// The candidate's share of a `split_clients` block whose values name
+    /// the candidate's upstream; `None` when there is no such block.
+    fn sticky_split_of(&self, doing: &str, p: &Parsed, var: &str) -> Result<Option<f64>, ProviderError> {
+        let var = format!("${}", self.sticky_name(var));
+        let Some(block) = find_block(&p.stmts, |w| w.len() == 3 && w[0] == "split_clients" && w[2] == var) else {
+            return Ok(None);
+        };
+        let candidate = self.sticky_name("candidate");
+        let bad = |what: String| {
+            self.err(
+                Failure::Rejected,
+                doing,
+                format!("{}: split_clients for {var}: {what}", self.file()),
+            )
+        };
+        let (mut listed, mut on, mut star_on) = (0.0, 0.0, false);
+        for s in block.block.iter().flatten() {
+            let (Some(share), Some(value)) = (s.words.first(), s.words.get(1)) else {
+                return Err(bad(format!("'{}' is not 'N% upstream;'", s.words.join(" "))));
+            };
+            if share == "*" {
+                star_on = *value == candidate;
+                continue;
+            }
+            let pct: f64 = share
+                .strip_suffix('%')
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad(format!("'{share}' is not a percentage")))?;
+            listed += pct;
+            if *value == candidate {
+                on += pct;
+            }
+        }
+        if star_on {
+            on += (100.0 - listed).max(0.0);
+        }
+        Ok(Some(on))
+    }
+
+    /// The share a sticky split holds: the keyed share, unless the rule for
+    /// requests without the key says otherwise (then that rule's share, so
+    /// a hand change of either is seen).
+    fn sticky_of(&self, doing: &str, p: &Parsed, sticky: &Sticky) -> Result<f64, ProviderError> {
+        let Some(keyed) = self.sticky_split_of(doing, p, "keyed")? else {
+            // Before the first change, the operator's placeholder sends
+            // requests to the upstream: its weights hold the share.
+            return self.traffic_of(doing, p);
+        };
+        let map_var = format!("${}", self.sticky_name("upstream"));
+        let keyless = find_block(&p.stmts, |w| w.len() == 3 && w[0] == "map" && w[2] == map_var)
+            .and_then(|b| {
+                b.block
+                    .iter()
+                    .flatten()
+                    .find(|s| s.words.first().is_some_and(String::is_empty))
+                    .and_then(|s| s.words.get(1).cloned())
+            })
+            .ok_or_else(|| {
+                self.err(
+                    Failure::Rejected,
+                    doing,
+                    format!(
+                        "{}: no 'map {} {map_var}' sending requests without the key somewhere",
+                        self.file(),
+                        Self::key_var(sticky)
+                    ),
+                )
+            })?;
+        let random = format!("${}", self.sticky_name("random"));
+        let keyless_share = if keyless == random {
+            self.sticky_split_of(doing, p, "random")?.unwrap_or(0.0)
+        } else if keyless == self.sticky_name("candidate") {
+            100.0
+        } else {
+            0.0
+        };
+        let expected = match sticky.missing {
+            Missing::Split => keyed,
+            Missing::Legacy if keyed >= 100.0 => 100.0,
+            Missing::Legacy => 0.0,
+        };
+        let rule_kept = match sticky.missing {
+            Missing::Split => keyless == random,
+            Missing::Legacy => keyless != random,
+        };
+        // The marker holds what migrate wrote last: a keyed share that
+        // differs from it was changed by hand; otherwise a rule for
+        // requests without the key that does not fit the keyed share was.
+        let written = self.marker_traffic(p);
+        if written.is_some_and(|w| !same_percent(w, keyed)) {
+            return Ok(keyed);
+        }
+        if rule_kept && same_percent(keyless_share, expected) {
+            Ok(keyed)
+        } else {
+            Ok(keyless_share)
+        }
+    }
+
+    /// The traffic share the marker says migrate wrote last.
+    fn marker_traffic(&self, p: &Parsed) -> Option<f64> {
+        let block = find_block(&p.stmts, |w| self.is_marker(w))?;
+        let value = block
+            .block
+            .iter()
+            .flatten()
+            .find(|s| s.words.first().map(String::as_str) == Some("default"))?
+            .words
+            .get(1)?;
+        value
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("traffic="))?
+            .parse()
+            .ok()
+    }
+
+    /// The traffic share the file holds, by weights or by key.
+    fn live_traffic(&self, doing: &str, p: &Parsed) -> Result<f64, ProviderError> {
+        match &self.cfg.sticky {
+            Some(sticky) => self.sticky_of(doing, p, sticky),
+            None => self.traffic_of(doing, p),
+        }
+    }
+}
+
 const HEADER_MARK: &str = "Managed by migrate";
 const HEADER: &str = "# Managed by migrate: the upstream, split_clients and map blocks it\n# names are rewritten on every traffic or mirror change.\n";
 
@@ -731,7 +1013,7 @@ impl Router for NginxRouter {
         let verify = format!("{doing}: reading back");
         let (_, parsed) = self.read(&verify)?;
         let live = match channel {
-            Channel::Traffic => self.traffic_of(&verify, &parsed)?,
+            Channel::Traffic => self.live_traffic(&verify, &parsed)?,
             Channel::Mirror => self.mirror_of(&verify, &parsed)?,
         };
         file_holds(&self.ctx, &verify, self.file(), live, percent)
@@ -745,7 +1027,7 @@ impl Router for NginxRouter {
         );
         let (_, parsed) = self.read(&doing)?;
         match channel {
-            Channel::Traffic => self.traffic_of(&doing, &parsed),
+            Channel::Traffic => self.live_traffic(&doing, &parsed),
             Channel::Mirror => self.mirror_of(&doing, &parsed),
         }
     }
@@ -794,6 +1076,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             Shape::Literal,
             "nginx variable set by split_clients for mirroring (default migrate_mirror)",
         ),
+        Key::optional(
+            "sticky",
+            Shape::Sticky,
+            "split traffic by customer: split_clients on a header or cookie, the location proxying to $migrate_<upstream>_upstream",
+        ),
     ],
     decode,
     check_query: None,
@@ -820,11 +1107,19 @@ pub struct Config {
     pub legacy: Vec<String>,
     pub candidate: Vec<String>,
     pub mirror_variable: String,
+    /// Absent from the JSON form when unset, so that step digests of
+    /// plans without it stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<Sticky>,
 }
 
 impl ProviderConfig for Config {
     fn candidate_label(&self) -> String {
         self.candidate.join(", ")
+    }
+
+    fn split_by(&self) -> Option<String> {
+        self.sticky.as_ref().map(|s| s.key.describe())
     }
 }
 
@@ -857,6 +1152,25 @@ fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
         }),
         None => Some("migrate_mirror".to_string()),
     };
+    let sticky = r.sticky(cx, Ok(())).and_then(|s| match &s {
+        // nginx reads a cookie through the variable $cookie_<name>, and a
+        // variable's name has no '-'.
+        Some(Sticky {
+            key: StickyKey::Cookie(c),
+            ..
+        }) if c.contains('-') => {
+            if let Some((n, p)) = r.map.opt("sticky") {
+                cx.error_hint(
+                    n.span,
+                    &p,
+                    format!("nginx cannot read the cookie '{c}': its $cookie_ variable cannot name a '-'"),
+                    "key the split on a header, or on a cookie named with letters, digits and '_'",
+                );
+            }
+            Err(Reported)
+        }
+        _ => Ok(s),
+    });
     let (legacy, candidate) = (legacy?, candidate?);
     overlap(cx, r, &legacy, &candidate)?;
     spec::config(Config {
@@ -867,6 +1181,7 @@ fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
         legacy,
         candidate,
         mirror_variable: mirror_variable?,
+        sticky: sticky.ok()?,
     })
 }
 
@@ -893,6 +1208,7 @@ mod tests {
                 legacy: vec!["10.0.0.1:8080".into(), "10.0.0.2:8080".into()],
                 candidate: vec!["10.0.1.1:8080".into()],
                 mirror_variable: "migrate_mirror".into(),
+                sticky: None,
             },
         )
     }
@@ -984,6 +1300,78 @@ upstream payments {
             };
             assert_eq!(r.mirror_of("t", &p3).unwrap(), pct, "{o}");
         }
+    }
+
+    #[test]
+    fn a_sticky_split_writes_side_upstreams_a_keyed_split_and_the_map() {
+        let mut r = router("unused");
+        r.cfg.sticky = Some(Sticky {
+            key: StickyKey::Header("X-Customer".into()),
+            missing: Missing::Legacy,
+        });
+        let p = Parsed {
+            stmts: parse(OPERATOR).unwrap(),
+        };
+        let out = r
+            .rewrite("t", OPERATOR, &p, Channel::Traffic, 10.0)
+            .unwrap();
+        // The operator's upstream is kept as written: the template.
+        assert!(out.contains("server 10.0.0.1:8080 max_fails=3 fail_timeout=10s;"), "{out}");
+        assert!(
+            out.contains("upstream migrate_payments_legacy {\n    zone payments_legacy 64k;\n    keepalive 16;\n    server 10.0.0.1:8080 max_fails=3 fail_timeout=10s;\n    server 10.0.0.2:8080;\n}"),
+            "{out}"
+        );
+        assert!(out.contains("upstream migrate_payments_candidate {"), "{out}");
+        // The candidate's share comes first, so it grows from one end.
+        assert!(
+            out.contains("split_clients \"${http_x_customer}\" $migrate_payments_keyed {\n    10%     migrate_payments_candidate;\n    *       migrate_payments_legacy;\n}"),
+            "{out}"
+        );
+        assert!(
+            out.contains("map $http_x_customer $migrate_payments_upstream {\n    \"\"      migrate_payments_legacy;\n    default $migrate_payments_keyed;\n}"),
+            "{out}"
+        );
+        let p2 = Parsed {
+            stmts: parse(&out).unwrap(),
+        };
+        assert!(same_percent(r.live_traffic("t", &p2).unwrap(), 10.0));
+        let again = r.rewrite("t", &out, &p2, Channel::Traffic, 10.0).unwrap();
+        assert_eq!(again, out, "idempotent");
+        // At 100%, requests without the key go to the candidate too.
+        let full = r.rewrite("t", &out, &p2, Channel::Traffic, 100.0).unwrap();
+        assert!(full.contains("\"\"      migrate_payments_candidate;"), "{full}");
+        let p3 = Parsed {
+            stmts: parse(&full).unwrap(),
+        };
+        assert_eq!(r.live_traffic("t", &p3).unwrap(), 100.0);
+
+        // `missing: split`: a per-request split_clients at the same share.
+        r.cfg.sticky = Some(Sticky {
+            key: StickyKey::Cookie("customer".into()),
+            missing: Missing::Split,
+        });
+        let split = r.rewrite("t", &out, &p2, Channel::Traffic, 25.0).unwrap();
+        assert!(
+            split.contains("split_clients \"${request_id}\" $migrate_payments_random {\n    25%"),
+            "{split}"
+        );
+        assert!(
+            split.contains("map $cookie_customer $migrate_payments_upstream {\n    \"\"      $migrate_payments_random;"),
+            "{split}"
+        );
+        let p4 = Parsed {
+            stmts: parse(&split).unwrap(),
+        };
+        assert_eq!(r.live_traffic("t", &p4).unwrap(), 25.0);
+        // A hand change of the per-request share is seen.
+        let random = split
+            .rfind("25%     migrate_payments_candidate")
+            .unwrap();
+        let hand = format!("{}60%{}", &split[..random], &split[random + 3..]);
+        let p5 = Parsed {
+            stmts: parse(&hand).unwrap(),
+        };
+        assert_eq!(r.live_traffic("t", &p5).unwrap(), 60.0);
     }
 
     #[test]

@@ -70,6 +70,38 @@ fn put(map: &mut Hash, name: &str, value: Yaml) {
     }
 }
 
+/// A service's name inside the file provider's configuration: Traefik
+/// takes `a@file` there for the service `a` the file defines.
+fn local(name: &str) -> &str {
+    name.strip_suffix("@file").unwrap_or(name)
+}
+
+/// Whether two references name the same service of the file (`a`,
+/// `a@file`).
+fn same_service(a: &str, b: &str) -> bool {
+    local(a) == local(b)
+}
+
+/// How to write `want` where the file already names it: as the file does
+/// (`a` stays `a`, `a@file` stays `a@file`), else as the plan does.
+fn as_written<'a>(existing: &'a [String], want: &'a str) -> &'a str {
+    existing
+        .iter()
+        .find(|n| same_service(n, want))
+        .map_or(want, String::as_str)
+}
+
+/// The `name`s of a list of service references.
+fn names(list: Option<&Yaml>) -> Vec<String> {
+    match list {
+        Some(Yaml::Array(a)) => a
+            .iter()
+            .filter_map(|e| e["name"].as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn lookup<'a>(doc: &'a Yaml, path: &[&str]) -> &'a Yaml {
     path.iter().fold(doc, |v, p| &v[*p])
 }
@@ -138,7 +170,7 @@ impl TraefikRouter {
             &[
                 "http",
                 "services",
-                &self.cfg.service,
+                local(&self.cfg.service),
                 "weighted",
                 "services",
             ],
@@ -174,9 +206,9 @@ impl TraefikRouter {
                     )
                 })?,
             };
-            if name == self.cfg.legacy {
+            if same_service(name, &self.cfg.legacy) {
                 legacy += weight;
-            } else if name == self.cfg.candidate {
+            } else if same_service(name, &self.cfg.candidate) {
                 candidate += weight;
             } else {
                 return Err(self.err(
@@ -205,13 +237,17 @@ impl TraefikRouter {
         let Some(ms) = &self.cfg.mirror_service else {
             return Err(no_mirror(&self.ctx, doing));
         };
-        let mirrors = lookup(doc, &["http", "services", ms, "mirroring", "mirrors"]);
+        let mirrors = lookup(doc, &["http", "services", local(ms), "mirroring", "mirrors"]);
         let Yaml::Array(list) = mirrors else {
             return Ok(0.0);
         };
         Ok(list
             .iter()
-            .filter(|m| m["name"].as_str() == Some(self.cfg.candidate.as_str()))
+            .filter(|m| {
+                m["name"]
+                    .as_str()
+                    .is_some_and(|n| same_service(n, &self.cfg.candidate))
+            })
             .filter_map(|m| as_number(&m["percent"]))
             .sum())
     }
@@ -244,11 +280,12 @@ impl TraefikRouter {
                     let bp = (percent * 100.0).round() as i64;
                     (10_000 - bp, bp)
                 };
-                let svc = child(services, &self.cfg.service)
-                    .ok_or_else(|| not_map(&format!("http.services.{}", self.cfg.service)))?;
-                let weighted = child(svc, "weighted").ok_or_else(|| {
-                    not_map(&format!("http.services.{}.weighted", self.cfg.service))
-                })?;
+                let name = local(&self.cfg.service);
+                let svc = child(services, name)
+                    .ok_or_else(|| not_map(&format!("http.services.{name}")))?;
+                let weighted = child(svc, "weighted")
+                    .ok_or_else(|| not_map(&format!("http.services.{name}.weighted")))?;
+                let existing = names(weighted.get(&key("services")));
                 let entry = |name: &str, w: i64| {
                     let mut h = Hash::new();
                     h.insert(key("name"), key(name));
@@ -259,8 +296,8 @@ impl TraefikRouter {
                     weighted,
                     "services",
                     Yaml::Array(vec![
-                        entry(&self.cfg.legacy, l),
-                        entry(&self.cfg.candidate, c),
+                        entry(as_written(&existing, &self.cfg.legacy), l),
+                        entry(as_written(&existing, &self.cfg.candidate), c),
                     ]),
                 );
             }
@@ -278,13 +315,28 @@ impl TraefikRouter {
                         ),
                     ));
                 }
+                let ms = local(ms);
                 let svc =
                     child(services, ms).ok_or_else(|| not_map(&format!("http.services.{ms}")))?;
                 let mirroring = child(svc, "mirroring")
                     .ok_or_else(|| not_map(&format!("http.services.{ms}.mirroring")))?;
-                put(mirroring, "service", key(&self.cfg.legacy));
+                let mut existing = names(mirroring.get(&key("mirrors")));
+                existing.extend(
+                    mirroring
+                        .get(&key("service"))
+                        .and_then(Yaml::as_str)
+                        .map(str::to_string),
+                );
+                put(
+                    mirroring,
+                    "service",
+                    key(as_written(&existing, &self.cfg.legacy)),
+                );
                 let mut m = Hash::new();
-                m.insert(key("name"), key(&self.cfg.candidate));
+                m.insert(
+                    key("name"),
+                    key(as_written(&existing, &self.cfg.candidate)),
+                );
                 m.insert(key("percent"), Yaml::Integer(percent as i64));
                 put(mirroring, "mirrors", Yaml::Array(vec![Yaml::Hash(m)]));
             }
@@ -387,6 +439,11 @@ pub static SPEC: ProviderSpec = ProviderSpec {
             Shape::Literal,
             "the mirroring Traefik service migrate owns",
         ),
+        Key::optional(
+            "sticky",
+            Shape::Sticky,
+            "refused for traefik: its sticky cookie pins a client to the side it first landed on (see docs/providers.md)",
+        ),
     ],
     decode,
     check_query: None,
@@ -421,7 +478,29 @@ impl ProviderConfig for Config {
     fn missing_for(&self, cap: Capability) -> Option<&'static str> {
         (cap == Capability::Mirror && self.mirror_service.is_none()).then_some("mirror_service")
     }
+
+    fn refuses_percent(&self, cap: Capability, percent: f64) -> Option<(String, String)> {
+        (cap == Capability::Mirror && percent.fract() != 0.0).then(|| {
+            (
+                "Traefik mirrors whole percents (a mirror's `percent` is an integer)".to_string(),
+                format!(
+                    "use a whole percent: {} or {}",
+                    fmt_number(percent.floor()),
+                    fmt_number(percent.ceil())
+                ),
+            )
+        })
+    }
 }
+
+/// Why `sticky` is refused. A weighted service picks a child at random by
+/// weight for each request; its `sticky.cookie` then pins the client to the
+/// child it landed on, whatever the weights become. So the side is not
+/// decided by the customer's key (a customer on two devices can be on both
+/// sides), a pinned customer does not follow the share as it grows, and a
+/// rollback to weight 0 leaves every customer pinned to the candidate there.
+const STICKY_REFUSED: &str = "its weighted service picks a side per request at random by weight, and its sticky cookie only pins a client to the side it first landed on, so the side is not decided by the customer's key and a rollback leaves pinned customers on the candidate";
+const STICKY_INSTEAD: &str = "split by customer with a flag service that buckets by key (unleash, flagd, launchdarkly), or with an nginx, haproxy or envoy provider";
 
 fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let file = r.text(cx, "file");
@@ -429,6 +508,7 @@ fn decode(cx: &mut Cx<'_>, r: &Fields<'_, '_>) -> Option<spec::Config> {
     let legacy = r.literal(cx, "legacy");
     let candidate = r.literal(cx, "candidate");
     let mirror_service = r.opt_literal(cx, "mirror_service");
+    r.refuse_sticky(cx, STICKY_REFUSED, STICKY_INSTEAD)?;
     spec::config(Config {
         file: file?,
         service: service?,

@@ -36,6 +36,12 @@ impl Backend {
         self.server.requests().len()
     }
 
+    /// Every request served so far (with its headers: a request Envoy
+    /// mirrored comes with its host suffixed `-shadow`).
+    pub fn requests(&self) -> Vec<crate::http::Request> {
+        self.server.requests()
+    }
+
     pub fn reset(&self) {
         self.server.clear();
     }

@@ -29,6 +29,16 @@ pub struct Haproxy {
 
 impl Haproxy {
     pub fn start(backend: &str, servers: &[Server<'_>]) -> Result<Self> {
+        Self::start_with_rules(backend, servers, |_| String::new())
+    }
+
+    /// [`Haproxy::start`] with `rules` (given the temporary directory) as
+    /// the backend's first lines, before its servers.
+    pub fn start_with_rules(
+        backend: &str,
+        servers: &[Server<'_>],
+        rules: impl FnOnce(&Path) -> String,
+    ) -> Result<Self> {
         crate::require("haproxy")?;
         let dir = tempfile::Builder::new()
             .prefix("migrate-haproxy-")
@@ -56,6 +66,7 @@ backend {backend}
     balance roundrobin
 "
         );
+        cfg.push_str(&rules(dir.path()));
         for s in servers {
             cfg.push_str(&format!(
                 "    server {} 127.0.0.1:{} weight {}\n",

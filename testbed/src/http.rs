@@ -1,7 +1,8 @@
 //! A small real HTTP/1.1 server for tests, on 127.0.0.1 and a free port:
 //! it records every request and answers what the test's handler says,
 //! including slow answers (a delay) and answers that never come. Used to
-//! stand in for systems that cannot run here (Envoy, LaunchDarkly), to
+//! stand in for systems that cannot run here (LaunchDarkly) or for faults
+//! a real one cannot show (an Envoy admin answering garbage or 500s), to
 //! serve `/metrics` pages, as a scrape target for Prometheus, as the
 //! upstreams of the proxies under test ([`crate::backend`]), and, answering
 //! [`Response::never`], as a server that accepts connections and never

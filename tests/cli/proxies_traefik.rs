@@ -425,3 +425,122 @@ fn traefik_routes_real_requests_by_each_step_and_back_after_rollback() {
     let log = traefik.log();
     assert!(!log.contains("ERR"), "{log}");
 }
+
+/// The weight Traefik's API says `service` gives `name`, however the
+/// reference is written (`legacy`, `legacy@file`).
+fn live_weight_of(service: &Value, name: &str) -> Option<i64> {
+    service["weighted"]["services"]
+        .as_array()?
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.strip_suffix("@file").unwrap_or(n) == name)
+        })
+        .map(|s| s["weight"].as_i64().unwrap_or(1))
+}
+
+#[test]
+fn traefik_takes_a_provider_qualified_name_for_the_files_service() {
+    let rig = Rig::new("traefik-live");
+    let legacy = Backend::start("legacy").unwrap();
+    let candidate = Backend::start("candidate").unwrap();
+    let file = rig.path("dynamic.yaml");
+    // The file names its services as the file provider's own: `legacy`,
+    // `candidate`; the plan names them as Traefik's API shows them.
+    let operator = live_config(&legacy, &candidate)
+        .replace("legacy@file", "legacy")
+        .replace("candidate@file", "candidate");
+    std::fs::write(&file, &operator).unwrap();
+    rig.plan(
+        &LIVE_PLAN
+            .replace("service: search\n", "service: search@file\n")
+            .replace(
+                "mirror_service: search-mirror",
+                "mirror_service: search-mirror@file",
+            ),
+    );
+    let traefik = Traefik::start(&file).unwrap();
+    let weights = |percent: i64| {
+        traefik
+            .wait_for_service("search@file", &format!("{percent}%"), |s| {
+                live_weight_of(s, "candidate") == Some(percent)
+                    && live_weight_of(s, "legacy") == Some(100 - percent)
+            })
+            .unwrap();
+    };
+    weights(0);
+
+    let (code, out, err) = rig.run(&["advance", "--steps", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    weights(10);
+    assert_split(route(&traefik, "/"), 10);
+    // Written back as the operator wrote them, in the services migrate
+    // owns (no `search@file` beside `search`).
+    let doc = load(&file);
+    let services = &doc["http"]["services"];
+    assert_eq!(
+        keys(services),
+        ["search", "search-mirror", "legacy", "candidate"]
+    );
+    let weighted = &services["search"]["weighted"]["services"];
+    assert_eq!(weighted[0]["name"].as_str(), Some("legacy"));
+    assert_eq!(weighted[1]["name"].as_str(), Some("candidate"));
+    let mirroring = &services["search-mirror"]["mirroring"];
+    assert_eq!(mirroring["service"].as_str(), Some("legacy"));
+    assert_eq!(mirroring["mirrors"][0]["name"].as_str(), Some("candidate"));
+    assert_eq!(mirroring["mirrors"][0]["percent"].as_i64(), Some(20));
+
+    let (code, out, err) = rig.run(&["rollback"]);
+    assert_eq!(code, 0, "{out}{err}");
+    weights(0);
+    assert_split(route(&traefik, "/"), 0);
+    let log = traefik.log();
+    assert!(!log.contains("ERR"), "{log}");
+}
+
+#[tokio::test]
+async fn traefik_takes_a_bare_name_for_a_qualified_reference() {
+    // The other way round: the file says `search-es@file`, the plan
+    // `search-es`.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("search.yaml");
+    std::fs::write(&file, OPERATOR).unwrap();
+    let text = format!(
+        "version: 1
+name: traefik-test
+providers:
+  edge:
+    type: traefik
+    file: '{}'
+    service: search
+    legacy: search-es
+    candidate: search-v2
+phases:
+  - name: canary
+    steps:
+      - traffic: {{ provider: edge, percent: 10 }}
+",
+        file.display()
+    );
+    let env: HashMap<String, String> = HashMap::new();
+    let plan = migrate::plan::validate(&text, &env, migrate::providers::catalog())
+        .unwrap()
+        .plan;
+    let edge = Registry::new(&plan).router("edge").unwrap();
+    assert_eq!(edge.get(Channel::Traffic).await.unwrap(), 0.0);
+    edge.set(Channel::Traffic, 10.0).await.unwrap();
+    let doc = load(&file);
+    let weighted = &doc["http"]["services"]["search"]["weighted"]["services"];
+    assert_eq!(weighted[0]["name"].as_str(), Some("search-es@file"));
+    assert_eq!(weighted[1]["name"].as_str(), Some("search-v2@file"));
+    assert_eq!(weighted[1]["weight"].as_i64(), Some(10));
+    // A service of another provider is another service.
+    let other = text.replace("legacy: search-es", "legacy: search-es@docker");
+    let plan = migrate::plan::validate(&other, &env, migrate::providers::catalog())
+        .unwrap()
+        .plan;
+    let edge = Registry::new(&plan).router("edge").unwrap();
+    let e = edge.get(Channel::Traffic).await.unwrap_err();
+    assert!(e.to_string().contains("search-es@file"), "{e}");
+}

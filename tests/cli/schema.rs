@@ -215,7 +215,7 @@ fn the_schema_names_exactly_the_keys_the_validator_accepts() {
                     ["continuous"]
             }
             "phase" => &s["properties"]["phases"]["items"],
-            "request" => &s["$defs"]["request"],
+            "request" | "sticky" => &s["$defs"][name],
             "flag" | "webhook" | "canary" => &step_schema(&s, name)["properties"][name],
             provider => s["$defs"]["provider"]["oneOf"]
                 .as_array()
