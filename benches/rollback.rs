@@ -11,9 +11,14 @@
 //!    loopback), as migrate measures it.
 //! 3. Overhead: `status` and `plan --offline` wall time; peak memory of an
 //!    `advance --wait` over 10,000 gate evaluations.
+//! 4. Notifications: time to rollback (`scrape` gate) with `settings.notify`
+//!    naming no one, a real Alertmanager, an Alertmanager that is down
+//!    (nothing listens) and one that never answers: breach → restored, and
+//!    restored → the process's exit (what is queued gets at most 3 s).
 //!
 //! `cargo bench --bench rollback` (all), or `-- ttr`, `-- fanout`,
-//! `-- overhead`; `ROLLBACK_BENCH_RUNS=N` sets the runs per mode.
+//! `-- overhead`, `-- notify`; `ROLLBACK_BENCH_RUNS=N` sets the runs per
+//! mode.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -171,10 +176,13 @@ struct Sample {
     breach_to_restored: f64,
     to_restored: f64,
     failed: usize,
+    /// From every target restored to the process's exit.
+    restored_to_exit: f64,
 }
 
-/// One time-to-rollback run; `prometheus`: gate through a real Prometheus.
-fn ttr_once(prometheus: bool) -> Sample {
+/// One time-to-rollback run; `prometheus`: gate through a real Prometheus;
+/// `notify`: the provider (YAML flow map) `settings.notify` names.
+fn ttr_once(prometheus: bool, notify: Option<&str>) -> Sample {
     let legacy = Server::start(|_| Response::ok("legacy")).expect("legacy");
     let cand = candidate();
     let page = metrics(&cand);
@@ -231,12 +239,16 @@ fn ttr_once(prometheus: bool) -> Sample {
             "{ provider: app, query: 'sum(rate(candidate_errors_total[3s])) / sum(rate(candidate_requests_total[3s]))', max: 0.05, interval: 1s, no_data: pass }".to_string(),
         ),
     };
+    let (notify_setting, notify_provider) = match notify {
+        Some(p) => (", notify: [am]".to_string(), format!("  am: {p}\n")),
+        None => (String::new(), String::new()),
+    };
     let plan = format!(
         "version: 1
 name: ttr
-settings: {{ interval: 250ms, timeout: 2s, retries: 1, rollback_timeout: 10s }}
+settings: {{ interval: 250ms, timeout: 2s, retries: 1, rollback_timeout: 10s{notify_setting} }}
 providers:
-  lb: {{ type: haproxy, socket: '{sock}', backend: payments, legacy: old, candidate: new }}
+{notify_provider}  lb: {{ type: haproxy, socket: '{sock}', backend: payments, legacy: old, candidate: new }}
   edge:
     type: nginx
     file: '{upstream}'
@@ -301,6 +313,7 @@ phases:
     let t0 = now_ms();
     cand.failing.store(true, Ordering::SeqCst);
     let status = child.wait().expect("migrate exits");
+    let exited = now_ms();
     let _ = reader.join();
     let (failures, _sent) = traffic.finish();
     assert_eq!(status.code(), Some(3), "the breaker rolled back");
@@ -317,6 +330,7 @@ phases:
         breach_to_restored: restored - breach,
         to_restored: restored - t0,
         failed,
+        restored_to_exit: exited - restored,
     }
 }
 
@@ -330,7 +344,7 @@ fn ttr() {
         let mut total = Vec::new();
         let mut failed = Vec::new();
         for i in 0..runs() {
-            let s = ttr_once(prometheus);
+            let s = ttr_once(prometheus, None);
             eprintln!(
                 "  {name} run {}: T0→breach {:.0} ms, breach→restored {:.0} ms, T0→restored {:.0} ms, {} failed requests",
                 i + 1,
@@ -355,6 +369,59 @@ fn ttr() {
             p95(&mut total),
             median(&mut failed.clone()),
             failed.iter().copied().fold(0.0, f64::max),
+        );
+    }
+}
+
+/// Breach → restored, and restored → exit, with notifications to no one,
+/// to a real Alertmanager, to one that is down and to one that never
+/// answers.
+fn notify() {
+    let hook = Server::start(|_| Response::ok("")).expect("receiver");
+    let am = testbed::alertmanager::Alertmanager::start(&hook.url("/hook")).expect("alertmanager");
+    let silent = Server::start(|_| Response::never()).expect("silent server");
+    let down = testbed::free_port().expect("port");
+    let modes = [
+        ("no notify", None),
+        (
+            "Alertmanager up",
+            Some(format!("{{ type: alertmanager, url: '{}' }}", am.url())),
+        ),
+        (
+            "Alertmanager down (connection refused)",
+            Some(format!(
+                "{{ type: alertmanager, url: 'http://127.0.0.1:{down}' }}"
+            )),
+        ),
+        (
+            "Alertmanager never answers",
+            Some(format!(
+                "{{ type: alertmanager, url: '{}' }}",
+                silent.url("")
+            )),
+        ),
+    ];
+    for (name, provider) in modes {
+        let mut restore = Vec::new();
+        let mut exit = Vec::new();
+        for i in 0..runs() {
+            let s = ttr_once(false, provider.as_deref());
+            eprintln!(
+                "  {name} run {}: breach→restored {:.0} ms, restored→exit {:.0} ms",
+                i + 1,
+                s.breach_to_restored,
+                s.restored_to_exit
+            );
+            restore.push(s.breach_to_restored);
+            exit.push(s.restored_to_exit);
+        }
+        println!(
+            "notify | {name} | runs {} | breach→restored median {:.0} ms p95 {:.0} ms | restored→exit median {:.0} ms p95 {:.0} ms",
+            runs(),
+            median(&mut restore.clone()),
+            p95(&mut restore),
+            median(&mut exit.clone()),
+            p95(&mut exit),
         );
     }
 }
@@ -562,5 +629,8 @@ fn main() {
     }
     if want("ttr") {
         ttr();
+    }
+    if want("notify") {
+        notify();
     }
 }

@@ -432,7 +432,7 @@ Register-ArgumentCompleter -Native -CommandName 'migrate' -ScriptBlock {
             break
         }
         'migrate;supervise' {
-            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Serve /metrics and /healthz on this address')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Serve the page (/), its API (/api/v1/), /metrics and /healthz on this address')
             [CompletionResult]::new('--poll', '--poll', [CompletionResultType]::ParameterName, 'How often to look at the states and, on standby, at the lease')
             [CompletionResult]::new('--stale-after', '--stale-after', [CompletionResultType]::ParameterName, '/healthz fails when the loop, or a soak''s gate evaluations, are this late')
             [CompletionResult]::new('--group', '--group', [CompletionResultType]::ParameterName, 'Supervisors of the same group share one lease: one of them is active')

@@ -406,7 +406,7 @@ set edit:completion:arg-completer[migrate] = {|@words|
             cand --help 'Print help'
         }
         &'migrate;supervise'= {
-            cand --listen 'Serve /metrics and /healthz on this address'
+            cand --listen 'Serve the page (/), its API (/api/v1/), /metrics and /healthz on this address'
             cand --poll 'How often to look at the states and, on standby, at the lease'
             cand --stale-after '/healthz fails when the loop, or a soak''s gate evaluations, are this late'
             cand --group 'Supervisors of the same group share one lease: one of them is active'

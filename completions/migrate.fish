@@ -275,7 +275,7 @@ complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -s q -l quiet
 complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -s v -l verbose -d 'Print more detail (repeat for more)'
 complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -l no-color -d 'Never use colors (NO_COLOR is honoured too)'
 complete -c migrate -n "__fish_migrate_using_subcommand reconcile" -s h -l help -d 'Print help'
-complete -c migrate -n "__fish_migrate_using_subcommand supervise" -l listen -d 'Serve /metrics and /healthz on this address' -r
+complete -c migrate -n "__fish_migrate_using_subcommand supervise" -l listen -d 'Serve the page (/), its API (/api/v1/), /metrics and /healthz on this address' -r
 complete -c migrate -n "__fish_migrate_using_subcommand supervise" -l poll -d 'How often to look at the states and, on standby, at the lease' -r
 complete -c migrate -n "__fish_migrate_using_subcommand supervise" -l stale-after -d '/healthz fails when the loop, or a soak\'s gate evaluations, are this late' -r
 complete -c migrate -n "__fish_migrate_using_subcommand supervise" -l group -d 'Supervisors of the same group share one lease: one of them is active' -r

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
-/// Where `migrate supervise` serves `/metrics` and `/healthz` by default:
-/// loopback only.
+/// Where `migrate supervise` serves its page, `/metrics` and `/healthz` by
+/// default: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9465";
 
 #[derive(Debug, Parser)]
@@ -274,7 +274,7 @@ pub struct SuperviseArgs {
     /// read again while running
     #[arg(value_name = "PLAN|DIR")]
     pub plans: Vec<PathBuf>,
-    /// Serve /metrics and /healthz on this address
+    /// Serve the page (/), its API (/api/v1/), /metrics and /healthz on this address
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: std::net::SocketAddr,
     /// Also complete soaks and run the following steps, as `advance --wait --all` does

@@ -6,6 +6,7 @@
 //! exit code through [`outcome`]; Ctrl-C is caught by [`interrupt`].
 
 pub mod interrupt;
+pub mod notify;
 pub mod outcome;
 pub mod plan_file;
 pub mod reconciler;

@@ -16,7 +16,7 @@ pub async fn run(
     args: &AdvanceArgs,
     printer: Printer,
 ) -> anyhow::Result<ExitCode> {
-    let ctx = Ctx::new(global, printer)?;
+    let ctx = Ctx::notifying(global, printer)?;
     let engine = ctx.engine();
     let limit = match (&args.steps, &args.to) {
         (Some(n), _) => Limit::Steps(*n),
@@ -24,9 +24,12 @@ pub async fn run(
         (None, None) => Limit::All,
     };
     if ctx.dry_run {
-        return super::plan::preview(&ctx, &engine, &limit).await;
+        let code = super::plan::preview(&ctx, &engine, &limit).await;
+        ctx.preview_notify().await;
+        return code;
     }
     ctx.catch_interrupt();
+    ctx.observe().await;
     let prompter = ctx.prompter();
     let opts = AdvanceOptions {
         limit,
@@ -38,7 +41,10 @@ pub async fn run(
         prompter: prompter.as_ref().map(|p| p as &dyn Prompter),
         accept_baseline: args.accept_baseline,
     };
-    let outcome = engine.advance(&opts).await.map_err(engine_error)?;
+    let outcome = engine.advance(&opts).await;
+    // The breaker has done its work: now the notifications go.
+    ctx.finish().await;
+    let outcome = outcome.map_err(engine_error)?;
     let (code, text) = describe(&outcome);
     ctx.emit_json(json!({
         "type": "summary",

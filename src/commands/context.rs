@@ -5,6 +5,9 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crate::app::notify::{preview, Notify, Notifying, Options, FLUSH};
 use crate::app::{EngineParts, Lock};
 use crate::cli::Global;
 use crate::engine::{Engine, Interrupt, Prompter, Reconciler, Reporter};
@@ -25,8 +28,7 @@ pub struct Ctx {
     pub store: Box<dyn Store>,
     pub registry: Registry,
     pub printer: Printer,
-    human: Option<HumanReporter>,
-    json: Option<JsonReporter>,
+    events: Notifying<Render>,
     pub interrupt: Interrupt,
     pub reconciler: Box<dyn Reconciler>,
     pub dry_run: bool,
@@ -35,17 +37,36 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(global: &Global, printer: Printer) -> anyhow::Result<Self> {
+        Self::open(global, printer, false)
+    }
+
+    /// A command that drives the migration (advance, rollback, retry,
+    /// resume): it also tells the plan's notifiers (`settings.notify`).
+    pub fn notifying(global: &Global, printer: Printer) -> anyhow::Result<Self> {
+        Self::open(global, printer, true)
+    }
+
+    fn open(global: &Global, printer: Printer, notifying: bool) -> anyhow::Result<Self> {
         let plan = load_plan(&global.file, &printer)?;
         crate::app::plan_file::say_security_notices(&plan.plan, &printer);
         let store = store_for(global, &plan)?;
         let registry = Registry::new(&plan.plan);
-        let (human, json) = if printer.json {
-            (None, Some(JsonReporter::new()))
+        let render = if printer.json {
+            Render::Json(JsonReporter::new())
         } else {
-            (
-                Some(HumanReporter::new(printer.quiet, printer.verbose > 0)),
-                None,
+            Render::Human(HumanReporter::new(printer.quiet, printer.verbose > 0))
+        };
+        // Nothing is sent on a dry run (`--dry-run` says what would be).
+        let notify = if global.dry_run || !notifying {
+            None
+        } else {
+            Notify::start(
+                &plan.plan,
+                &registry,
+                Options::COMMAND,
+                Arc::new(move |m: &str| printer.err(m)),
             )
+            .map(Arc::new)
         };
         let interrupt = Interrupt::default();
         let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
@@ -54,8 +75,10 @@ impl Ctx {
             store,
             registry,
             printer,
-            human,
-            json,
+            events: Notifying {
+                inner: render,
+                notify,
+            },
             interrupt,
             reconciler: super::reconciler(),
             dry_run: global.dry_run,
@@ -64,17 +87,50 @@ impl Ctx {
     }
 
     pub fn reporter(&self) -> &dyn Reporter {
-        match (&self.human, &self.json) {
-            (Some(h), _) => h,
-            (None, Some(j)) => j,
-            (None, None) => &crate::engine::events::Silent,
-        }
+        &self.events
     }
 
     /// Print one JSON object on the event stream (a command's summary).
     pub fn emit_json(&self, value: serde_json::Value) {
-        if let Some(j) = &self.json {
+        if let Render::Json(j) = &self.events.inner {
             j.emit(value);
+        }
+    }
+
+    /// Tell the notifiers what the migration's state says holds now (what
+    /// fires, what cleared). A state that cannot be read is left for the
+    /// next look.
+    pub async fn observe(&self) {
+        if let Some(n) = &self.events.notify {
+            if let Ok(state) = self.store.load().await {
+                n.observe(&self.plan.plan, state.as_ref());
+            }
+        }
+    }
+
+    /// At the end of a command: observe the state once more, then give the
+    /// notifications still queued a short, bounded time to go.
+    pub async fn finish(&self) {
+        if let Some(n) = &self.events.notify {
+            if let Ok(state) = self.store.load().await {
+                n.observe(&self.plan.plan, state.as_ref());
+            }
+            n.finish(FLUSH).await;
+        }
+    }
+
+    /// `--dry-run`: what the notifiers would be sent now.
+    pub async fn preview_notify(&self) {
+        if self.plan.plan.settings.notify.is_empty() || self.printer.json {
+            return;
+        }
+        let state = self.store.load().await.ok().flatten();
+        let lines = preview(&self.plan.plan, &self.registry, state.as_ref());
+        if !lines.is_empty() {
+            self.printer.out(&format!(
+                "Notifications (not sent on a dry run):\n  {}",
+                lines.join("\n  ")
+            ));
         }
     }
 
@@ -115,6 +171,21 @@ impl Ctx {
     pub fn prompter(&self) -> Option<TerminalPrompter> {
         (!self.printer.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal())
             .then_some(TerminalPrompter)
+    }
+}
+
+/// How events are rendered.
+enum Render {
+    Human(HumanReporter),
+    Json(JsonReporter),
+}
+
+impl Reporter for Render {
+    fn event(&self, event: &crate::engine::Event) {
+        match self {
+            Render::Human(h) => h.event(event),
+            Render::Json(j) => j.event(event),
+        }
     }
 }
 

@@ -34,13 +34,16 @@ pub async fn pause(
 }
 
 pub async fn resume(global: &Global, printer: Printer) -> anyhow::Result<ExitCode> {
-    let ctx = Ctx::new(global, printer)?;
+    let ctx = Ctx::notifying(global, printer)?;
     let engine = ctx.engine();
     if ctx.dry_run {
         ctx.printer.out("Dry run: the migration would be resumed.");
         return Ok(ExitCode::Ok);
     }
-    engine.resume().await.map_err(engine_error)?;
+    ctx.observe().await;
+    let resumed = engine.resume().await;
+    ctx.finish().await;
+    resumed.map_err(engine_error)?;
     ctx.emit_json(json!({"type": "summary", "command": "resume"}));
     if !ctx.printer.json {
         ctx.printer.out("Resumed. `migrate advance` carries on.");

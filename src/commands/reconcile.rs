@@ -6,6 +6,7 @@
 //! ([`crate::reconcile::continuous`]) until Ctrl-C, a line (or JSON event)
 //! per pass, its readings recorded in the journal for parity gates.
 
+use crate::app::notify::{Notify, Options as NotifyOptions};
 use crate::engine::ReconcileResult;
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
@@ -71,6 +72,20 @@ pub fn run(global: &Global, args: &ReconcileArgs, printer: &Printer) -> anyhow::
                 "warning: the result could not be recorded in the migration's journal: {e:#}"
             ));
         }
+    }
+    if !global.dry_run {
+        // A mismatch fires `MigrateParityMismatch`; parity 1 resolves it.
+        let registry = crate::providers::Registry::new(plan);
+        let copy = *printer;
+        let final_parity = summary.final_parity();
+        let fields = serde_json::to_value(&summary)?;
+        runtime.block_on(async {
+            let log = std::sync::Arc::new(move |m: &str| copy.err(m));
+            if let Some(n) = Notify::start(plan, &registry, NotifyOptions::COMMAND, log) {
+                n.parity(&args.name, final_parity, &fields);
+                n.finish(crate::app::notify::FLUSH).await;
+            }
+        });
     }
     if printer.json {
         printer.json(&serde_json::to_value(&summary)?);
@@ -167,9 +182,23 @@ fn follow(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let registry = crate::providers::Registry::new(plan);
+    let printer_copy = *printer;
     let interrupt = crate::engine::Interrupt::default();
     runtime.block_on(async {
         crate::app::interrupt::catch(crate::app::interrupt::Signals::raise(&interrupt));
+        // Every complete reading tells the notifiers: a mismatch fires,
+        // parity 1 resolves (not on a dry run).
+        let notify = if global.dry_run {
+            None
+        } else {
+            Notify::start(
+                plan,
+                &registry,
+                NotifyOptions::COMMAND,
+                std::sync::Arc::new(move |m: &str| printer_copy.err(m)),
+            )
+        };
         let mut stop = std::pin::pin!(interrupt.wait());
         let mut c = tokio::select! {
             c = reconcile::continuous::Continuous::new(plan, name) => c?,
@@ -193,6 +222,9 @@ fn follow(
             passes += 1;
             match outcome {
                 Ok(reading) => {
+                    if let (Some(n), true) = (&notify, reading.complete) {
+                        n.parity(name, reading.parity, &reading.summary);
+                    }
                     let mut recorded = false;
                     if !global.dry_run && throttle.due(&reading, Instant::now()) {
                         let result = ReconcileResult {
@@ -252,6 +284,9 @@ fn follow(
                 () = tokio::time::sleep_until(next) => {}
                 _ = &mut stop => break,
             }
+        }
+        if let Some(n) = &notify {
+            n.finish(crate::app::notify::FLUSH).await;
         }
         if printer.json {
             json.emit(serde_json::json!({

@@ -10,9 +10,12 @@ use crate::output::Printer;
 use super::{engine_error, Ctx};
 
 pub async fn run(global: &Global, printer: Printer) -> anyhow::Result<ExitCode> {
-    let ctx = Ctx::new(global, printer)?;
+    let ctx = Ctx::notifying(global, printer)?;
     let engine = ctx.engine();
-    let report = engine.retry(ctx.dry_run).await.map_err(engine_error)?;
+    ctx.observe().await;
+    let report = engine.retry(ctx.dry_run).await;
+    ctx.finish().await;
+    let report = report.map_err(engine_error)?;
     ctx.emit_json(json!({
         "type": "summary",
         "command": "retry",

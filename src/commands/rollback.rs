@@ -20,7 +20,7 @@ pub async fn run(
     args: &RollbackArgs,
     printer: Printer,
 ) -> anyhow::Result<ExitCode> {
-    let ctx = Ctx::new(global, printer)?;
+    let ctx = Ctx::notifying(global, printer)?;
     let engine = ctx.rollback_engine();
     let req = RollbackRequest {
         to: args.to.clone(),
@@ -32,15 +32,20 @@ pub async fn run(
         force: args.force,
     };
     if ctx.dry_run {
-        return preview(&ctx, &engine, &req, args.legacy).await;
+        let code = preview(&ctx, &engine, &req, args.legacy).await;
+        ctx.preview_notify().await;
+        return code;
     }
     ctx.catch_interrupt();
+    ctx.observe().await;
     let report = if args.legacy {
         engine.rollback_legacy(&req).await
     } else {
         engine.rollback(&req).await
-    }
-    .map_err(engine_error)?;
+    };
+    // Traffic first; then the notifications.
+    ctx.finish().await;
+    let report = report.map_err(engine_error)?;
     let code = if report.remaining.is_empty() {
         ExitCode::Ok
     } else {

@@ -36,9 +36,28 @@ pub async fn run(
     let followers: Option<Box<dyn crate::supervise::continuous::Followers>> =
         Some(Box::new(crate::supervise::continuous::PlanFollowers));
     let sup = Supervisor::new(global, opts, out, &printer, followers)?;
-    let server = http::serve(args.listen, sup.metrics(), args.stale_after)
-        .await
-        .map_err(|e| anyhow::anyhow!("serving /metrics and /healthz on {}: {e}", args.listen))?;
+    let access = http::Access::from_env(args.listen);
+    if !access.page_served() {
+        printer.note(&format!(
+            "note: {} is not a loopback address: the page and its API are served only with a token ({}); /metrics and /healthz are served",
+            args.listen,
+            http::TOKEN_VAR
+        ));
+    }
+    let server = http::serve(
+        args.listen,
+        sup.metrics(),
+        sup.page(),
+        access,
+        args.stale_after,
+    )
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "serving the page, /metrics and /healthz on {}: {e}",
+            args.listen
+        )
+    })?;
     let shutdown = Shutdown::default();
     catch_signals(shutdown.clone());
     let code = sup.run(shutdown, server.addr).await;

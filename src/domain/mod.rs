@@ -6,6 +6,7 @@
 
 pub mod compare;
 pub mod env;
+pub mod notify;
 pub mod sql;
 
 use std::fmt;

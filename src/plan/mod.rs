@@ -44,6 +44,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "on_breach",
     "rollback_timeout",
     "state",
+    "notify",
 ];
 pub const STATE_KEYS: &[&str] = &["backend", "dir", "url"];
 
@@ -152,6 +153,10 @@ fn decode_plan(cx: &mut Cx<'_>, root: &Node) -> Option<Plan> {
     let providers = section(&map, "providers")
         .map(|n| providers::decode_all(cx, n))
         .unwrap_or_default();
+    let notify = match section(&map, "settings") {
+        Some(n) => notify(cx, n, &providers),
+        None => Some(Vec::new()),
+    };
     let reconciliations = section(&map, "reconciliations")
         .map(|n| gates::decode_reconciliations(cx, n, &providers))
         .unwrap_or_default();
@@ -176,11 +181,13 @@ fn decode_plan(cx: &mut Cx<'_>, root: &Node) -> Option<Plan> {
             Vec::new()
         }
     };
+    let mut settings = settings?;
+    settings.notify = notify?;
     let plan = Plan {
         version: version?,
         name: name?,
         description,
-        settings: settings?,
+        settings,
         providers,
         gates,
         reconciliations,
@@ -284,6 +291,48 @@ fn state(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<StateConfig> {
     }
 }
 
+/// `settings.notify`: the providers told about the migration, each one
+/// that sends notifications, none twice.
+fn notify(cx: &mut Cx<'_>, settings: &Node, providers: &[Provider]) -> Option<Vec<String>> {
+    let yaml::NodeKind::Map(entries) = &settings.kind else {
+        return Some(Vec::new());
+    };
+    let Some((_, node)) = entries
+        .iter()
+        .find(|(k, _)| k.as_scalar().is_some_and(|s| s.text == "notify"))
+    else {
+        return Some(Vec::new());
+    };
+    let path = "settings.notify";
+    let items = cx.seq(node, path)?;
+    let mut names: Vec<String> = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        match refs::resolve_provider(
+            cx,
+            item,
+            &p,
+            providers,
+            Capability::Notify,
+            "settings.notify",
+        ) {
+            Some(name) if names.contains(&name) => {
+                cx.error_hint(
+                    item.span,
+                    &p,
+                    format!("provider '{name}' is listed twice"),
+                    "list each provider once",
+                );
+                ok = false;
+            }
+            Some(name) => names.push(name),
+            None => ok = false,
+        }
+    }
+    ok.then_some(names)
+}
+
 /// Definitions nothing uses are likely mistakes (a gate defined but never
 /// watched protects nothing).
 fn warn_unused(cx: &mut Cx<'_>, map: &decode::MapReader<'_>, plan: &Plan) {
@@ -316,6 +365,9 @@ fn warn_unused(cx: &mut Cx<'_>, map: &decode::MapReader<'_>, plan: &Plan) {
                 used.insert(format!("reconciliation:{reconcile}"));
             }
         }
+    }
+    for n in &plan.settings.notify {
+        used.insert(format!("provider:{n}"));
     }
     for r in &plan.reconciliations {
         used.insert(format!("provider:{}", r.source.provider));

@@ -68,6 +68,8 @@ pub struct Settings {
     #[serde(serialize_with = "ser_duration")]
     pub rollback_timeout: Duration,
     pub state: StateConfig,
+    /// The providers told about the migration (alerts, notices).
+    pub notify: Vec<String>,
 }
 
 impl Default for Settings {
@@ -79,6 +81,7 @@ impl Default for Settings {
             on_breach: OnBreach::Rollback,
             rollback_timeout: Duration::from_secs(60),
             state: StateConfig::Local { dir: None },
+            notify: Vec::new(),
         }
     }
 }
@@ -147,6 +150,8 @@ pub enum Capability {
     Flags,
     Metrics,
     Database,
+    /// Tells people: alerts or notices (`settings.notify`).
+    Notify,
 }
 
 impl Capability {
@@ -157,6 +162,7 @@ impl Capability {
             Capability::Flags => "sets feature flags",
             Capability::Metrics => "reads metrics",
             Capability::Database => "holds data",
+            Capability::Notify => "sends notifications",
         }
     }
 
@@ -168,6 +174,7 @@ impl Capability {
             Capability::Flags => "set feature flags",
             Capability::Metrics => "read metrics",
             Capability::Database => "hold data",
+            Capability::Notify => "send notifications",
         }
     }
 }

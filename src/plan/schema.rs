@@ -233,6 +233,13 @@ pub fn plan_schema(catalog: &Catalog) -> Value {
                     "where the migration's state and journal live",
                 ),
             ),
+            (
+                "notify",
+                described(
+                    json!({"type": "array", "items": r("name"), "uniqueItems": true}),
+                    "providers told about the migration: alertmanager (alerts), webhook (events)",
+                ),
+            ),
         ],
         &[],
         "all optional",
@@ -483,9 +490,9 @@ pub fn key_sets(catalog: &Catalog) -> Vec<(&'static str, Vec<&'static str>)> {
         ("phase", PHASE_KEYS.to_vec()),
         ("request", REQUEST_KEYS.to_vec()),
         ("sticky", STICKY_KEYS.to_vec()),
-        ("flag", FLAG_KEYS.to_vec()),
-        ("webhook", WEBHOOK_KEYS.to_vec()),
-        ("canary", CANARY_KEYS.to_vec()),
+        ("flag step", FLAG_KEYS.to_vec()),
+        ("webhook step", WEBHOOK_KEYS.to_vec()),
+        ("canary step", CANARY_KEYS.to_vec()),
     ];
     for spec in catalog {
         let mut keys = COMMON_KEYS.to_vec();

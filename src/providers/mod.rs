@@ -7,6 +7,8 @@
 //!   flagd, launchdarkly, http, exec).
 //! - [`Metrics`]: a number from a query, or no data (prometheus, scrape,
 //!   http, exec).
+//! - [`Notifier`]: tells people — alerts (alertmanager) or notices
+//!   (webhook).
 //!
 //! Each adapter declares itself in its own file: its plan-level
 //! declaration (a [`ProviderSpec`]: type name, keys, capabilities, decode)
@@ -63,6 +65,8 @@ adapters![
     postgres,
     mysql,
     sqlite,
+    alertmanager,
+    webhook,
 ];
 
 /// The declarations of [`ADAPTERS`], for the plan layer (validation, the
@@ -85,6 +89,7 @@ pub fn adapter_of(p: &Provider) -> Option<&'static Adapter> {
 pub type BuildRouter = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Router>>;
 pub type BuildFlags = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Flags>>;
 pub type BuildMetrics = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Metrics>>;
+pub type BuildNotifier = fn(&Provider, CallCtx) -> anyhow::Result<Arc<dyn Notifier>>;
 pub type Connect =
     for<'a> fn(&'a Provider, CallCtx) -> BoxFuture<'a, anyhow::Result<Arc<dyn db::Database>>>;
 
@@ -96,6 +101,7 @@ pub struct Adapter {
     pub flags: Option<BuildFlags>,
     pub metrics: Option<BuildMetrics>,
     pub database: Option<Connect>,
+    pub notifier: Option<BuildNotifier>,
 }
 
 impl Adapter {
@@ -108,6 +114,7 @@ impl Adapter {
             flags: None,
             metrics: None,
             database: None,
+            notifier: None,
         }
     }
 }
@@ -165,6 +172,37 @@ pub trait Metrics: Send + Sync {
     /// no matching series). NaN is passed on as NaN: the gate takes it as no
     /// data, and says NaN.
     async fn query(&self, query: &str) -> Result<Option<f64>, ProviderError>;
+}
+
+/// What a notifier is given to send.
+#[derive(Clone, Copy, Debug)]
+pub enum Message<'a> {
+    /// Conditions, firing or resolved (Alertmanager).
+    Alerts(&'a [crate::domain::notify::Alert]),
+    /// Something that happened, and when (webhooks).
+    Notice(&'a crate::domain::notify::Notice, std::time::SystemTime),
+}
+
+/// A request a notifier would make: where to (as shown: `${VAR}`s
+/// unexpanded), its headers and its body. A body never holds a value from
+/// the environment.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub shown: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Tells people about a migration.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// The request that carries `message`; `None` when this notifier does
+    /// not take that kind of message (Alertmanager takes alerts, webhooks
+    /// take notices).
+    fn render(&self, message: &Message<'_>) -> Option<Outgoing>;
+    /// Send a rendered request; transient failures are retried with
+    /// backoff.
+    async fn send(&self, request: &Outgoing) -> Result<(), ProviderError>;
 }
 
 /// How a call failed, which decides whether it is worth retrying.
@@ -324,6 +362,7 @@ enum Handle {
     Router(Arc<dyn Router>),
     Flags(Arc<dyn Flags>),
     Metrics(Arc<dyn Metrics>),
+    Notifier(Arc<dyn Notifier>),
 }
 
 /// The plan's providers, connected on first use and shared after.
@@ -377,6 +416,10 @@ impl Registry {
         self.remember(name, 2, Handle::Metrics(metrics));
     }
 
+    pub fn set_notifier(&self, name: &str, notifier: Arc<dyn Notifier>) {
+        self.remember(name, 3, Handle::Notifier(notifier));
+    }
+
     pub fn router(&self, name: &str) -> anyhow::Result<Arc<dyn Router>> {
         if let Some(Handle::Router(r)) = self.cached(name, 0) {
             return Ok(r);
@@ -406,6 +449,23 @@ impl Registry {
         };
         self.remember(name, 1, Handle::Flags(f.clone()));
         Ok(f)
+    }
+
+    pub fn notifier(&self, name: &str) -> anyhow::Result<Arc<dyn Notifier>> {
+        if let Some(Handle::Notifier(n)) = self.cached(name, 3) {
+            return Ok(n);
+        }
+        let (p, ctx) = self.lookup(name)?;
+        let ctx = ctx.clone();
+        let n = match adapter_of(p).and_then(|a| a.notifier) {
+            Some(build) => build(p, ctx)?,
+            None => anyhow::bail!(
+                "provider '{name}' ({}) cannot send notifications",
+                p.type_name()
+            ),
+        };
+        self.remember(name, 3, Handle::Notifier(n.clone()));
+        Ok(n)
     }
 
     pub fn metrics(&self, name: &str) -> anyhow::Result<Arc<dyn Metrics>> {
@@ -453,6 +513,11 @@ mod tests {
                 caps.contains(&C::Database),
                 a.database.is_some(),
                 "{name}: database"
+            );
+            assert_eq!(
+                caps.contains(&C::Notify),
+                a.notifier.is_some(),
+                "{name}: notify"
             );
             assert!(matches!(a.spec.article, "a" | "an"), "{name}: article");
         }

@@ -135,6 +135,14 @@ pub trait Store: Send + Sync {
     /// Every journal record, in order.
     async fn journal(&self) -> Result<Vec<Record>, StoreError>;
 
+    /// The journal records numbered after `seq`, in order: what a reader
+    /// that follows the journal (the supervisor's page) has not seen yet.
+    async fn journal_after(&self, seq: u64) -> Result<Vec<Record>, StoreError> {
+        let mut records = self.journal().await?;
+        records.retain(|r| r.seq > seq);
+        Ok(records)
+    }
+
     /// The states of the other migrations kept in the same place (the
     /// same state directory, the same database), to tell whether one of
     /// them already drives a target. One that cannot be read is left out.

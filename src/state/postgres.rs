@@ -1192,6 +1192,16 @@ impl Store for PgStore {
         inner.records_after(&mut c, 0).await
     }
 
+    async fn journal_after(&self, seq: u64) -> Result<Vec<Record>, StoreError> {
+        let inner = &self.inner;
+        let pool = inner.pool().await?;
+        let mut c = pool
+            .acquire()
+            .await
+            .map_err(|e| inner.err("reading the journal", &e))?;
+        inner.records_after(&mut c, seq).await
+    }
+
     async fn others(&self) -> Result<Vec<State>, StoreError> {
         let inner = &self.inner;
         let doing = "reading the other migrations";

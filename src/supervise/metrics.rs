@@ -99,6 +99,14 @@ impl Metrics {
         });
     }
 
+    /// `active` or `standby`.
+    pub fn role(&self) -> &'static str {
+        match self.with(|i| i.active) {
+            Some(true) => "active",
+            _ => "standby",
+        }
+    }
+
     /// The loop completed a round (`Ok`), or could not reach the store.
     pub fn round(&self, store: Result<(), String>) {
         self.with(|i| {

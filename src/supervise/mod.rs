@@ -8,7 +8,8 @@
 //! see [`lease`]), the others are standbys that take over when the lease
 //! is free or runs out. The active one stops acting the moment it is no
 //! longer sure to hold the lease, and every write it makes is fenced by
-//! the lease's token. It serves `/metrics` and `/healthz` ([`http`]).
+//! the lease's token. It serves `/metrics`, `/healthz` and a read-only
+//! page of what it watches ([`http`], [`page`]).
 //!
 //! One round, every `--poll`: read the plans again if they changed; take
 //! (or check) the lease; then, for each migration, read its state (no
@@ -19,6 +20,7 @@ pub mod continuous;
 pub mod http;
 pub mod lease;
 pub mod metrics;
+pub mod page;
 pub mod plans;
 
 use std::collections::BTreeMap;
@@ -29,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::app::notify::{Notify, Options as NotifyOptions};
 use crate::app::outcome::{describe, outcome_name};
 use crate::app::{EngineParts, Lock};
 use crate::cli::Global;
@@ -45,6 +48,7 @@ use crate::state::{actor, hostname, Holder, State, Store, Timestamp};
 use crate::app::store::Backend;
 use lease::{Attempt, Held, Lease};
 use metrics::Metrics;
+use page::Page;
 
 /// How long a look waits for a migration's lock (held by an operator's
 /// command for a moment) before trying again next round.
@@ -146,10 +150,37 @@ impl Out {
         anstream::eprintln!("{}", log_line("supervise", &message));
     }
 
-    fn reporter(&self, migration: &str, metrics: Arc<Metrics>) -> Events {
+    /// Where a migration's notifiers say their troubles.
+    fn notify_log(&self, migration: &str) -> crate::app::notify::Log {
+        let json = self.json.clone();
+        let migration = migration.to_string();
+        Arc::new(move |message: &str| {
+            let message = crate::redact::clean(message).into_owned();
+            match &json {
+                Some(j) => j.emit(json!({
+                    "type": "supervisor",
+                    "event": "notify",
+                    "migration": migration,
+                    "message": message,
+                })),
+                None => anstream::eprintln!(
+                    "{}",
+                    log_line("supervise", &format!("{migration}: {message}"))
+                ),
+            }
+        })
+    }
+
+    fn reporter(
+        &self,
+        migration: &str,
+        metrics: Arc<Metrics>,
+        notify: Option<Arc<Notify>>,
+    ) -> Events {
         Events {
             migration: migration.to_string(),
             metrics,
+            notify,
             human: self
                 .json
                 .is_none()
@@ -165,6 +196,8 @@ impl Out {
 pub struct Events {
     migration: String,
     metrics: Arc<Metrics>,
+    /// The plan's notifiers (`settings.notify`), told after the rest.
+    notify: Option<Arc<Notify>>,
     human: Option<HumanReporter>,
     json: Option<Arc<JsonReporter>>,
 }
@@ -188,6 +221,9 @@ impl Reporter for Events {
                 }
                 j.emit(v);
             }
+        }
+        if let Some(n) = &self.notify {
+            n.event(event);
         }
     }
 }
@@ -286,6 +322,7 @@ pub struct Supervisor<'a> {
     watched: Vec<Watched>,
     out: Out,
     metrics: Arc<Metrics>,
+    page: Arc<Page>,
     reconciler: Box<dyn Reconciler>,
     followers: Option<Box<dyn continuous::Followers>>,
     holder: Holder,
@@ -391,6 +428,7 @@ impl<'a> Supervisor<'a> {
             watched: Vec::new(),
             out,
             metrics,
+            page: Arc::new(Page::default()),
             reconciler: crate::app::reconciler::reconciler(),
             followers,
             holder,
@@ -403,11 +441,16 @@ impl<'a> Supervisor<'a> {
             sup.watched.push(w);
         }
         sup.metrics.watching(&sup.names());
+        sup.page.watching(&sup.names());
         Ok(sup)
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    pub fn page(&self) -> Arc<Page> {
+        self.page.clone()
     }
 
     fn names(&self) -> Vec<String> {
@@ -419,9 +462,17 @@ impl<'a> Supervisor<'a> {
         let store = StateStore::open(&self.backend, &name)?;
         // Nothing is written until this process holds the lease.
         store.fence(Some((self.lease.key(), -1)));
+        let registry = Registry::new(&plan.plan);
+        let notify = Notify::start(
+            &plan.plan,
+            &registry,
+            NotifyOptions::supervisor(self.opts.poll),
+            self.out.notify_log(&name),
+        )
+        .map(Arc::new);
         Ok(Watched {
-            registry: Registry::new(&plan.plan),
-            events: self.out.reporter(&name, self.metrics.clone()),
+            registry,
+            events: self.out.reporter(&name, self.metrics.clone(), notify),
             file,
             text,
             plan,
@@ -440,7 +491,7 @@ impl<'a> Supervisor<'a> {
         self.out.say(
             "started",
             &format!(
-                "watching {} ({}) with state in {}; lease {}{}; {}; /metrics and /healthz on http://{listening}",
+                "watching {} ({}) with state in {}; lease {}{}; {}; the page, /metrics and /healthz on http://{listening}",
                 crate::output::plural(names.len(), "migration"),
                 names.join(", "),
                 self.backend.shown(),
@@ -553,6 +604,11 @@ impl<'a> Supervisor<'a> {
         let had = held.is_some();
         // Released here, for a standby to take at once.
         drop(held);
+        for w in &self.watched {
+            if let Some(n) = &w.events.notify {
+                n.finish(crate::app::notify::FLUSH).await;
+            }
+        }
         self.out.say(
             "stopped",
             if had {
@@ -680,6 +736,7 @@ impl<'a> Supervisor<'a> {
         }
         if changed {
             self.metrics.watching(&self.names());
+            self.page.watching(&self.names());
         }
     }
 
@@ -707,6 +764,11 @@ impl<'a> Supervisor<'a> {
                 st.as_ref(),
                 st.as_ref().and_then(|s| w.soak_of(s)),
             );
+            // Alerts follow the state: fired, kept firing, resolved.
+            if let Some(n) = &w.events.notify {
+                n.observe(&w.plan.plan, st.as_ref());
+            }
+            self.show(i, st.as_ref()).await;
             let Some(h) = held else {
                 continue;
             };
@@ -728,6 +790,28 @@ impl<'a> Supervisor<'a> {
         match unreachable {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+
+    /// Keep the page's view of migration `i` up to date: its state; while
+    /// someone looks, the journal records not yet read and, now and then,
+    /// its targets' live values (a read that hangs is given up on: the
+    /// loop guards soaks first).
+    async fn show(&self, i: usize, st: Option<&State>) {
+        let w = &self.watched[i];
+        let name = w.name();
+        self.page.observe(name, &w.plan.plan, st);
+        if let Some(after) = self.page.after(name, st) {
+            if let Ok(records) = w.store.store().journal_after(after).await {
+                self.page.records(name, after, &records);
+            }
+        }
+        if let Some(st) = st.filter(|_| self.page.live_due(name)) {
+            let engine = w.engine(self, Interrupt::default());
+            let live = tokio::time::timeout(page::LIVE_READ_TIMEOUT, engine.live(st)).await;
+            if let Ok(live) = live {
+                self.page.live(name, &live);
+            }
         }
     }
 
@@ -783,6 +867,12 @@ impl<'a> Supervisor<'a> {
             Ok(_) => None,
             Err(e) => Some(crate::redact::clean(&e.to_string()).into_owned()),
         };
+        if let (Some(p), Some(n)) = (&problem, &w.events.notify) {
+            if p.starts_with("drift:") {
+                n.drift_seen(p.trim_start_matches("drift: "));
+            }
+        }
+        self.page.problem(&name, problem.clone());
         self.metrics.problem(&name, problem);
         let (event, condition, fields, next) = match result {
             Ok(Watch::Idle { reason }) => ("idle", format!("{name}: {reason}"), json!({}), None),

@@ -4,6 +4,7 @@
 //! Each component lives in its own module; this file holds what they share:
 //! free ports, readiness polling, and the child-process guard.
 
+pub mod alertmanager;
 pub mod backend;
 pub mod data_diff;
 pub mod envoy;

@@ -216,7 +216,10 @@ fn the_schema_names_exactly_the_keys_the_validator_accepts() {
             }
             "phase" => &s["properties"]["phases"]["items"],
             "request" | "sticky" => &s["$defs"][name],
-            "flag" | "webhook" | "canary" => &step_schema(&s, name)["properties"][name],
+            "flag step" | "webhook step" | "canary step" => {
+                let kind = name.trim_end_matches(" step");
+                &step_schema(&s, kind)["properties"][kind]
+            }
             provider => s["$defs"]["provider"]["oneOf"]
                 .as_array()
                 .and_then(|a| {

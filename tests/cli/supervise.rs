@@ -91,7 +91,7 @@ pub(crate) fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, Stri
 /// dropped.
 pub(crate) struct Supervisor {
     guard: Guard,
-    port: u16,
+    pub(crate) port: u16,
     out: PathBuf,
     err: PathBuf,
 }
