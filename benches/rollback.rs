@@ -9,8 +9,9 @@
 //!    with a Prometheus gate (1 s scrape, 1 s interval).
 //! 2. Fan-out: `rollback` of 1 and of 10 traffic targets (http providers on
 //!    loopback), as migrate measures it.
-//! 3. Overhead: `status` and `plan --offline` wall time; peak memory of an
-//!    `advance --wait` over 10,000 gate evaluations.
+//! 3. Overhead: `status` wall time; peak memory (VmHWM) of an
+//!    `advance --wait` over 10,000 gate evaluations. (`plan --offline` is
+//!    timed with hyperfine: BENCHMARKS.md, "Plan validation".)
 //! 4. Notifications: time to rollback (`scrape` gate) with `settings.notify`
 //!    naming no one, a real Alertmanager, an Alertmanager that is down
 //!    (nothing listens) and one that never answers: breach → restored, and
@@ -483,8 +484,20 @@ fn fanout() {
             let dir = tempfile::tempdir().expect("tmp");
             let plan = dir.path().join("plan.yaml");
             std::fs::write(&plan, fanout_plan(n, &cp.url(""))).expect("plan");
-            run_json(&["advance"], &plan);
+            // The figure is a rollback of n changed targets: the advance
+            // must have changed them all, and the rollback restored them.
+            let a = run_json(&["advance"], &plan);
+            assert!(
+                a["outcome"] == "completed" && a["exit_code"] == 0,
+                "advance of {n} targets: {a}"
+            );
             let s = run_json(&["rollback"], &plan);
+            assert!(
+                s["exit_code"] == 0
+                    && s["restored"].as_array().map(Vec::len) == Some(n)
+                    && s["remaining"].as_array().is_some_and(Vec::is_empty),
+                "rollback of {n} targets: {s}"
+            );
             secs.push(s["seconds"].as_f64().unwrap_or(f64::NAN) * 1000.0);
         }
         println!(
@@ -512,9 +525,11 @@ fn wall(args: &[&str], plan: &Path, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// A process's peak resident set size so far (`VmHWM`, the high-water
+/// mark; `VmRSS` would be the current one).
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -609,7 +624,7 @@ phases:
         .map(|(n, kib)| format!("{n}: {:.1} MiB", *kib as f64 / 1024.0))
         .collect();
     println!(
-        "overhead | advance --wait RSS by gate evaluations | {} | {:.0} s",
+        "overhead | advance --wait peak RSS (VmHWM) by gate evaluations | {} | {:.0} s",
         line.join(", "),
         start.elapsed().as_secs_f64()
     );

@@ -48,15 +48,25 @@ pub fn describe(o: &Outcome) -> (ExitCode, String) {
             at,
             reason,
             breach,
+            to,
         } => {
+            let back = match to {
+                Some(step) => format!("back to step {step}"),
+                None => "back".to_string(),
+            };
             let who = if *breach {
-                format!("the breaker rolled the migration back ({by}, {at})")
+                format!("the breaker rolled the migration {back} ({by}, {at})")
             } else {
-                format!("{by} rolled the migration back at {at}")
+                format!("{by} rolled the migration {back} at {at}")
+            };
+            let next = if to.is_some() {
+                "`migrate advance` goes on from the step after it"
+            } else {
+                "Fix the cause, then `migrate retry`"
             };
             (
                 ExitCode::RolledBack,
-                format!("Rolled back: {who}: {reason}. Fix the cause, then `migrate retry`."),
+                format!("Rolled back: {who}: {reason}. {next}."),
             )
         }
         Outcome::RollbackIncomplete { remaining } => (

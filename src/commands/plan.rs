@@ -298,7 +298,7 @@ fn preview_text(p: &crate::engine::inspect::Preview, status: crate::state::Statu
         return "Every step is done.\n".to_string();
     }
     if p.changes.is_empty() {
-        out.push_str("The next advance changes no target");
+        out.push_str("The next advance changes no target and");
     } else {
         out.push_str("The next advance would change:\n");
         for c in &p.changes {
@@ -311,7 +311,11 @@ fn preview_text(p: &crate::engine::inspect::Preview, status: crate::state::Statu
         out.push_str("and then");
     }
     match &p.then {
+        Some((id, action)) if p.changes.is_empty() => {
+            out.push_str(&format!(" stops at {id}: {action}\n"));
+        }
         Some((id, action)) => out.push_str(&format!(" stop at {id}: {action}\n")),
+        None if p.changes.is_empty() => out.push_str(" reaches the end of the plan\n"),
         None => out.push_str(" reach the end of the plan\n"),
     }
     out

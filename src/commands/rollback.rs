@@ -120,11 +120,41 @@ pub async fn run(
                 n(report.restored.len()),
                 report.seconds
             ),
-            None => format!(
-                "Rolled back: {} at their baselines, verified ({:.2} s). `migrate retry` starts again when the cause is fixed.",
-                n(report.restored.len()),
-                report.seconds
-            ),
+            None => {
+                // A target a keep_on_rollback step changed is restored to
+                // that step's value, not to its baseline: say which.
+                let st = engine.peek().await.ok().flatten();
+                let kept: Vec<String> = report
+                    .restored
+                    .iter()
+                    .filter(|(t, _, to)| {
+                        st.as_ref()
+                            .and_then(|st| st.targets.get(&t.id()))
+                            .is_some_and(|r| !r.baseline.matches(to))
+                    })
+                    .map(|(t, _, to)| format!("{t} at {to}"))
+                    .collect();
+                let at = if kept.is_empty() {
+                    "at their baselines".to_string()
+                } else if kept.len() == report.restored.len() {
+                    format!(
+                        "{}, as keep_on_rollback steps left {}",
+                        kept.join(", "),
+                        if kept.len() == 1 { "it" } else { "them" }
+                    )
+                } else {
+                    format!(
+                        "at their baselines but {}, as keep_on_rollback steps left {}",
+                        kept.join(", "),
+                        if kept.len() == 1 { "it" } else { "them" }
+                    )
+                };
+                format!(
+                    "Rolled back: {} verified ({:.2} s): {at}. `migrate retry` starts again when the cause is fixed.",
+                    n(report.restored.len()),
+                    report.seconds
+                )
+            }
         }
     };
     ctx.emit_json(json!({

@@ -35,11 +35,20 @@ pub async fn run(
     // read are followed, and their readings recorded, by the active one.
     let followers: Option<Box<dyn crate::supervise::continuous::Followers>> =
         Some(Box::new(crate::supervise::continuous::PlanFollowers));
-    let sup = Supervisor::new(global, opts, out, &printer, followers)?;
+    // Off loopback, nothing is served without a token.
     let access = http::Access::from_env(args.listen);
     if !access.page_served() {
+        return Err(crate::error::Error::Usage(format!(
+            "--listen {}: not a loopback address, and no token is set: set {} (every request but /healthz must then carry `Authorization: Bearer <token>`), or listen on 127.0.0.1",
+            args.listen,
+            http::TOKEN_VAR
+        ))
+        .into());
+    }
+    let sup = Supervisor::new(global, opts, out, &printer, followers)?;
+    if !args.listen.ip().is_loopback() {
         printer.note(&format!(
-            "note: {} is not a loopback address: the page and its API are served only with a token ({}); /metrics and /healthz are served",
+            "note: serving on {}, not a loopback address: every request but /healthz needs the bearer token from {}",
             args.listen,
             http::TOKEN_VAR
         ));

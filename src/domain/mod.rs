@@ -54,6 +54,10 @@ impl fmt::Display for FlagState {
         match (self.enabled, self.percent) {
             (true, Some(p)) => write!(f, "on at {}%", fmt_number(p)),
             (true, None) => f.write_str("on"),
+            // Kept at 100%, an off flag serves everyone when turned on, as
+            // one that keeps no rollout does: the same state, the same
+            // words (a provider may store either).
+            (false, Some(p)) if same_percent(p, 100.0) => f.write_str("off"),
             (false, Some(p)) => write!(f, "off (serves nobody; {}% when turned on)", fmt_number(p)),
             (false, None) => f.write_str("off"),
         }

@@ -65,6 +65,9 @@ pub enum Outcome {
         at: Timestamp,
         reason: String,
         breach: bool,
+        /// `rollback --to`: the step whose values were restored (the
+        /// migration goes on from the step after it).
+        to: Option<String>,
     },
     /// A rollback could not restore everything.
     RollbackIncomplete {
@@ -104,6 +107,7 @@ impl Engine<'_> {
         let mut checked_drift = false;
         let mut said_paused = false;
         let mut approved: HashSet<String> = opts.approve.iter().cloned().collect();
+        self.refuse_unknown_approvals(&opts.approve)?;
         if let Limit::To(id) = &opts.limit {
             if self.plan.step(id).is_none() {
                 return Err(EngineError::Refused(format!(
@@ -111,6 +115,11 @@ impl Engine<'_> {
                 )));
             }
         }
+        // The last rollback when this run began: one journaled since was
+        // made by someone else (the breaker's returns at once), and ends
+        // this run — a partial one (`rollback --to`) too, though it leaves
+        // the migration active.
+        let mut seen_rollback: Option<Option<Timestamp>> = None;
         loop {
             if self.interrupt.raised() {
                 return Ok(Outcome::Interrupted);
@@ -119,6 +128,16 @@ impl Engine<'_> {
             // started with: whatever the plan file, drift or a pause say
             // below, a breach trips the breaker.
             let mut s = self.session_unchecked().await?;
+            let last_rollback = s.state.rollback.as_ref().map(|r| r.at);
+            match seen_rollback {
+                None => seen_rollback = Some(last_rollback),
+                Some(seen) if seen != last_rollback => {
+                    if let Some(o) = blocked(&s.state).or_else(|| rolled_back(&s.state)) {
+                        return Ok(o);
+                    }
+                }
+                Some(_) => {}
+            }
             if let Some(o) = self.guard(&mut s, opts.adopt_gates).await? {
                 return Ok(o);
             }
@@ -237,6 +256,32 @@ impl Engine<'_> {
                 }
             }
         }
+    }
+
+    /// `--approve ID` names an approval step of the plan, or is refused:
+    /// a typo must not pass for an approval given.
+    fn refuse_unknown_approvals(&self, ids: &[String]) -> Result<(), EngineError> {
+        let approvals: Vec<&str> = self
+            .plan
+            .steps()
+            .filter(|s| matches!(s.kind, StepKind::Approve { .. }))
+            .map(|s| s.id.as_str())
+            .collect();
+        let Some(unknown) = ids.iter().find(|id| !approvals.contains(&id.as_str())) else {
+            return Ok(());
+        };
+        let what = match self.plan.step(unknown) {
+            Some(_) => format!("step '{unknown}' is not an approval step"),
+            None => format!("the plan has no step '{unknown}'"),
+        };
+        let has = if approvals.is_empty() {
+            "the plan has no approval steps".to_string()
+        } else {
+            format!("its approval steps: {}", approvals.join(", "))
+        };
+        Err(EngineError::Refused(format!(
+            "--approve {unknown}: {what}; {has}"
+        )))
     }
 
     fn waiting_approval(&self, step: &Step) -> Outcome {
@@ -698,11 +743,23 @@ impl Engine<'_> {
             return Ok(None);
         }
         if let Some(r) = readings.iter().find(|r| r.pause) {
-            let reason = format!(
-                "gate {} has no data ({}); held by its no_data: pause policy",
-                r.gate,
-                r.note.clone().unwrap_or_default()
-            );
+            // The reading's note is `<why> (no_data: pause)`: the why is
+            // said once, and only when it is more than "no data".
+            let why = r
+                .note
+                .as_deref()
+                .map(|n| n.strip_suffix(" (no_data: pause)").unwrap_or(n))
+                .filter(|w| *w != "no data" && !w.is_empty());
+            let reason = match why {
+                Some(why) => format!(
+                    "gate {} has no data ({why}); held by its no_data: pause policy",
+                    r.gate
+                ),
+                None => format!(
+                    "gate {} has no data; held by its no_data: pause policy",
+                    r.gate
+                ),
+            };
             return self
                 .pause_on_breach(s, reason)
                 .await
@@ -811,6 +868,7 @@ impl Engine<'_> {
                         at: self.now(),
                         reason,
                         breach: true,
+                        to: report.to.clone(),
                     })
                 } else {
                     Ok(Outcome::RollbackIncomplete {
@@ -963,15 +1021,14 @@ impl Engine<'_> {
 pub fn blocked(st: &State) -> Option<Outcome> {
     match st.status {
         Status::Completed => Some(Outcome::Completed),
-        Status::RolledBack => {
-            let rb = st.rollback.as_ref();
-            Some(Outcome::RolledBack {
-                by: rb.map(|r| r.actor.clone()).unwrap_or_default(),
-                at: rb.map_or(Timestamp(std::time::SystemTime::UNIX_EPOCH), |r| r.at),
-                reason: rb.map(|r| r.reason.clone()).unwrap_or_default(),
-                breach: rb.is_some_and(|r| r.breach),
-            })
-        }
+        Status::RolledBack => rolled_back(st).or(Some(Outcome::RolledBack {
+            by: String::new(),
+            at: Timestamp(std::time::SystemTime::UNIX_EPOCH),
+            reason: String::new(),
+            breach: false,
+            to: None,
+        })),
+
         Status::RollingBack | Status::RollbackIncomplete => Some(Outcome::RollbackIncomplete {
             remaining: st
                 .rollback
@@ -995,6 +1052,18 @@ pub fn blocked(st: &State) -> Option<Outcome> {
         }
         Status::New | Status::Active | Status::Failed => None,
     }
+}
+
+/// The state's last rollback as an outcome (`None`: there was none).
+fn rolled_back(st: &State) -> Option<Outcome> {
+    let rb = st.rollback.as_ref()?;
+    Some(Outcome::RolledBack {
+        by: rb.actor.clone(),
+        at: rb.at,
+        reason: rb.reason.clone(),
+        breach: rb.breach,
+        to: rb.to.clone(),
+    })
 }
 
 /// Whether the run that claimed a step is still at it.

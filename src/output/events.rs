@@ -540,7 +540,10 @@ impl HumanReporter {
                 }
                 self.line(
                     st,
-                    &paint(GREEN, &format!("✓ migration complete ({steps} steps)")),
+                    &paint(
+                        GREEN,
+                        &format!("✓ migration complete ({})", super::plural(*steps, "step")),
+                    ),
                 );
             }
             _ => {}

@@ -473,7 +473,11 @@ fn gate(
             }
         }
     }
-    if matches!(source, Some(GateSource::Parity { .. })) {
+    // A parity gate by what is written, whether or not its reconciliation
+    // decoded (one with an unset variable is reported on its own): its
+    // thresholds are checked all the same.
+    let parity = map.has("reconcile") && !map.has("provider");
+    if parity {
         for (key, v) in [("min", min), ("max", max)] {
             if let (Some(v), Some((n, p))) = (v, map.opt(key)) {
                 if !(0.0..=1.0).contains(&v) {
@@ -510,22 +514,21 @@ fn gate(
         None => Some(None),
     };
     let max_age = match map.opt("max_age") {
-        Some((n, p)) => match &source {
-            _ if is_compare => None,
-            Some(GateSource::Metric { .. }) => {
-                cx.error_hint(
-                    n.span,
-                    &p,
-                    format!("{what} reads a metric: 'max_age' is only for parity gates"),
-                    "max_age bounds how old a recorded parity ('reconcile:') may be; a metric is read fresh each time",
-                );
-                None
-            }
-            _ => cx.duration(n, &p).map(|d| {
-                stale_warning(cx, n, &p, d, source.as_ref(), reconciliations);
-                Some(d)
-            }),
-        },
+        // A compare gate's 'max_age' was refused above.
+        Some(_) if is_compare => None,
+        Some((n, p)) if map.has("provider") && !map.has("reconcile") => {
+            cx.error_hint(
+                n.span,
+                &p,
+                format!("{what} reads a metric: 'max_age' is only for parity gates"),
+                "max_age bounds how old a recorded parity ('reconcile:') may be; a metric is read fresh each time",
+            );
+            None
+        }
+        Some((n, p)) => cx.duration(n, &p).map(|d| {
+            stale_warning(cx, n, &p, d, source.as_ref(), reconciliations);
+            Some(d)
+        }),
         None => Some(None),
     };
     Some(Gate {

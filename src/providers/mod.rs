@@ -542,6 +542,10 @@ mod tests {
             "off (serves nobody; 5% when turned on)"
         );
         assert_eq!(flag(true, Some(5.0)).to_string(), "on at 5%");
+        // Kept at 100%, an off flag is said as one that keeps nothing: turned
+        // on, both serve everyone (`plan` predicts one, a provider may read
+        // back the other).
+        assert_eq!(flag(false, Some(100.0)).to_string(), "off");
     }
 
     fn flag(enabled: bool, percent: Option<f64>) -> FlagState {

@@ -90,12 +90,12 @@ pub fn holding(
 
 impl Weights {
     /// The same share in the largest weights up to `max`: `3:1` becomes
-    /// `192:64` for HAProxy. HAProxy's weighted round robin takes the new
+    /// `255:85` for HAProxy. HAProxy's weighted round robin takes the new
     /// total into account at once for a server whose weight changes, but a
     /// server raised from 0 is queued behind what is left of the old
     /// weights' round, and the larger its weight, the sooner its turn
     /// comes: from `100:0`, `3:1` serves 14 of the next 100 requests to the
-    /// candidate, `192:64` exactly 25. Large weights also make both sides
+    /// candidate, `255:85` 25. Large weights also make both sides
     /// change at each canary step, so neither keeps a place computed from
     /// the old weights.
     pub fn scaled(self, max: u32) -> Self {
@@ -189,6 +189,14 @@ mod tests {
             }
         );
         assert_eq!(percent_of(0.0, 0.0), None);
+    }
+
+    #[test]
+    fn scaled_weights_are_the_largest_multiple_within_the_maximum() {
+        let w = |legacy, candidate| Weights { legacy, candidate };
+        // docs/providers.md's examples for HAProxy (at most 256).
+        assert_eq!(weights_for(25.0, 1, 1, 256).scaled(256), w(255, 85));
+        assert_eq!(weights_for(10.0, 2, 1, 256).scaled(256), w(252, 56));
     }
 
     #[test]

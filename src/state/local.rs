@@ -344,42 +344,6 @@ fn held(guard: &dyn LockGuard) -> Result<(), StoreError> {
     }
 }
 
-/// A seam for crash tests, compiled into debug builds only (release
-/// binaries neither read these variables nor carry the code): the process
-/// aborts — as abruptly as a SIGKILL: no destructor runs, nothing more is
-/// written — at a journal boundary.
-///
-/// - `MIGRATE_TEST_CRASH_AFTER_RECORD=N`: right after journal record N is
-///   appended and fsynced, before `state.json` is written (the checkpoint
-///   lags the journal; when N is not the last record of its commit, the
-///   commit is cut after N).
-/// - `MIGRATE_TEST_CRASH_AFTER_CHECKPOINT=N`: right after the commit that
-///   holds record N is complete (journal and `state.json`).
-mod crash {
-    #[cfg(debug_assertions)]
-    fn var(name: &str) -> Option<u64> {
-        std::env::var(name).ok()?.trim().parse().ok()
-    }
-
-    #[cfg(not(debug_assertions))]
-    fn var(_: &str) -> Option<u64> {
-        None
-    }
-
-    pub fn after_record() -> Option<u64> {
-        var("MIGRATE_TEST_CRASH_AFTER_RECORD")
-    }
-
-    pub fn after_checkpoint() -> Option<u64> {
-        var("MIGRATE_TEST_CRASH_AFTER_CHECKPOINT")
-    }
-
-    pub fn die(when: &str) -> ! {
-        eprintln!("migrate: test crash {when}");
-        std::process::abort()
-    }
-}
-
 #[async_trait]
 impl Store for LocalStore {
     fn location(&self) -> String {
@@ -468,7 +432,7 @@ impl Store for LocalStore {
             next.apply(&r);
         }
         let last = next.journal_seq;
-        if let Some(n) = crash::after_record().filter(|n| (first..=last).contains(n)) {
+        if let Some(n) = super::crash::after_record().filter(|n| (first..=last).contains(n)) {
             // The journal holds record N (and those before it in this
             // commit), the checkpoint does not: the process dies here.
             let end = usize::try_from(n - first)
@@ -477,15 +441,15 @@ impl Store for LocalStore {
                 .copied()
                 .unwrap_or(lines.len());
             self.append(lines.get(..end).unwrap_or(&lines))?;
-            crash::die(&format!("after appending journal record {n}"));
+            super::crash::die(&format!("after appending journal record {n}"));
         }
         self.append(&lines)?;
         self.write_state(&next)?;
         if let Some(len) = self.journal_len.lock().ok().and_then(|l| *l) {
             self.remember(len, &next);
         }
-        if crash::after_checkpoint().is_some_and(|n| (first..=last).contains(&n)) {
-            crash::die(&format!(
+        if super::crash::after_checkpoint().is_some_and(|n| (first..=last).contains(&n)) {
+            super::crash::die(&format!(
                 "after checkpointing journal records {first}..={last}"
             ));
         }

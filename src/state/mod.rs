@@ -4,6 +4,7 @@
 //! operator; [`postgres`] in PostgreSQL tables, for a team and its CI
 //! runners, with a leased lock and a fencing token.
 
+mod crash;
 pub mod local;
 pub mod lock;
 pub mod model;

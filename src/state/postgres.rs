@@ -1177,7 +1177,20 @@ impl Store for PgStore {
             .renew(&mut tx, g.token)
             .await
             .map_err(|e| inner.err("renewing the lease", &e))?;
+        let (first, last) = (state.journal_seq + 1, next.journal_seq);
+        if let Some(n) = super::crash::after_record().filter(|n| (first..=last).contains(n)) {
+            // Written in the transaction, not committed: the process dies
+            // and the transaction with its connection.
+            super::crash::die(&format!(
+                "after appending journal record {n}, before the commit"
+            ));
+        }
         tx.commit().await.map_err(|e| inner.err(doing, &e))?;
+        if super::crash::after_checkpoint().is_some_and(|n| (first..=last).contains(&n)) {
+            super::crash::die(&format!(
+                "after committing journal records {first}..={last}"
+            ));
+        }
         *state = next;
         Ok(())
     }

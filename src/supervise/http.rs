@@ -58,7 +58,8 @@ enum Verdict {
     Open,
     /// No token, or the wrong one: `401` (asking a browser for it).
     Ask,
-    /// The page and its API off a loopback address without a token.
+    /// Off a loopback address without a token (`supervise` does not start
+    /// so; this is the guard behind that).
     Refused,
 }
 
@@ -80,7 +81,8 @@ impl Access {
         Self::new(listen, token)
     }
 
-    /// The page and its API are served (a token is set, or loopback).
+    /// Anything can be served: a token is set, or the address is loopback
+    /// (`supervise` refuses to start otherwise).
     pub fn page_served(&self) -> bool {
         self.token.is_some() || self.loopback
     }
@@ -100,7 +102,7 @@ impl Access {
                     Verdict::Ask
                 }
             }
-            None if self.loopback || path == "/metrics" => Verdict::Open,
+            None if self.loopback => Verdict::Open,
             None => Verdict::Refused,
         }
     }
@@ -263,7 +265,7 @@ fn answer(
         Verdict::Refused => {
             return web::text(
                 StatusCode::FORBIDDEN,
-                &format!("the page and its API are served on a non-loopback address only with a token: set {TOKEN_VAR}\n"),
+                &format!("nothing but /healthz is served on a non-loopback address without a token: set {TOKEN_VAR}\n"),
             );
         }
     }
@@ -328,7 +330,7 @@ mod tests {
     }
 
     #[test]
-    fn without_a_token_only_loopback_serves_the_page() {
+    fn without_a_token_only_loopback_serves_anything_but_healthz() {
         let local = Access::new(addr("127.0.0.1:9465"), None);
         assert_eq!(local.allows("/", None), Verdict::Open);
         assert_eq!(local.allows("/api/v1/migrations", None), Verdict::Open);
@@ -337,7 +339,7 @@ mod tests {
         assert_eq!(wide.allows("/", None), Verdict::Refused);
         assert_eq!(wide.allows("/api/v1/migrations", None), Verdict::Refused);
         assert_eq!(wide.allows("/assets/page.js", None), Verdict::Refused);
-        assert_eq!(wide.allows("/metrics", None), Verdict::Open);
+        assert_eq!(wide.allows("/metrics", None), Verdict::Refused);
         assert_eq!(wide.allows("/healthz", None), Verdict::Open);
     }
 

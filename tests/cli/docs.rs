@@ -189,3 +189,124 @@ fn the_docs_hold_no_stray_script_lines() {
     }
     assert!(stray.is_empty(), "lines outside any code block: {stray:#?}");
 }
+
+/// Split a command line as a shell would (quotes, no expansion).
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    if any || !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// Every `migrate ...` command the README and the guides show in a shell
+/// block is one the command line accepts (its verb, its flags and their
+/// values), not only a verb whose `--help` runs.
+#[test]
+fn the_commands_the_docs_show_are_accepted() {
+    let mut docs = vec![std::path::PathBuf::from("README.md")];
+    docs.extend(crate::support::files("docs", ".md"));
+    let mut checked = 0;
+    let mut refused = Vec::new();
+    for doc in docs {
+        let text = read(&doc);
+        let mut in_sh = false;
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with("```") {
+                in_sh = t == "```sh" || t == "```bash" || t == "```console";
+                continue;
+            }
+            let t = t.trim_start_matches("$ ");
+            if !in_sh || !t.starts_with("migrate ") {
+                continue;
+            }
+            // The command alone: no comment, pipe, redirection or chain;
+            // lines with placeholders are synopses, not commands.
+            let t = t.split(" #").next().unwrap_or(t);
+            let t = t.split(['|', '>', '&', ';']).next().unwrap_or(t).trim();
+            if ["[", "<", "…", "...", "$(", "`"]
+                .iter()
+                .any(|p| t.contains(p))
+            {
+                continue;
+            }
+            let argv = words(t);
+            checked += 1;
+            if let Err(e) = migrate::cli::command().try_get_matches_from(&argv) {
+                refused.push(format!("{}: {t}: {}", doc.display(), e.kind()));
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} commands found");
+    assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+}
+
+/// docs/supervise/compose.yaml runs as written: every plan it mounts is
+/// valid with exactly the variables it passes (dummies here), so that
+/// `supervise` does not refuse a plan for an unset variable.
+#[test]
+fn the_compose_example_passes_what_its_plans_read() {
+    let compose = read(std::path::Path::new("docs/supervise/compose.yaml"));
+    let plans: Vec<&str> = compose
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- ../../"))
+        .filter_map(|l| l.split(':').next())
+        .filter(|p| p.starts_with("plans/"))
+        .collect();
+    let vars: Vec<&str> = compose
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.trim().split_once(": ")?;
+            (value.starts_with("${") && name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+                .then_some(name)
+        })
+        .collect();
+    // The image listens off loopback, where supervise needs a token.
+    assert!(
+        !plans.is_empty()
+            && vars.contains(&"MIGRATE_STATE_URL")
+            && vars.contains(&"MIGRATE_SUPERVISE_TOKEN"),
+        "{plans:?} {vars:?}"
+    );
+    for plan in plans {
+        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_migrate"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .current_dir(crate::support::root())
+            .args(["-f", plan, "validate"]);
+        for var in &vars {
+            let dummy = crate::support::PLAN_ENV
+                .iter()
+                .find(|(n, _)| n == var)
+                .map_or("postgres://migrate@127.0.0.1:1/ops", |(_, v)| *v);
+            cmd.env(var, dummy);
+        }
+        let out = cmd.output().expect("run migrate");
+        assert!(
+            out.status.success(),
+            "{plan} with the compose file's variables: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

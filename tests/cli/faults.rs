@@ -109,15 +109,24 @@ phases:
 #[test]
 fn metrics_faults_are_no_data_and_follow_the_gate_policy() {
     let m = Metrics::start();
-    let faults = [
-        (Fault::Down, "cannot connect"),
-        (Fault::Slow, "no answer within 500ms"),
-        (Fault::Garbage, ""),
-        (Fault::NaN, ""),
-        (Fault::Empty, ""),
+    // What each gate's row says of why it has no data (the page's, then
+    // Prometheus's); `{policy}` is the gate's policy.
+    let faults: [(Fault, &[&str]); 5] = [
+        (Fault::Down, &["cannot connect"]),
+        (Fault::Slow, &["no answer within 500ms"]),
+        (
+            Fault::Garbage,
+            &[
+                "is not a Prometheus text page: line 1: expected a metric name",
+                "the answer is not Prometheus's query API JSON",
+            ],
+        ),
+        (Fault::NaN, &["NaN, taken as no data (no_data: {policy})"]),
+        // Nothing wrong but an absent series: "no data", and no more.
+        (Fault::Empty, &["┆ no data (no_data: {policy})"]),
     ];
     let mut cases = 0;
-    for (fault, words) in faults {
+    for (fault, says) in faults {
         for policy in ["fail", "pass", "pause"] {
             let rig = Rig::new("faults");
             m.set(fault);
@@ -132,10 +141,13 @@ fn metrics_faults_are_no_data_and_follow_the_gate_policy() {
                 shown.contains("no data") && shown.contains(&format!("no_data: {policy}")),
                 "{context}: check says no data and the policy: {shown}"
             );
-            assert!(
-                shown.contains(words),
-                "{context}: says why ({words}): {shown}"
-            );
+            for words in says {
+                let words = words.replace("{policy}", policy);
+                assert!(
+                    shown.contains(&words),
+                    "{context}: says why ({words}): {shown}"
+                );
+            }
             assert!(!rig.state_dir().exists(), "{context}: check wrote state");
             // Through the engine: the soak's gates see the same.
             let (code, out, err) = rig.run(&["advance", "--wait"]);
@@ -156,6 +168,19 @@ fn metrics_faults_are_no_data_and_follow_the_gate_policy() {
                 }
                 _ => {
                     assert_eq!(code, 7, "{context}: advance: {shown}");
+                    // Why it holds, said once.
+                    assert!(
+                        shown.contains("has no data") && !shown.contains("no data (no data"),
+                        "{context}: {shown}"
+                    );
+                    if fault == Fault::Empty {
+                        assert!(
+                            shown.contains(
+                                "gate page-errors has no data; held by its no_data: pause policy"
+                            ),
+                            "{context}: {shown}"
+                        );
+                    }
                     assert_eq!(rig.pct("lb"), 10.0, "{context}: held where it was");
                     assert_eq!(
                         rig.state().status,

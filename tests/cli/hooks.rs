@@ -203,3 +203,97 @@ fn a_failing_step_still_prints_its_summary_under_json() {
         "{out}"
     );
 }
+
+/// A webhook step against a server that records what it receives: the
+/// method, path, headers and body as the plan writes them, the secrets
+/// in them sent but never shown; a non-2xx answer fails the step (exit
+/// 1, nothing after it runs), and the next `advance` calls it again.
+#[test]
+fn a_webhook_sends_what_the_plan_says_and_fails_on_a_non_2xx_answer() {
+    use std::sync::{Arc, Mutex};
+    use testbed::http::{Response, Server};
+
+    const TOKEN: &str = "wh-t0ken-5e1f9";
+    let status = Arc::new(Mutex::new(503u16));
+    let server = {
+        let status = status.clone();
+        Server::start(move |req| {
+            let code = *status.lock().unwrap();
+            // A server that quotes what it got back, token included.
+            Response::new(
+                code,
+                format!("refused {}", req.header("x-token").unwrap_or("no token")),
+            )
+        })
+        .unwrap()
+    };
+    let rig = Rig::new("webhook");
+    let plan = r#"version: 1
+name: webhook
+settings: { interval: 1s, timeout: 5s, retries: 1, rollback_timeout: 5s }
+providers:
+LB
+phases:
+  - name: p
+    steps:
+      - traffic: { provider: lb, percent: 10 }
+      - webhook:
+          method: put
+          url: 'URL/deploys?stage=canary'
+          headers: { X-Token: '${HOOK_TOKEN}', X-Stage: canary }
+          body: '{"stage": "canary", "token": "${HOOK_TOKEN}"}'
+      - traffic: { provider: lb, percent: 50 }
+"#
+    .replace("LB\n", &exec_provider("lb"))
+    .replace("URL", &server.url(""));
+    rig.plan(&plan);
+    let run = |args: &[&str]| output(rig.command(args).env("HOOK_TOKEN", TOKEN).output().unwrap());
+
+    // 503: the step fails, the answer is quoted with the token masked.
+    let (code, out, err) = run(&["advance"]);
+    let shown = format!("{out}{err}");
+    assert_eq!(code, 1, "{shown}");
+    assert!(
+        shown.contains("PUT ") && shown.contains("answered 503") && shown.contains("refused ***"),
+        "{shown}"
+    );
+    assert_eq!(rig.pct("lb"), 10.0, "nothing after the failed webhook ran");
+    assert_eq!(server.requests().len(), 1);
+
+    // 200: the step is done and the migration goes on.
+    *status.lock().unwrap() = 200;
+    let (code, out, err) = run(&["advance"]);
+    let shown2 = format!("{out}{err}");
+    assert_eq!(code, 0, "{shown2}");
+    assert_eq!(rig.pct("lb"), 50.0);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "called once more, not twice");
+    for r in &requests {
+        assert_eq!(r.method, "PUT");
+        assert_eq!(r.path(), "/deploys");
+        assert_eq!(r.param("stage").as_deref(), Some("canary"));
+        assert_eq!(r.header("x-token"), Some(TOKEN));
+        assert_eq!(r.header("x-stage"), Some("canary"));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(
+            r.body,
+            format!(r#"{{"stage": "canary", "token": "{TOKEN}"}}"#)
+        );
+    }
+    let history = run(&["-o", "json", "history"]);
+    assert!(history.1.contains("answered 200 OK"), "{}", history.1);
+    // The token went on the wire, and nowhere else.
+    for (what, text) in [
+        (
+            "output",
+            format!("{shown}{shown2}{}{}", history.1, history.2),
+        ),
+        ("state", rig.read(".migrate/webhook/state.json")),
+        ("journal", rig.read(".migrate/webhook/journal.ndjson")),
+    ] {
+        assert!(
+            !text.contains(TOKEN),
+            "the token reached the {what}: {text}"
+        );
+    }
+}

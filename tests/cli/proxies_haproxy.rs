@@ -297,6 +297,18 @@ phases:
     for &p in percents {
         let (code, out, err) = rig.run(&["advance", "--steps", "1"]);
         assert_eq!(code, 0, "advance to {p}%: {out}{err}");
+        if p == 25 {
+            // One legacy and one candidate server: 3 : 1, scaled to the
+            // largest multiple within HAProxy's 256 (docs/providers.md).
+            assert_eq!(
+                (
+                    haproxy.weight("monolith").unwrap(),
+                    haproxy.weight("payments-v2").unwrap()
+                ),
+                (255, 85),
+                "the live weights at 25%"
+            );
+        }
         let got = send(100);
         seen.push((p, got));
         assert!(

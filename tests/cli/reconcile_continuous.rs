@@ -483,8 +483,15 @@ fn follow_records_readings_that_parity_gates_read_until_they_are_too_old() {
     assert_eq!(code, Some(130));
     assert_eq!(stopped["type"], "reconcile_follow_stopped", "{stopped}");
     let passes = stopped["passes"].as_u64().unwrap();
-    std::thread::sleep(Duration::from_millis(3500));
-    let (code, gate) = check(&plan, "parity");
+    // Checked until the record is older than max_age (3 s).
+    let end = Instant::now() + Duration::from_secs(60);
+    let (code, gate) = loop {
+        let (code, gate) = check(&plan, "parity");
+        if code != Some(0) || Instant::now() > end {
+            break (code, gate);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(code, Some(7), "{gate}");
     assert_eq!(gate["value"], Json::Null, "{gate}");
     let note = gate["note"].as_str().unwrap_or_default();
@@ -625,7 +632,7 @@ fn follow_prints_a_line_per_pass_for_people() {
             "",
         ),
     );
-    let child = migrate()
+    let mut child = migrate()
         .arg("-f")
         .arg(&plan)
         .args(["reconcile", "accounts", "--follow"])
@@ -633,14 +640,32 @@ fn follow_prints_a_line_per_pass_for_people() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    // Stopped once it has said three passes, however long they took.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = {
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+                let Ok(line) = line else { break };
+                all.push_str(&line);
+                all.push('\n');
+                let _ = tx.send(());
+            }
+            all
+        })
+    };
+    for _ in 0..3 {
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("a line per pass");
+    }
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = reader.join().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines.len() >= 3, "{stdout}\n{stderr}");

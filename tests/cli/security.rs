@@ -168,8 +168,10 @@ phases:
         "the hook's output is masked"
     );
     assert!(
-        shown.contains("webhook") || shown.contains("http://hook:"),
-        "the webhook ran: {shown}"
+        shown.contains(&format!(
+            "step p.5 failed: POST http://hook:${{DB_PASS}}@127.0.0.1:{closed}/x: cannot connect"
+        )),
+        "the webhook ran, and its URL is said as the plan writes it: {shown}"
     );
     for secret in [TOKEN, PASS] {
         assert!(
@@ -252,15 +254,17 @@ name: hooks
 providers:
   lb:
     type: exec
-    set: [printf, '%s\n', '{{{{percent}}}}; touch {dir}/pwned-set', '$(touch {dir}/pwned-set2)']
-    get: [printf, '0']
+    set: [sh, -c, 'echo "$1" > {dir}/lb.pct; printf "%s|" "$@" > {dir}/lb.argv', set, '{{{{percent}}}}', '$(touch {dir}/pwned-set)', '; touch {dir}/pwned-set2', '`touch {dir}/pwned-set3`']
+    get: [cat, '{dir}/lb.pct']
 phases:
   - name: p
     steps:
+      - traffic: {{ provider: lb, percent: 10 }}
       - run: [printf, '%s|', 'a;b', '$(touch {dir}/pwned)', '`touch {dir}/pwned2`', '&& touch {dir}/pwned3', '*', '$HOME', '> {dir}/pwned4']
       - run: [sh, -c, 'echo $((6 * 7)) > {dir}/asked-for-a-shell']
 "#
     ));
+    std::fs::write(rig.path("lb.pct"), "0").unwrap();
     let (code, out, err) = rig.run(&["-o", "json", "advance"]);
     assert_eq!(code, 0, "{out}{err}");
     let expected = format!(
@@ -276,8 +280,15 @@ phases:
         assert!(!rig.path(name).exists(), "{name}: a shell ran");
     }
     assert_eq!(rig.read("asked-for-a-shell").trim(), "42");
-    // The exec provider's templates are argv too: a value cannot add a
-    // command (there is no shell to read it).
+    // The exec provider's argv is not read by a shell either: the traffic
+    // step's set got each argument as written, the percent filled in.
+    assert_eq!(
+        rig.read("lb.argv"),
+        format!("10|$(touch {dir}/pwned-set)|; touch {dir}/pwned-set2|`touch {dir}/pwned-set3`|")
+    );
+    for name in ["pwned-set", "pwned-set2", "pwned-set3"] {
+        assert!(!rig.path(name).exists(), "{name}: a shell ran");
+    }
     let (code, out, err) = rig.run(&["status"]);
     assert_eq!(code, 0, "{out}{err}");
 }

@@ -212,14 +212,37 @@ async fn a_held_lock_makes_others_wait_then_names_its_holder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lease_is_renewed_while_the_lock_is_held() {
     let url = database("renewed");
-    let a = store(&url, 300);
-    let b = store(&url, 300);
+    let a = store(&url, 2000);
+    let b = store(&url, 2000);
     let _g = a
         .lock(&holder("ana@box"), Duration::ZERO, false)
         .await
         .unwrap();
-    // Many leases later the holder is still alive, and still holds it.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The lease's end moves on, renewal after renewal (watched in the
+    // table, not guessed from a clock): past the end of the first lease,
+    // the holder still holds it.
+    let expires = || -> f64 {
+        let at = server()
+            .psql(
+                "renewed",
+                "SELECT extract(epoch FROM expires_at) FROM migrate_lock WHERE migration = 'm'",
+            )
+            .unwrap();
+        at.trim().parse().unwrap_or_else(|e| panic!("{e}: {at}"))
+    };
+    let mut seen = vec![expires()];
+    while seen.len() < 4 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = expires();
+        let last = seen[seen.len() - 1];
+        if now != last {
+            assert!(
+                now > last,
+                "the lease's end moves forward: {seen:?} then {now}"
+            );
+            seen.push(now);
+        }
+    }
     assert!(matches!(
         b.lock(&holder("bo@box"), Duration::from_millis(100), false)
             .await
@@ -975,13 +998,15 @@ fn the_database_restarting_mid_run_is_a_clear_error_then_the_run_resumes() {
         &traffic_steps("split", 1..=steps),
     );
 
-    // A runner advancing step by step while the database restarts: every
-    // run either succeeds or fails clearly; the next one carries on.
+    // A runner advancing step by step while the database goes away and
+    // comes back: every run either succeeds or fails clearly; the next one
+    // carries on.
+    let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let worker = {
         let plan = plan.clone();
         let url = url.clone();
+        let failures = failures.clone();
         std::thread::spawn(move || {
-            let mut failures = Vec::new();
             for _ in 0..200 {
                 let r = run(runner(&plan, &[]).args([
                     "--state-url",
@@ -994,9 +1019,9 @@ fn the_database_restarting_mid_run_is_a_clear_error_then_the_run_resumes() {
                 ]));
                 assert!(!r.text().contains(PASSWORD), "{}", r.text());
                 match r.code {
-                    0 if r.stdout.contains(r#""outcome":"completed""#) => return failures,
+                    0 if r.stdout.contains(r#""outcome":"completed""#) => return,
                     0 => {}
-                    1 => failures.push(r.stderr),
+                    1 => failures.lock().unwrap().push(r.stderr),
                     _ => panic!("{}", r.text()),
                 }
             }
@@ -1007,8 +1032,19 @@ fn the_database_restarting_mid_run_is_a_clear_error_then_the_run_resumes() {
         applied(dir.path()).len() >= 3
     })
     .unwrap();
-    pg.restart().unwrap();
-    let failures = worker.join().unwrap();
+    // Down until a run has failed for it (a run waits up to 10 s for a
+    // connection), then back.
+    pg.stop().unwrap();
+    testbed::wait_until(
+        "a run failing for the database",
+        Duration::from_secs(120),
+        || !failures.lock().unwrap().is_empty(),
+    )
+    .unwrap();
+    pg.start_again().unwrap();
+    worker.join().unwrap();
+    let failures = failures.lock().unwrap().clone();
+    assert!(!failures.is_empty());
     for f in &failures {
         assert!(
             f.contains("PostgreSQL state at postgres://postgres:***@127.0.0.1:"),

@@ -638,6 +638,17 @@ fn startup_errors_are_usage_errors() {
     let (code, text) = run(d, &[], &["supervise", "--listen", "127.0.0.1:0", "empty"]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("no plans to supervise"), "{text}");
+    // Off loopback without a token, nothing is served: it does not start.
+    let (code, text) = run(
+        d,
+        &[],
+        &["supervise", "--listen", "0.0.0.0:0", "plans/one.yaml"],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("not a loopback address") && text.contains("MIGRATE_SUPERVISE_TOKEN"),
+        "{text}"
+    );
 }
 
 /// The fence itself: while a store is fenced by a supervisor lease, a

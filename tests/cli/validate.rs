@@ -75,9 +75,20 @@ fn every_diagnostic_has_a_place_a_line_and_a_caret() {
             continue;
         };
         let text = std::fs::read_to_string(root().join(&path)).unwrap_or_default();
-        let lines = text.lines().count();
+        let source: Vec<&str> = text.lines().collect();
+        let lines = source.len();
         let diags = v["diagnostics"].as_array().expect("diagnostics");
         assert!(!diags.is_empty(), "{}", path.display());
+        // The same diagnostics for people: each placed one as
+        // `file:line:column:`, its source line, and a caret under it.
+        let human = migrate()
+            .arg("-f")
+            .arg(&path)
+            .arg("validate")
+            .output()
+            .expect("run migrate");
+        let shown = stderr(&human);
+        let shown_lines: Vec<&str> = shown.lines().collect();
         for d in diags {
             let line = d["line"].as_u64().unwrap_or(0) as usize;
             assert!(
@@ -85,9 +96,48 @@ fn every_diagnostic_has_a_place_a_line_and_a_caret() {
                 "{}: line {line} of {lines}: {d}",
                 path.display()
             );
-            if line > 0 {
-                assert!(d["column"].as_u64().unwrap_or(0) >= 1, "{d}");
+            if line == 0 {
+                continue;
             }
+            let column = d["column"].as_u64().unwrap_or(0) as usize;
+            assert!(column >= 1, "{d}");
+            let place = format!("{}:{line}:{column}: ", path.display());
+            let at = shown_lines
+                .iter()
+                .position(|l| l.starts_with(&place))
+                .unwrap_or_else(|| panic!("{place} not shown: {shown}"));
+            // The source line, then the caret: under the column.
+            let number = format!("{line} |");
+            let Some(q) = shown_lines[at..]
+                .iter()
+                .take(4)
+                .position(|l| l.trim_start().starts_with(&number))
+            else {
+                panic!("{place}: no source line: {shown}");
+            };
+            let quoted = shown_lines[at + q];
+            let caret = shown_lines.get(at + q + 1).copied().unwrap_or_default();
+            let gutter = quoted.find(" | ").map(|i| i + 3).or_else(|| {
+                // An empty source line: `12 |`.
+                quoted.ends_with(" |").then_some(quoted.len() + 1)
+            });
+            let (Some(gutter), Some(hat)) = (gutter, caret.find('^')) else {
+                panic!("{place}: no source line and caret: {shown}");
+            };
+            assert_eq!(
+                quoted.get(gutter..).unwrap_or_default().trim_end(),
+                // Tabs are shown as spaces, so that the caret lines up.
+                source[line - 1].replace('\t', " ").trim_end(),
+                "{place}: the source line: {shown}"
+            );
+            assert_eq!(
+                hat - gutter,
+                source[line - 1]
+                    .char_indices()
+                    .take_while(|(i, _)| *i < column - 1)
+                    .count(),
+                "{place}: the caret under column {column}: {shown}"
+            );
         }
     }
 }
@@ -193,6 +243,38 @@ fn missing_environment_variables_are_all_listed() {
     assert!(err.ends_with(
         "3 environment variables not set: UNLEASH_TOKEN, LEGACY_DB_URL, PAYMENTS_DB_URL\n"
     ));
+}
+
+#[test]
+fn unset_variables_hide_no_other_error() {
+    // The reconciliation the parity gate reads cannot be decoded without
+    // its databases' URLs; the gate's impossible threshold is still said.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("payments.yaml");
+    let text = crate::support::read(std::path::Path::new("plans/payments.yaml"));
+    let wrong = text.replacen(
+        "    reconcile: payments\n    min: 1.0\n",
+        "    reconcile: payments\n    min: 100\n",
+        1,
+    );
+    assert_ne!(wrong, text, "the parity gate of plans/payments.yaml moved");
+    std::fs::write(&plan, wrong).expect("write plan");
+    let out = migrate()
+        .env_remove("LEGACY_DB_URL")
+        .env_remove("PAYMENTS_DB_URL")
+        .arg("-f")
+        .arg(&plan)
+        .arg("validate")
+        .output()
+        .expect("run migrate");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("environment variable 'LEGACY_DB_URL' is not set")
+            && err.contains("environment variable 'PAYMENTS_DB_URL' is not set")
+            && err.contains("parity is between 0 and 1, so 'min: 100' can never be met as meant"),
+        "{err}"
+    );
 }
 
 #[test]
