@@ -113,6 +113,28 @@ fn details(e: &Entry) -> (String, String) {
             nan,
             ok,
             note,
+            evidence: Some(e),
+            ..
+        } => (
+            step.clone().unwrap_or_default(),
+            format!(
+                "{gate} = {} {} ({})",
+                crate::providers::fmt_reading(*value, *nan),
+                if *ok { "pass" } else { "FAIL" },
+                match note {
+                    Some(n) if value.is_none() => n.clone(),
+                    _ => e.to_string(),
+                }
+            ),
+        ),
+        Entry::Gate {
+            step,
+            gate,
+            value,
+            nan,
+            ok,
+            note,
+            ..
         } => (
             step.clone().unwrap_or_default(),
             format!(

@@ -139,6 +139,25 @@ async fn once(
             ]);
         }
         out.push_str(&format!("{t}\n"));
+        for (name, r) in &st.gates {
+            if let Some(e) = &r.evidence {
+                out.push_str(&format!(
+                    "Gate {name} compares: {}\n  {}; {}; {} ({}, alpha {}; {} looks{})\n",
+                    e.verdict.words(),
+                    e.arms(),
+                    e.ratio_words(),
+                    e.statistic(),
+                    e.tolerance(),
+                    crate::providers::fmt_number(e.alpha),
+                    e.looks,
+                    if e.resets > 0 {
+                        format!(", {} counter resets", e.resets)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
     }
     out.push_str(&drift_text(&live));
     ctx.printer.out(&out);

@@ -363,6 +363,7 @@ impl Story {
                 gate,
                 value,
                 reason,
+                ..
             } => {
                 let percent = self.with(|st| {
                     st.seen.breach = Some(BreachInfo {

@@ -4,6 +4,7 @@
 //! value, the SQL value model ([`sql`]) and where `${VAR}` values come
 //! from ([`env`]). It depends on nothing else in the crate.
 
+pub mod compare;
 pub mod env;
 pub mod notify;
 pub mod sql;

@@ -522,7 +522,25 @@ impl Engine<'_> {
             return Ok(p);
         }
         if finishing {
-            return self.step_done(s, step).await;
+            return match without_evidence(&s.state, &kept) {
+                None => self.step_done(s, step).await,
+                Some(note) => {
+                    // The soak served its time, but a comparison never had
+                    // the data to reject: say so, in the journal too.
+                    self.events.event(&Event::Warning {
+                        message: format!("soak {}: {note}", step.id),
+                    });
+                    self.commit(
+                        s,
+                        vec![Entry::StepDone {
+                            step: step.id.clone(),
+                            note: Some(note),
+                        }],
+                    )
+                    .await?;
+                    Ok(Progress::Done)
+                }
+            };
         }
         let next_gate = next_due(&s.state, &kept, self.plan.settings.interval);
         if time_up {
@@ -814,8 +832,9 @@ impl Engine<'_> {
     async fn trip(&self, s: &mut Session, step: &str, r: &Reading) -> Result<Outcome, EngineError> {
         let value = crate::providers::fmt_reading(r.value, r.nan);
         let threshold = &r.threshold;
-        let reason = match &r.note {
-            Some(n) if r.value.is_none() => format!("gate {} breached: {n}", r.gate),
+        let reason = match (&r.note, &r.evidence) {
+            (Some(n), _) if r.value.is_none() => format!("gate {} breached: {n}", r.gate),
+            (_, Some(e)) => format!("gate {} breached: {e}", r.gate),
             _ => format!("gate {} breached: {value} (allowed {threshold})", r.gate),
         };
         self.commit(
@@ -825,6 +844,7 @@ impl Engine<'_> {
                 gate: r.gate.clone(),
                 value: r.value,
                 reason: reason.clone(),
+                evidence: r.evidence.clone(),
             }],
         )
         .await?;
@@ -1106,6 +1126,31 @@ fn guarded_soak(st: &State) -> Option<&crate::state::Soak> {
         return None;
     }
     st.soak.as_ref().filter(|k| k.step == current.id)
+}
+
+/// The `compare` gates of a soak that ends without the evidence to have
+/// rejected (their last reading could not), in words; `None` when every
+/// comparison could.
+fn without_evidence(st: &State, kept: &[Kept]) -> Option<String> {
+    use crate::domain::compare::Verdict;
+    let short: Vec<String> = kept
+        .iter()
+        .filter(|k| matches!(k.gate.source, crate::plan::GateSource::Compare { .. }))
+        .filter_map(|k| {
+            let e = st.gates.get(&k.gate.name).and_then(|r| r.evidence.as_ref());
+            match e {
+                Some(e) if matches!(e.verdict, Verdict::Within | Verdict::Breach) => None,
+                Some(e) => Some(format!("{} ({})", k.gate.name, e.arms())),
+                None => Some(format!("{} (no counters read)", k.gate.name)),
+            }
+        })
+        .collect();
+    (!short.is_empty()).then(|| {
+        format!(
+            "ended without enough evidence to judge {}: the comparison could not have rejected",
+            short.join(", ")
+        )
+    })
 }
 
 /// When the first of `kept` is next due.

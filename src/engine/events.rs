@@ -74,12 +74,18 @@ pub enum Event {
         breaches: u32,
         failure_limit: u32,
         note: Option<String>,
+        /// A `compare` gate's evidence: each arm, the ratio with its
+        /// always-valid interval, the statistic against its threshold.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        evidence: Option<crate::domain::compare::Evidence>,
     },
     Breach {
         step: Option<String>,
         gate: String,
         value: Option<f64>,
         reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        evidence: Option<crate::domain::compare::Evidence>,
     },
     /// Nothing more can be done now: a soak runs, or a person must approve.
     Waiting {
@@ -213,11 +219,13 @@ impl Event {
                 gate,
                 value,
                 reason,
+                evidence,
             } => Event::Breach {
                 step: step.clone(),
                 gate: gate.clone(),
                 value: *value,
                 reason: reason.clone(),
+                evidence: evidence.clone(),
             },
             Entry::Approved { step } => Event::Approved {
                 step: step.clone(),

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::plan::{Gate, GateSource, NoData, Text};
-use crate::state::{Entry, GateSpec, GateSpecSource, ParityRecord, Soak, State};
+use crate::domain::compare::{Counters, Evidence, Track, Verdict};
+use crate::plan::{Compare, CompareArm, Gate, GateSource, NoData, Text};
+use crate::state::{
+    CompareLook, CompareSpec, Entry, GateSpec, GateSpecSource, KeptQuery, ParityRecord, Soak, State,
+};
 
 use super::{Engine, Event, ReconcileResult};
 
@@ -30,6 +33,11 @@ pub struct Reading {
     pub threshold: String,
     /// Breaches the gate tolerates in a soak.
     pub failure_limit: u32,
+    /// A `compare` gate's counters at this look (journaled, folded into
+    /// the soak's evidence).
+    pub look: Option<CompareLook>,
+    /// A `compare` gate's evidence.
+    pub evidence: Option<Evidence>,
 }
 
 impl Reading {
@@ -42,6 +50,8 @@ impl Reading {
             nan: self.nan,
             ok: self.ok,
             note: self.note.clone(),
+            look: self.look.clone(),
+            evidence: self.evidence.clone(),
         }
     }
 }
@@ -60,6 +70,9 @@ impl Engine<'_> {
                 Ok(m) => m.query(query.expose()).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
+            GateSource::Compare { compare } => {
+                return self.evaluate_compare(gate, compare, state).await;
+            }
             GateSource::Parity { reconcile } => match state.parity.get(reconcile) {
                 Some(p) => self.recorded_parity(gate, reconcile, p),
                 None => {
@@ -85,6 +98,106 @@ impl Engine<'_> {
             },
         };
         judge(gate, measured, reconciled)
+    }
+
+    /// One look of a `compare` gate: read the four counters, add their
+    /// increases to the soak's evidence, and judge. The evidence is not
+    /// kept here: the reading's journaled counters are folded into the
+    /// state exactly as they are added here.
+    async fn evaluate_compare(&self, gate: &Gate, compare: &Compare, state: &State) -> Reading {
+        let measured = match self.providers.metrics(&compare.provider) {
+            Ok(m) => {
+                let names = [
+                    "candidate events",
+                    "candidate total",
+                    "baseline events",
+                    "baseline total",
+                ];
+                let values = join_all(compare.queries().map(|q| m.query(q.expose()))).await;
+                let mut v = [0.0; 4];
+                let mut problem = None;
+                for (i, r) in values.into_iter().enumerate() {
+                    match r {
+                        Ok(Some(x)) if x.is_finite() && x >= 0.0 => v[i] = x,
+                        Ok(Some(x)) => {
+                            problem = Some(format!("{}: {x} is not a counter's value", names[i]));
+                        }
+                        Ok(None) => problem = Some(format!("{}: no data", names[i])),
+                        Err(e) => problem = Some(format!("{}: {e}", names[i])),
+                    }
+                }
+                match problem {
+                    Some(p) => Err(p),
+                    None => Ok(Counters {
+                        candidate_events: v[0],
+                        candidate_total: v[1],
+                        baseline_events: v[2],
+                        baseline_total: v[3],
+                    }),
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let counters = match measured {
+            Ok(c) => c,
+            Err(e) => return judge(gate, Err(e), None),
+        };
+        let test = compare.test();
+        // The soak in progress (a soak step's: a check step's retries
+        // gather evidence too, but take no free first look).
+        let soak = state.soak.as_ref();
+        let in_soak_step = soak.is_some_and(|k| {
+            state
+                .current()
+                .is_some_and(|c| c.id == k.step && c.kind == "soak")
+        });
+        let track = Track::look(
+            soak.and_then(|k| k.compare.get(&gate.name)),
+            &test,
+            counters,
+        );
+        let evidence = track.evidence(test.alpha);
+        let look = Some(CompareLook {
+            counters,
+            max_ratio: test.max_ratio,
+            direction: test.direction,
+        });
+        let mut reading = match evidence.verdict {
+            Verdict::Started if in_soak_step => Reading {
+                gate: gate.name.clone(),
+                value: None,
+                nan: false,
+                ok: true,
+                pause: false,
+                note: Some("counters taken: the comparison counts from here".to_string()),
+                reconciled: None,
+                threshold: gate.threshold_label(),
+                failure_limit: gate.failure_limit,
+                look: None,
+                evidence: None,
+            },
+            Verdict::Started | Verdict::Insufficient => judge(
+                gate,
+                Err(format!("insufficient evidence: {}", evidence.arms())),
+                None,
+            ),
+            Verdict::Within | Verdict::Breach => Reading {
+                gate: gate.name.clone(),
+                value: Some(evidence.e_value),
+                nan: false,
+                ok: evidence.verdict == Verdict::Within,
+                pause: false,
+                note: Some(format!("{}; {}", evidence.arms(), evidence.ratio_words())),
+                reconciled: None,
+                threshold: gate.threshold_label(),
+                failure_limit: gate.failure_limit,
+                look: None,
+                evidence: None,
+            },
+        };
+        reading.look = look;
+        reading.evidence = Some(evidence);
+        reading
     }
 
     /// Evaluate a gate a soak keeps in its state: as the plan's gate
@@ -144,6 +257,7 @@ impl Engine<'_> {
             breaches,
             failure_limit: r.failure_limit,
             note: r.note.clone(),
+            evidence: r.evidence.clone(),
         });
     }
 
@@ -204,6 +318,8 @@ fn judge(
         reconciled,
         threshold: gate.threshold_label(),
         failure_limit: gate.failure_limit,
+        look: None,
+        evidence: None,
     }
 }
 
@@ -238,6 +354,24 @@ pub fn spec_of(gate: &Gate) -> GateSpec {
             GateSource::Parity { reconcile } => GateSpecSource::Parity {
                 reconcile: reconcile.clone(),
             },
+            GateSource::Compare { compare } => {
+                let q = |t: &Text| KeptQuery {
+                    query: t.shown().to_string(),
+                    secret: t.is_secret(),
+                };
+                GateSpecSource::Compare {
+                    compare: CompareSpec {
+                        provider: compare.provider.clone(),
+                        candidate_events: q(&compare.candidate.events),
+                        candidate_total: q(&compare.candidate.total),
+                        baseline_events: q(&compare.baseline.events),
+                        baseline_total: q(&compare.baseline.total),
+                        max_ratio: compare.max_ratio,
+                        direction: compare.direction,
+                        alpha: compare.alpha,
+                    },
+                }
+            }
         },
         max: gate.max,
         min: gate.min,
@@ -252,31 +386,46 @@ pub fn spec_of(gate: &Gate) -> GateSpec {
 /// environment is read from it again.
 pub fn kept(spec: &GateSpec) -> Kept {
     let mut unusable = None;
+    let mut text = |query: &str, secret: bool| {
+        if !secret {
+            return Text::literal(query.to_string());
+        }
+        match crate::plan::text::interpolate(query, &crate::plan::text::ProcessEnv) {
+            Ok(t) => t,
+            Err(_) => {
+                unusable = Some(format!(
+                    "the soak's gate {} reads {query} from the environment, which is not set now",
+                    spec.name
+                ));
+                Text::literal(String::new())
+            }
+        }
+    };
     let source = match &spec.source {
         GateSpecSource::Metric {
             provider,
             query,
             query_secret,
-        } => {
-            let query = if *query_secret {
-                match crate::plan::text::interpolate(query, &crate::plan::text::ProcessEnv) {
-                    Ok(t) => t,
-                    Err(_) => {
-                        unusable = Some(format!(
-                            "the soak's gate {} reads {query} from the environment, which is not set now",
-                            spec.name
-                        ));
-                        Text::literal(String::new())
-                    }
-                }
-            } else {
-                Text::literal(query.clone())
-            };
-            GateSource::Metric {
-                provider: provider.clone(),
-                query,
-            }
-        }
+        } => GateSource::Metric {
+            provider: provider.clone(),
+            query: text(query, *query_secret),
+        },
+        GateSpecSource::Compare { compare: c } => GateSource::Compare {
+            compare: Compare {
+                provider: c.provider.clone(),
+                candidate: CompareArm {
+                    events: text(&c.candidate_events.query, c.candidate_events.secret),
+                    total: text(&c.candidate_total.query, c.candidate_total.secret),
+                },
+                baseline: CompareArm {
+                    events: text(&c.baseline_events.query, c.baseline_events.secret),
+                    total: text(&c.baseline_total.query, c.baseline_total.secret),
+                },
+                max_ratio: c.max_ratio,
+                direction: c.direction,
+                alpha: c.alpha,
+            },
+        },
         GateSpecSource::Parity { reconcile } => GateSource::Parity {
             reconcile: reconcile.clone(),
         },

@@ -1389,3 +1389,153 @@ async fn every_journaled_change_is_told_once_as_its_event_in_journal_order() {
         assert_eq!(strip(a), strip(b));
     }
 }
+
+/// Counters by query, for `compare` gates.
+#[derive(Default)]
+struct Counters {
+    values: Mutex<HashMap<String, f64>>,
+}
+
+#[async_trait]
+impl Metrics for Counters {
+    async fn query(&self, q: &str) -> Result<Option<f64>, ProviderError> {
+        Ok(self.values.lock().unwrap().get(q).copied())
+    }
+}
+
+impl Counters {
+    fn set(&self, ce: f64, ct: f64, be: f64, bt: f64) {
+        let mut v = self.values.lock().unwrap();
+        for (k, x) in [("ce", ce), ("ct", ct), ("be", be), ("bt", bt)] {
+            v.insert(k.to_string(), x);
+        }
+    }
+}
+
+const COMPARE_PLAN: &str = r#"
+version: 1
+name: t
+settings: { interval: 30s, rollback_timeout: 5s }
+providers:
+  lb: { type: exec, set: [true], get: [true] }
+  m: { type: exec, get: [true] }
+gates:
+  cmp:
+    compare:
+      provider: m
+      candidate: { events: ce, total: ct }
+      baseline: { events: be, total: bt }
+      max_ratio: 1.5
+    no_data: pass
+phases:
+  - name: canary
+    steps:
+      - traffic: { provider: lb, percent: 10 }
+      - soak: 1h
+        gates: [cmp]
+"#;
+
+#[tokio::test]
+async fn a_comparison_keeps_its_evidence_in_the_state_and_trips_on_evidence() {
+    use crate::domain::compare::Verdict;
+    let w = World::new(COMPARE_PLAN);
+    let counters = Arc::new(Counters::default());
+    w.registry.set_metrics("m", counters.clone());
+    counters.set(100.0, 10_000.0, 1000.0, 100_000.0);
+    w.advance(Limit::All).await;
+    // The first look takes the counters the comparison counts from.
+    let st = w.state().await;
+    let track = &st.soak.as_ref().unwrap().compare["cmp"];
+    assert_eq!(track.start.candidate_total, 10_000.0);
+    assert!(st.gates["cmp"].ok);
+    // Equal rates, look after look: within tolerance, each look added once.
+    for i in 1..=5 {
+        let f = f64::from(i);
+        counters.set(
+            100.0 + 50.0 * f,
+            10_000.0 + 10_000.0 * f,
+            1000.0 + 500.0 * f,
+            100_000.0 + 100_000.0 * f,
+        );
+        w.clock.advance(Duration::from_secs(30));
+        // Each look by a fresh engine and store, as another run or a
+        // supervisor on another replica would: the evidence is the state's.
+        w.advance(Limit::All).await;
+    }
+    let st = w.state().await;
+    let e = st.gates["cmp"].evidence.clone().unwrap();
+    assert_eq!(e.verdict, Verdict::Within, "{e}");
+    assert_eq!(e.looks, 5);
+    assert_eq!(e.candidate.events, 250.0);
+    assert_eq!(e.baseline.total, 500_000.0);
+    // The state is the fold of the journal, evidence included.
+    let journal = w.store().journal().await.unwrap();
+    let replayed = crate::state::State::replay(&st.migration, &journal);
+    assert_eq!(
+        replayed.soak.as_ref().unwrap().compare,
+        st.soak.as_ref().unwrap().compare
+    );
+    // A candidate process restarts: its counters begin again, not a
+    // negative rate.
+    counters.set(20.0, 4000.0, 4000.0, 640_000.0);
+    w.clock.advance(Duration::from_secs(30));
+    w.advance(Limit::All).await;
+    let e = w.state().await.gates["cmp"].evidence.clone().unwrap();
+    assert_eq!(e.resets, 2);
+    assert_eq!(e.candidate.events, 270.0);
+    assert_ne!(e.verdict, Verdict::Breach);
+    // Three times the baseline's errors: a breach, on evidence, and back.
+    let mut ce = 20.0;
+    let mut be = 4000.0;
+    let mut o = Outcome::Completed;
+    for i in 1..=40 {
+        ce += 150.0;
+        be += 500.0;
+        counters.set(
+            ce,
+            4000.0 + 10_000.0 * f64::from(i),
+            be,
+            640_000.0 + 100_000.0 * f64::from(i),
+        );
+        w.clock.advance(Duration::from_secs(30));
+        o = w.advance(Limit::All).await;
+        if !matches!(o, Outcome::Waiting { .. }) {
+            break;
+        }
+    }
+    assert!(
+        matches!(o, Outcome::RolledBack { breach: true, ref reason, .. } if reason.contains("worse than tolerated")),
+        "{o:?}"
+    );
+    assert_eq!(w.traffic(), 0.0);
+    let e = w.state().await.gates["cmp"].evidence.clone().unwrap();
+    assert_eq!(e.verdict, Verdict::Breach);
+    assert!(e.ratio_low > 1.0 && e.e_value >= e.threshold, "{e}");
+}
+
+#[tokio::test]
+async fn a_soak_that_ends_without_evidence_says_so() {
+    let w = World::new(COMPARE_PLAN);
+    let counters = Arc::new(Counters::default());
+    w.registry.set_metrics("m", counters.clone());
+    // Traffic, but not a single error in either arm: nothing to judge by.
+    counters.set(0.0, 0.0, 0.0, 0.0);
+    w.advance(Limit::All).await;
+    counters.set(0.0, 500.0, 0.0, 5000.0);
+    w.clock.advance(Duration::from_secs(3600));
+    let o = w.advance(Limit::All).await;
+    assert_eq!(o, Outcome::Completed);
+    let journal = w.store().journal().await.unwrap();
+    let done = journal
+        .iter()
+        .rev()
+        .find_map(|r| match &r.entry {
+            crate::state::Entry::StepDone { note, .. } => note.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        done.contains("without enough evidence to judge cmp"),
+        "{done}"
+    );
+}

@@ -351,6 +351,7 @@ impl HumanReporter {
                 if let (Some(n), Some(_)) = (note, value) {
                     text.push_str(&paint(DIM, &format!(" — {n}")));
                 }
+
                 // Passing readings during a soak are the bar's business;
                 // without a bar (a log), say only when a gate's reading
                 // changes kind.

@@ -6,16 +6,18 @@ use std::time::Duration;
 use super::decode::Cx;
 use super::diag::{Pos, Span};
 use super::model::{
-    Capability, Continuous, Gate, GateSource, NoData, Overlap, Provider, Reconciliation, Sweep,
-    TableRef, Watermark,
+    Capability, Compare, CompareArm, Continuous, Gate, GateSource, NoData, Overlap, Provider,
+    Reconciliation, Sweep, TableRef, Watermark,
 };
 use super::refs::{resolve_provider, resolve_reconciliation};
+use super::text::Text;
 use super::yaml::{Node, NodeKind};
 
 pub const GATE_KEYS: &[&str] = &[
     "provider",
     "query",
     "reconcile",
+    "compare",
     "max",
     "min",
     "failure_limit",
@@ -23,6 +25,19 @@ pub const GATE_KEYS: &[&str] = &[
     "interval",
     "max_age",
 ];
+
+/// `compare:` of a gate.
+pub const COMPARE_KEYS: &[&str] = &[
+    "provider",
+    "candidate",
+    "baseline",
+    "max_ratio",
+    "direction",
+    "alpha",
+];
+
+/// `candidate:` and `baseline:` of a `compare:`.
+pub const ARM_KEYS: &[&str] = &["events", "total"];
 
 pub const RECONCILIATION_KEYS: &[&str] = &[
     "source",
@@ -380,23 +395,28 @@ fn gate(
 ) -> Option<Gate> {
     let what = format!("gate '{name}'");
     let map = cx.map(node, path, &what, GATE_KEYS)?;
+    let is_compare = map.has("compare");
     let source = match (map.opt("provider"), map.opt("reconcile")) {
+        _ if is_compare => {
+            for key in ["provider", "query", "reconcile", "max", "min", "max_age"] {
+                if let Some((n, p)) = map.opt(key) {
+                    cx.error_hint(
+                        n.span,
+                        &p,
+                        format!("a compare gate takes no '{key}' of its own"),
+                        "its provider and queries go under 'compare:'; its threshold is 'max_ratio' and 'alpha'",
+                    );
+                }
+            }
+            map.opt("compare")
+                .and_then(|(n, p)| compare(cx, n, &p, providers))
+                .map(|compare| GateSource::Compare { compare })
+        }
         (Some((pn, pp)), None) => {
             let provider = resolve_provider(cx, pn, &pp, providers, Capability::Metrics, "a gate");
-            let query = map.req(cx, "query", &what).and_then(|(n, p)| {
-                let q = cx.text(n, &p)?;
-                // A provider type may check its queries (scrape parses them).
-                let check = provider.as_ref().and_then(|name| {
-                    providers
-                        .iter()
-                        .find(|pr| &pr.name == name)
-                        .and_then(|pr| pr.spec.check_query)
-                });
-                if let Some(check) = check {
-                    check(cx, n, &p, &q)?;
-                }
-                Some(q)
-            });
+            let query = map
+                .req(cx, "query", &what)
+                .and_then(|(n, p)| metric_query(cx, n, &p, provider.as_deref(), providers));
             provider
                 .zip(query)
                 .map(|(provider, query)| GateSource::Metric { provider, query })
@@ -425,7 +445,7 @@ fn gate(
             cx.error_hint(
                 map.key_span(),
                 path,
-                format!("{what} reads nothing: it needs 'provider' and 'query', or 'reconcile'"),
+                format!("{what} reads nothing: it needs 'provider' and 'query', 'reconcile', or 'compare'"),
                 "e.g. provider: prom, query: sum(rate(http_requests_total{code=~\"5..\"}[1m]))",
             );
             None
@@ -434,7 +454,7 @@ fn gate(
     let max = map.opt("max").and_then(|(n, p)| cx.number(n, &p));
     let min = map.opt("min").and_then(|(n, p)| cx.number(n, &p));
     let misspelled = map.misspelling_of("max").is_some() || map.misspelling_of("min").is_some();
-    if !map.has("max") && !map.has("min") && !misspelled {
+    if !map.has("max") && !map.has("min") && !misspelled && !is_compare {
         cx.error_hint(
             map.key_span(),
             path,
@@ -494,6 +514,8 @@ fn gate(
         None => Some(None),
     };
     let max_age = match map.opt("max_age") {
+        // A compare gate's 'max_age' was refused above.
+        Some(_) if is_compare => None,
         Some((n, p)) if map.has("provider") && !map.has("reconcile") => {
             cx.error_hint(
                 n.span,
@@ -518,6 +540,103 @@ fn gate(
         no_data: no_data?,
         interval: interval?,
         max_age: max_age?,
+    })
+}
+
+/// A metric query, checked by its provider's type when it checks queries
+/// (scrape parses them).
+fn metric_query(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: &str,
+    provider: Option<&str>,
+    providers: &[Provider],
+) -> Option<Text> {
+    let q = cx.text(node, path)?;
+    let check = provider.and_then(|name| {
+        providers
+            .iter()
+            .find(|pr| pr.name == name)
+            .and_then(|pr| pr.spec.check_query)
+    });
+    if let Some(check) = check {
+        check(cx, node, path, &q)?;
+    }
+    Some(q)
+}
+
+/// `compare:` — a metrics provider, the arms' counters, the tolerance.
+fn compare(cx: &mut Cx<'_>, node: &Node, path: &str, providers: &[Provider]) -> Option<Compare> {
+    let what = "'compare'";
+    let map = cx.map(node, path, what, COMPARE_KEYS)?;
+    let provider = map.req(cx, "provider", what).and_then(|(n, p)| {
+        resolve_provider(cx, n, &p, providers, Capability::Metrics, "a compare gate")
+    });
+    let arm = |cx: &mut Cx<'_>, key: &str| {
+        let (n, p) = map.req(cx, key, what)?;
+        let arm_what = format!("'{key}'");
+        let arm = cx.map(n, &p, &arm_what, ARM_KEYS)?;
+        let query = |cx: &mut Cx<'_>, k: &str| {
+            arm.req(cx, k, &arm_what)
+                .and_then(|(n, p)| metric_query(cx, n, &p, provider.as_deref(), providers))
+        };
+        let events = query(cx, "events");
+        let total = query(cx, "total");
+        Some(CompareArm {
+            events: events?,
+            total: total?,
+        })
+    };
+    let candidate = arm(cx, "candidate");
+    let baseline = arm(cx, "baseline");
+    let max_ratio = map.req(cx, "max_ratio", what).and_then(|(n, p)| {
+        let v = cx.number(n, &p)?;
+        let limit = crate::domain::compare::MAX_RATIO_LIMIT;
+        if !(1.0..=limit).contains(&v) {
+            cx.error_hint(
+                n.span,
+                &p,
+                format!("'max_ratio' must be between 1 and {limit} (got {v})"),
+                "the candidate's rate tolerated, as a multiple of the baseline's: 1 tolerates no worse, 1.5 up to 50% worse",
+            );
+            return None;
+        }
+        Some(v)
+    });
+    let direction = match map.opt("direction") {
+        Some((n, p)) => cx.choice(
+            n,
+            &p,
+            &[
+                ("increase", crate::domain::compare::Direction::Increase),
+                ("decrease", crate::domain::compare::Direction::Decrease),
+            ],
+        ),
+        None => Some(crate::domain::compare::Direction::Increase),
+    };
+    let alpha = match map.opt("alpha") {
+        Some((n, p)) => cx.number(n, &p).and_then(|v| {
+            if v > 0.0 && v < 0.5 {
+                Some(v)
+            } else {
+                cx.error_hint(
+                    n.span,
+                    &p,
+                    format!("'alpha' must be above 0 and below 0.5 (got {v})"),
+                    "the chance of a false breach over the whole soak: 0.01 is one in a hundred",
+                );
+                None
+            }
+        }),
+        None => Some(0.01),
+    };
+    Some(Compare {
+        provider: provider?,
+        candidate: candidate?,
+        baseline: baseline?,
+        max_ratio: max_ratio?,
+        direction: direction?,
+        alpha: alpha?,
     })
 }
 

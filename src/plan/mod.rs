@@ -358,6 +358,9 @@ fn warn_unused(cx: &mut Cx<'_>, map: &decode::MapReader<'_>, plan: &Plan) {
             GateSource::Metric { provider, .. } => {
                 used.insert(format!("provider:{provider}"));
             }
+            GateSource::Compare { compare } => {
+                used.insert(format!("provider:{}", compare.provider));
+            }
             GateSource::Parity { reconcile } => {
                 used.insert(format!("reconciliation:{reconcile}"));
             }

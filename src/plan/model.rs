@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 use super::jsonpath::JsonPath;
 use super::spec::{Config, ProviderSpec};
 use super::text::Text;
+use crate::domain::fmt_number;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -323,8 +324,57 @@ pub struct Gate {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum GateSource {
-    Metric { provider: String, query: Text },
-    Parity { reconcile: String },
+    Metric {
+        provider: String,
+        query: Text,
+    },
+    Parity {
+        reconcile: String,
+    },
+    /// A sequential comparison of the candidate's rate with the baseline's.
+    Compare {
+        compare: Compare,
+    },
+}
+
+/// `compare:` — the candidate's events per total against the baseline's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compare {
+    pub provider: String,
+    pub candidate: CompareArm,
+    pub baseline: CompareArm,
+    pub max_ratio: f64,
+    pub direction: crate::domain::compare::Direction,
+    pub alpha: f64,
+}
+
+impl Compare {
+    /// The test it runs.
+    pub fn test(&self) -> crate::domain::compare::Test {
+        crate::domain::compare::Test {
+            max_ratio: self.max_ratio,
+            direction: self.direction,
+            alpha: self.alpha,
+        }
+    }
+
+    /// Its four queries: candidate events, candidate total, baseline
+    /// events, baseline total.
+    pub fn queries(&self) -> [&Text; 4] {
+        [
+            &self.candidate.events,
+            &self.candidate.total,
+            &self.baseline.events,
+            &self.baseline.total,
+        ]
+    }
+}
+
+/// One arm of a comparison: two cumulative counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareArm {
+    pub events: Text,
+    pub total: Text,
 }
 
 impl Gate {
@@ -335,6 +385,22 @@ impl Gate {
 
     /// The thresholds in words: "≤ 0.01", "≥ 1", "between 0.5 and 2".
     pub fn threshold_label(&self) -> String {
+        if let GateSource::Compare { compare } = &self.source {
+            let t = compare.test();
+            let tolerance = match t.direction {
+                crate::domain::compare::Direction::Increase => {
+                    format!("candidate ≤ {}× baseline", fmt_number(t.max_ratio))
+                }
+                crate::domain::compare::Direction::Decrease => {
+                    format!("candidate ≥ baseline / {}", fmt_number(t.max_ratio))
+                }
+            };
+            return format!(
+                "e-value < {} ({tolerance}, alpha {})",
+                fmt_number(t.threshold()),
+                fmt_number(t.alpha)
+            );
+        }
         match (self.min, self.max) {
             (Some(lo), Some(hi)) => format!("{lo} ≤ value ≤ {hi}"),
             (Some(lo), None) => format!("≥ {lo}"),

@@ -5,7 +5,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::gates::{CONTINUOUS_KEYS, GATE_KEYS, RECONCILIATION_KEYS, TABLE_KEYS};
+use super::gates::{
+    ARM_KEYS, COMPARE_KEYS, CONTINUOUS_KEYS, GATE_KEYS, RECONCILIATION_KEYS, TABLE_KEYS,
+};
 use super::providers::{COMMON_KEYS, REQUEST_KEYS, STICKY_KEYS};
 use super::spec::{Catalog, Key, ProviderSpec, Shape};
 use super::steps::{
@@ -242,9 +244,32 @@ pub fn plan_schema(catalog: &Catalog) -> Value {
         &[],
         "all optional",
     );
+    let arm = |which: &str| {
+        object(
+            &[
+                ("events", described(r("text"), "a query for the cumulative counter of events (errors, slow requests, successes)")),
+                ("total", described(r("text"), "a query for the cumulative counter of all requests")),
+            ],
+            &["events", "total"],
+            which,
+        )
+    };
+    let compare = object(
+        &[
+            ("provider", described(r("name"), "a metrics provider")),
+            ("candidate", arm("the candidate's counters")),
+            ("baseline", arm("the baseline's counters")),
+            ("max_ratio", described(json!({"type": "number", "minimum": 1, "maximum": crate::domain::compare::MAX_RATIO_LIMIT}), "the candidate's rate tolerated, as a multiple of the baseline's")),
+            ("direction", described(json!({"enum": ["increase", "decrease"]}), "increase: higher is worse (default); decrease: lower is worse")),
+            ("alpha", described(json!({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5}), "the chance of a false breach over the whole soak, however often the gate is read (default 0.01)")),
+        ],
+        &["provider", "candidate", "baseline", "max_ratio"],
+        "a sequential comparison of the candidate's rate with the baseline's",
+    );
     let gate = json!({
         "type": "object",
         "properties": {
+            "compare": compare,
             "provider": described(r("name"), "a metrics provider"),
             "query": described(r("text"), "the provider's query; its value is compared with min/max"),
             "reconcile": described(r("name"), "a reconciliation whose parity (0..1) is the value"),
@@ -257,10 +282,10 @@ pub fn plan_schema(catalog: &Catalog) -> Value {
         },
         "additionalProperties": false,
         "oneOf": [
-            { "required": ["provider", "query"], "not": { "required": ["reconcile"] } },
-            { "required": ["reconcile"], "not": { "anyOf": [{ "required": ["provider"] }, { "required": ["query"] }] } },
+            { "required": ["provider", "query"], "not": { "anyOf": [{ "required": ["reconcile"] }, { "required": ["compare"] }] }, "anyOf": [{ "required": ["max"] }, { "required": ["min"] }] },
+            { "required": ["reconcile"], "not": { "anyOf": [{ "required": ["provider"] }, { "required": ["query"] }, { "required": ["compare"] }] }, "anyOf": [{ "required": ["max"] }, { "required": ["min"] }] },
+            { "required": ["compare"], "not": { "anyOf": [{ "required": ["provider"] }, { "required": ["query"] }, { "required": ["reconcile"] }, { "required": ["max"] }, { "required": ["min"] }, { "required": ["max_age"] }] } },
         ],
-        "anyOf": [{ "required": ["max"] }, { "required": ["min"] }],
     });
     let continuous = object(
         &[
@@ -458,6 +483,8 @@ pub fn key_sets(catalog: &Catalog) -> Vec<(&'static str, Vec<&'static str>)> {
         ("settings", SETTINGS_KEYS.to_vec()),
         ("state", STATE_KEYS.to_vec()),
         ("gate", GATE_KEYS.to_vec()),
+        ("compare", COMPARE_KEYS.to_vec()),
+        ("arm", ARM_KEYS.to_vec()),
         ("reconciliation", RECONCILIATION_KEYS.to_vec()),
         ("continuous", CONTINUOUS_KEYS.to_vec()),
         ("phase", PHASE_KEYS.to_vec()),

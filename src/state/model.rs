@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::domain::compare::{Counters, Direction, Evidence, Track};
 use crate::domain::fmt_number;
 pub use crate::domain::{Target, Value};
 
@@ -205,6 +206,10 @@ pub struct Soak {
     /// digest of the plan's definition that was journaled as a change.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub changed: BTreeMap<String, String>,
+    /// The evidence each `compare` gate has gathered in this soak, folded
+    /// from the counters its readings journaled.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub compare: BTreeMap<String, Track>,
 }
 
 impl Soak {
@@ -285,6 +290,17 @@ impl GateSpec {
                 provider, query, ..
             } => parts.push(format!("{provider}: {query}")),
             GateSpecSource::Parity { reconcile } => parts.push(format!("parity of {reconcile}")),
+            GateSpecSource::Compare { compare: c } => parts.push(format!(
+                "{}: {} {}× ({} / {} against {} / {}), alpha {}",
+                c.provider,
+                c.direction.name(),
+                fmt_number(c.max_ratio),
+                c.candidate_events.query,
+                c.candidate_total.query,
+                c.baseline_events.query,
+                c.baseline_total.query,
+                fmt_number(c.alpha)
+            )),
         }
         parts.join(", ")
     }
@@ -303,6 +319,53 @@ pub enum GateSpecSource {
     Parity {
         reconcile: String,
     },
+    Compare {
+        compare: CompareSpec,
+    },
+}
+
+/// A `compare` gate as a soak keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompareSpec {
+    pub provider: String,
+    pub candidate_events: KeptQuery,
+    pub candidate_total: KeptQuery,
+    pub baseline_events: KeptQuery,
+    pub baseline_total: KeptQuery,
+    pub max_ratio: f64,
+    #[serde(default)]
+    pub direction: Direction,
+    pub alpha: f64,
+}
+
+/// A query as a soak keeps it: as shown (for a secret, its template).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeptQuery {
+    pub query: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+}
+
+/// What a `compare` gate's look read, for the fold to add to the soak's
+/// evidence exactly as the look did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompareLook {
+    pub counters: Counters,
+    pub max_ratio: f64,
+    #[serde(default)]
+    pub direction: Direction,
+}
+
+impl CompareLook {
+    /// The test the look was made for (its alpha plays no part in the
+    /// evidence, only in the verdict).
+    pub fn test(&self) -> crate::domain::compare::Test {
+        crate::domain::compare::Test {
+            max_ratio: self.max_ratio,
+            direction: self.direction,
+            alpha: 0.01,
+        }
+    }
 }
 
 /// The last reading of a gate.
@@ -317,6 +380,9 @@ pub struct GateReading {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// A `compare` gate's evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 /// The latest result of a reconciliation, for `parity` gates.
@@ -556,6 +622,12 @@ pub enum Entry {
         ok: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// A `compare` gate's counters, folded into the soak's evidence.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        look: Option<CompareLook>,
+        /// A `compare` gate's evidence at this look.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<Evidence>,
     },
     Breach {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -563,6 +635,9 @@ pub enum Entry {
         gate: String,
         value: Option<f64>,
         reason: String,
+        /// A `compare` gate's evidence at the breach.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<Evidence>,
     },
     Reconciled {
         name: String,
@@ -1021,6 +1096,7 @@ impl State {
                     paused_since: (self.status == Status::Paused).then_some(r.at),
                     gates: gates.clone(),
                     changed: BTreeMap::new(),
+                    compare: BTreeMap::new(),
                 });
             }
             Entry::GateChanged {
@@ -1050,6 +1126,8 @@ impl State {
                 nan,
                 ok,
                 note,
+                look,
+                evidence,
             } => {
                 self.gates.insert(
                     gate.clone(),
@@ -1059,8 +1137,16 @@ impl State {
                         nan: *nan,
                         ok: *ok,
                         note: note.clone(),
+                        evidence: evidence.clone(),
                     },
                 );
+                if let (Some(look), Some(soak), Some(step)) = (look, self.soak.as_mut(), step) {
+                    if &soak.step == step {
+                        let track =
+                            Track::look(soak.compare.get(gate), &look.test(), look.counters);
+                        soak.compare.insert(gate.clone(), track);
+                    }
+                }
                 if !ok {
                     if let (Some(soak), Some(step)) = (self.soak.as_mut(), step) {
                         if &soak.step == step {

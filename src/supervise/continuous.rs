@@ -61,7 +61,7 @@ pub fn parity_sources(plan: &Plan) -> Vec<String> {
         .iter()
         .filter_map(|g| match &g.source {
             GateSource::Parity { reconcile } => Some(reconcile.clone()),
-            GateSource::Metric { .. } => None,
+            GateSource::Metric { .. } | GateSource::Compare { .. } => None,
         })
         .collect();
     names.sort();

@@ -17,6 +17,13 @@
 //! migrate_gate_value{migration, gate}              the gate's last value (absent: no data)
 //! migrate_gate_ok{migration, gate}                 1 within thresholds, 0 breached
 //! migrate_gate_last_evaluation_timestamp_seconds{migration, gate}
+//! migrate_compare_events{migration, gate, arm}     a compare gate's events since the soak began
+//! migrate_compare_total{migration, gate, arm}      … and totals (arm: candidate | baseline)
+//! migrate_compare_ratio{migration, gate, bound}    the rate ratio: estimate | low | high
+//!                                                  (low, high: its always-valid interval)
+//! migrate_compare_e_value{migration, gate}         the statistic; breach at the threshold
+//! migrate_compare_threshold{migration, gate}       1 / alpha
+//! migrate_compare_sufficient{migration, gate}      1 once the data could reject
 //! migrate_gate_evaluations_total{migration, gate}  evaluations by this process
 //! migrate_breaker_trips_total{migration}           breaches that tripped the breaker here
 //! migrate_rollbacks_total{migration, result}       rollbacks run here: complete | incomplete
@@ -434,6 +441,7 @@ fn render(i: &Inner) -> String {
             );
         }
     }
+    compare_families(&mut out, &i.migrations);
     head(
         &mut out,
         "migrate_gate_last_evaluation_timestamp_seconds",
@@ -528,6 +536,113 @@ fn render(i: &Inner) -> String {
     out
 }
 
+/// The evidence of each `compare` gate's last reading.
+fn compare_families(out: &mut String, migrations: &BTreeMap<String, Migration>) {
+    use crate::domain::compare::{Evidence, Verdict};
+    let each = |f: &mut dyn FnMut(&str, &str, &Evidence)| {
+        for (name, m) in migrations {
+            for (gate, r) in &m.gates {
+                if let Some(e) = &r.evidence {
+                    f(&esc(name), &esc(gate), e);
+                }
+            }
+        }
+    };
+    let num = crate::providers::fmt_number;
+    head(
+        out,
+        "migrate_compare_events",
+        "gauge",
+        "A compare gate's events in each arm since its soak began.",
+    );
+    each(&mut |n, g, e| {
+        for (arm, a) in [("candidate", e.candidate), ("baseline", e.baseline)] {
+            let _ = writeln!(
+                out,
+                "migrate_compare_events{{migration=\"{n}\",gate=\"{g}\",arm=\"{arm}\"}} {}",
+                num(a.events)
+            );
+        }
+    });
+    head(
+        out,
+        "migrate_compare_total",
+        "gauge",
+        "A compare gate's totals (requests) in each arm since its soak began.",
+    );
+    each(&mut |n, g, e| {
+        for (arm, a) in [("candidate", e.candidate), ("baseline", e.baseline)] {
+            let _ = writeln!(
+                out,
+                "migrate_compare_total{{migration=\"{n}\",gate=\"{g}\",arm=\"{arm}\"}} {}",
+                num(a.total)
+            );
+        }
+    });
+    head(
+        out,
+        "migrate_compare_ratio",
+        "gauge",
+        "The candidate's rate over the baseline's: the estimate and its always-valid interval.",
+    );
+    each(&mut |n, g, e| {
+        let bounds = [
+            ("estimate", e.ratio),
+            ("low", Some(e.ratio_low)),
+            ("high", Some(e.ratio_high)),
+        ];
+        for (bound, v) in bounds {
+            if let Some(v) = v {
+                let _ = writeln!(
+                    out,
+                    "migrate_compare_ratio{{migration=\"{n}\",gate=\"{g}\",bound=\"{bound}\"}} {}",
+                    num(v)
+                );
+            }
+        }
+    });
+    head(
+        out,
+        "migrate_compare_e_value",
+        "gauge",
+        "A compare gate's statistic: it breaches when the e-value reaches the threshold.",
+    );
+    each(&mut |n, g, e| {
+        let _ = writeln!(
+            out,
+            "migrate_compare_e_value{{migration=\"{n}\",gate=\"{g}\"}} {}",
+            num(e.e_value)
+        );
+    });
+    head(
+        out,
+        "migrate_compare_threshold",
+        "gauge",
+        "A compare gate's threshold: 1 / alpha.",
+    );
+    each(&mut |n, g, e| {
+        let _ = writeln!(
+            out,
+            "migrate_compare_threshold{{migration=\"{n}\",gate=\"{g}\"}} {}",
+            num(e.threshold)
+        );
+    });
+    head(
+        out,
+        "migrate_compare_sufficient",
+        "gauge",
+        "1 once a compare gate's data could reject; 0 while the evidence is insufficient.",
+    );
+    each(&mut |n, g, e| {
+        let sufficient = matches!(e.verdict, Verdict::Within | Verdict::Breach);
+        let _ = writeln!(
+            out,
+            "migrate_compare_sufficient{{migration=\"{n}\",gate=\"{g}\"}} {}",
+            u8::from(sufficient)
+        );
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,6 +664,7 @@ mod tests {
                 breaches: 1,
                 failure_limit: 0,
                 note: None,
+                evidence: None,
             },
         );
         m.event(
@@ -558,6 +674,7 @@ mod tests {
                 gate: "errors".into(),
                 value: Some(0.5),
                 reason: "r".into(),
+                evidence: None,
             },
         );
         m.round(Ok(()));
@@ -584,5 +701,49 @@ mod tests {
         m.set_role(false, None);
         m.round(Ok(()));
         assert_eq!(m.health(Duration::from_secs(30)), Ok("standby".into()));
+    }
+
+    #[test]
+    fn a_comparison_shows_its_evidence() {
+        use crate::domain::compare::{Counters, Direction, Test, Track};
+        let test = Test {
+            max_ratio: 1.5,
+            direction: Direction::Increase,
+            alpha: 0.01,
+        };
+        let start = Track::look(None, &test, Counters::default());
+        let now = Counters {
+            candidate_events: 30.0,
+            candidate_total: 1000.0,
+            baseline_events: 10.0,
+            baseline_total: 1000.0,
+        };
+        let track = Track::look(Some(&start), &test, now);
+        let mut st = State::empty("pay");
+        st.gates.insert(
+            "errors".into(),
+            GateReading {
+                at: crate::state::Timestamp::new(SystemTime::now()),
+                value: Some(1.0),
+                nan: false,
+                ok: true,
+                note: None,
+                evidence: Some(track.evidence(0.01)),
+            },
+        );
+        let m = Metrics::default();
+        m.watching(&["pay".to_string()]);
+        m.state("pay", Some(&st), None);
+        let page = m.render();
+        for line in [
+            "migrate_compare_events{migration=\"pay\",gate=\"errors\",arm=\"candidate\"} 30\n",
+            "migrate_compare_total{migration=\"pay\",gate=\"errors\",arm=\"baseline\"} 1000\n",
+            "migrate_compare_ratio{migration=\"pay\",gate=\"errors\",bound=\"estimate\"} 3\n",
+            "migrate_compare_threshold{migration=\"pay\",gate=\"errors\"} 100\n",
+            "migrate_compare_sufficient{migration=\"pay\",gate=\"errors\"} 1\n",
+        ] {
+            assert!(page.contains(line), "{line} not in {page}");
+        }
+        assert!(page.contains("migrate_compare_e_value{migration=\"pay\",gate=\"errors\"} "));
     }
 }

@@ -916,6 +916,8 @@ mod tests {
             nan: false,
             ok,
             note: None,
+            look: None,
+            evidence: None,
         }
     }
 
@@ -941,6 +943,7 @@ mod tests {
                 gate: "errors".into(),
                 value: Some(0.5),
                 reason: "errors 0.5 > 0.05".into(),
+                evidence: None,
             },
         ));
         records.push(record(n + 3, Entry::Approved { step: "go".into() }));
@@ -993,6 +996,8 @@ mod tests {
                         nan: false,
                         ok: i != 4_321,
                         note: None,
+                        look: None,
+                        evidence: None,
                     },
                 ));
             }

@@ -10,6 +10,7 @@ mod adapters_scrape;
 mod architecture;
 mod baselines;
 mod canary_live;
+mod compare_gate;
 mod compat;
 mod completions;
 mod concurrency;

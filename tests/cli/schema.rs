@@ -204,6 +204,11 @@ fn the_schema_names_exactly_the_keys_the_validator_accepts() {
             "settings" => &s["properties"]["settings"],
             "state" => &s["properties"]["settings"]["properties"]["state"],
             "gate" => &s["properties"]["gates"]["additionalProperties"],
+            "compare" => &s["properties"]["gates"]["additionalProperties"]["properties"]["compare"],
+            "arm" => {
+                &s["properties"]["gates"]["additionalProperties"]["properties"]["compare"]
+                    ["properties"]["candidate"]
+            }
             "reconciliation" => &s["properties"]["reconciliations"]["additionalProperties"],
             "continuous" => {
                 &s["properties"]["reconciliations"]["additionalProperties"]["properties"]
@@ -235,4 +240,47 @@ fn the_schema_names_exactly_the_keys_the_validator_accepts() {
         want.insert((*kind).to_string());
         assert_eq!(props(step_schema(&s, kind)), want, "keys of a {kind} step");
     }
+}
+
+/// A `compare` gate: the schema accepts it, and neither a threshold of its
+/// own nor a missing arm.
+#[test]
+fn the_schema_knows_compare_gates() {
+    let validator = jsonschema::validator_for(&schema()).expect("compile the schema");
+    let mut doc = minimal();
+    doc["gates"]["errors"] = json!({
+        "compare": {
+            "provider": "app",
+            "candidate": { "events": "errors_v2", "total": "requests_v2" },
+            "baseline": { "events": "errors_legacy", "total": "requests_legacy" },
+            "max_ratio": 1.5,
+            "direction": "increase",
+            "alpha": 0.01,
+        },
+        "no_data": "pause",
+    });
+    assert!(validator.is_valid(&doc), "{doc:#}");
+    let mut with_max = doc.clone();
+    with_max["gates"]["errors"]["max"] = json!(0.01);
+    assert!(!validator.is_valid(&with_max));
+    let mut one_arm = doc.clone();
+    if let Some(c) = one_arm["gates"]["errors"]["compare"].as_object_mut() {
+        c.remove("baseline");
+    }
+    assert!(!validator.is_valid(&one_arm));
+    let mut bad_alpha = doc;
+    bad_alpha["gates"]["errors"]["compare"]["alpha"] = json!(0.5);
+    assert!(!validator.is_valid(&bad_alpha));
+    // The validator agrees with the schema on the valid document.
+    let yaml = std::fs::read_to_string("plans/minimal.yaml").unwrap().replace(
+        "    provider: app\n    query: rate(http_requests_total{code=~\"5..\"}) / rate(http_requests_total)\n    max: 0.01\n",
+        "    compare:\n      provider: app\n      candidate: { events: errors_v2, total: requests_v2 }\n      baseline: { events: errors_legacy, total: requests_legacy }\n      max_ratio: 1.5\n",
+    );
+    assert!(yaml.contains("compare:"), "{yaml}");
+    let v = migrate::plan::validate(
+        &yaml,
+        &std::collections::HashMap::new(),
+        migrate::providers::catalog(),
+    );
+    assert!(v.is_ok(), "{:#?}", v.err());
 }

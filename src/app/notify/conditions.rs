@@ -350,6 +350,7 @@ mod tests {
                 nan: false,
                 ok: false,
                 note: None,
+                evidence: None,
             },
         );
         let c = of(&plan, &st, at(10));
@@ -459,6 +460,7 @@ mod tests {
                 max_age_ms: None,
             }],
             changed: BTreeMap::new(),
+            compare: BTreeMap::new(),
         });
         assert!(of(&plan, &st, at(89)).is_empty());
         let c = of(&plan, &st, at(91));
@@ -472,6 +474,7 @@ mod tests {
                 nan: false,
                 ok: true,
                 note: None,
+                evidence: None,
             },
         );
         assert!(of(&plan, &st, at(91)).is_empty(), "read again");

@@ -233,6 +233,7 @@ impl Notify {
                 gate,
                 value,
                 reason,
+                ..
             } => {
                 let evidence = self.inner().gates.get(gate).cloned();
                 notice(
