@@ -2,6 +2,7 @@
 //! programs (JSON on stdout). Commands decide what to say; this decides how.
 
 pub mod events;
+pub mod journal;
 
 use std::io::Write;
 

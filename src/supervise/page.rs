@@ -786,107 +786,16 @@ fn mark(e: &Entry) -> Option<&'static str> {
     })
 }
 
-/// A journal record in words: its step, and what it says.
+/// A journal record in words: its step, and what it says (as `history`
+/// says it).
 fn row_words(e: &Entry) -> (Option<String>, String) {
-    let opt = |v: &Option<crate::state::Value>| v.as_ref().map_or("?".into(), ToString::to_string);
-    match e {
-        Entry::Started { steps, .. } => (None, format!("started: {} steps", steps.len())),
-        Entry::PlanChanged { changed, .. } => {
-            (None, format!("plan changed: {}", changed.join(", ")))
-        }
-        Entry::StepStarted { step, .. } => (Some(step.clone()), String::new()),
-        Entry::Baseline { target, value, .. } => (None, format!("{target} was {value}")),
-        Entry::Intended {
-            step,
-            target,
-            before,
-            after,
-            ..
-        } => (
-            Some(step.clone()),
-            format!("{target}: {} → {after}", opt(before)),
-        ),
-        Entry::Applied {
-            step,
-            target,
-            after,
-            ..
-        } => (Some(step.clone()), format!("{target} set to {after}")),
-        Entry::Verified {
-            step,
-            target,
-            value,
-            ..
-        } => (Some(step.clone()), format!("{target} reads {value}")),
-        Entry::StepDone { step, note, .. } => {
-            (Some(step.clone()), note.clone().unwrap_or_default())
-        }
-        Entry::StepFailed { step, error, .. } => (Some(step.clone()), error.clone()),
-        Entry::Claimed {
-            step, host, pid, ..
-        } => (Some(step.clone()), format!("run by pid {pid} on {host}")),
-        Entry::SoakStarted { step, duration, .. } => (
-            Some(step.clone()),
-            format!("for {}", duration_words(*duration)),
-        ),
-        Entry::Gate {
-            step,
-            gate,
-            value,
-            nan,
-            ok,
-            ..
-        } => (
-            step.clone(),
-            format!(
-                "{gate} = {} {}",
-                crate::providers::fmt_reading(*value, *nan),
-                if *ok { "pass" } else { "FAIL" }
-            ),
-        ),
-        Entry::Breach { step, reason, .. } => (step.clone(), reason.clone()),
-        Entry::Reconciled { name, parity, .. } => {
-            (None, format!("{name}: parity {}", fmt_number(*parity)))
-        }
-        Entry::Approved { step, .. } => (Some(step.clone()), "approved".into()),
-        Entry::Paused { reason, .. } => (None, reason.clone()),
-        Entry::Resumed => (None, String::new()),
-        Entry::RollbackStarted { reason, to, .. } => (
-            None,
-            match to {
-                Some(t) => format!("to {t}: {reason}"),
-                None => reason.clone(),
-            },
-        ),
-        Entry::Restored {
-            target,
-            before,
-            value,
-            ..
-        } => (None, format!("{target}: {} → {value}", opt(before))),
-        Entry::RestoreFailed { target, error, .. } => (None, format!("{target}: {error}")),
-        Entry::RollbackFinished { remaining, .. } => (
-            None,
-            if remaining.is_empty() {
-                "complete".into()
-            } else {
-                format!("INCOMPLETE: {}", remaining.join(", "))
-            },
-        ),
-        Entry::Retried { phase, step, .. } => {
-            (Some(step.clone()), format!("again from phase {phase}"))
-        }
-        Entry::GateChanged {
-            step, gate, now, ..
-        } => (
-            Some(step.clone()),
-            format!("gate {gate} changed in the plan: now {now}"),
-        ),
-        Entry::Released { step, reason, .. } => (Some(step.clone()), reason.clone()),
-        Entry::LockBroken { holder, .. } => (None, format!("lock of {holder} broken")),
-        Entry::Recovered { reason, .. } => (None, reason.clone()),
-        Entry::Completed => (None, "completed".into()),
-    }
+    let (step, text) = crate::output::journal::details(e);
+    let text = match e {
+        Entry::Approved { .. } => "approved".to_string(),
+        Entry::Completed => "completed".to_string(),
+        _ => text,
+    };
+    (Some(step).filter(|s| !s.is_empty()), text)
 }
 
 #[cfg(test)]
