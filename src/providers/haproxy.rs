@@ -82,6 +82,26 @@ impl HaproxyRouter {
         }
     }
 
+    /// A runtime command that changes something: HAProxy answers nothing
+    /// when it took it, and says why when it did not.
+    async fn change(&self, step: &str, cmd: &str) -> Result<(), ProviderError> {
+        self.ctx
+            .call(step, true, || async {
+                let reply = self.command(step, cmd).await?;
+                let reply = reply.trim();
+                if reply.is_empty() {
+                    Ok(())
+                } else {
+                    Err(self.ctx.error(
+                        Failure::Rejected,
+                        step,
+                        format!("HAProxy answered: {}", super::web::quote(reply)),
+                    ))
+                }
+            })
+            .await
+    }
+
     /// Send one command and read the reply to EOF. Connection problems
     /// are transient (HAProxy may be reloading); the reply is returned as
     /// is, for the caller to judge.
@@ -365,21 +385,7 @@ impl HaproxyRouter {
             let target = format!("{}/{name}", self.cfg.backend);
             let cmd = format!("set server {target} weight {weight}");
             let step = format!("setting weight of {target} to {weight}");
-            self.ctx
-                .call(&step, true, || async {
-                    let reply = self.command(&step, &cmd).await?;
-                    let reply = reply.trim();
-                    if reply.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(self.ctx.error(
-                            Failure::Rejected,
-                            &step,
-                            format!("HAProxy answered: {}", super::web::quote(reply)),
-                        ))
-                    }
-                })
-                .await?;
+            self.change(&step, &cmd).await?;
         }
         // Verify: every weight as set.
         let verify = format!("{doing}: reading back");
@@ -453,21 +459,7 @@ impl HaproxyRouter {
         let exists = self.threshold(doing).await?.is_some();
         let verb = if exists { "set" } else { "add" };
         let cmd = format!("{verb} map {} {} {cut}", file.expose(), self.cfg.backend);
-        self.ctx
-            .call(&step, true, || async {
-                let reply = self.command(&step, &cmd).await?;
-                let reply = reply.trim();
-                if reply.is_empty() {
-                    Ok(())
-                } else {
-                    Err(self.ctx.error(
-                        Failure::Rejected,
-                        &step,
-                        format!("HAProxy answered: {}", super::web::quote(reply)),
-                    ))
-                }
-            })
-            .await?;
+        self.change(&step, &cmd).await?;
         // The file too, so a reload of HAProxy keeps the threshold.
         let path = std::path::Path::new(file.expose());
         let old = std::fs::read_to_string(path).map_err(|e| {
