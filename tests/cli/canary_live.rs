@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use testbed::haproxy::{Haproxy, Server as HaServer};
+use testbed::haproxy::Haproxy;
 use testbed::http::{Response, Server};
 
 use crate::support;
@@ -75,22 +75,7 @@ impl Live {
             })
             .unwrap()
         };
-        let haproxy = Haproxy::start(
-            "payments",
-            &[
-                HaServer {
-                    name: "old",
-                    port: legacy.port,
-                    weight: 100,
-                },
-                HaServer {
-                    name: "new",
-                    port: candidate.port,
-                    weight: 0,
-                },
-            ],
-        )
-        .unwrap();
+        let haproxy = crate::rig::payments_haproxy_to(legacy.port, candidate.port);
         let prometheus = testbed::prometheus::Prometheus::start(&[metrics.address()]).unwrap();
         prometheus.wait_for("candidate_requests_total").unwrap();
         let live = Live {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
-use testbed::haproxy::{Haproxy, Server as HaServer};
+use testbed::haproxy::Haproxy;
 use testbed::http::{Response, Server};
 use testbed::prometheus::Prometheus;
 
@@ -59,22 +59,7 @@ fn rig(traffic: Traffic, soak: &str) -> Rig {
     prometheus.wait_for("app_errors_total").unwrap();
     let legacy = Server::start(|_| Response::ok("legacy")).unwrap();
     let candidate = Server::start(|_| Response::ok("candidate")).unwrap();
-    let haproxy = Haproxy::start(
-        "payments",
-        &[
-            HaServer {
-                name: "old",
-                port: legacy.port,
-                weight: 100,
-            },
-            HaServer {
-                name: "new",
-                port: candidate.port,
-                weight: 0,
-            },
-        ],
-    )
-    .unwrap();
+    let haproxy = crate::rig::payments_haproxy_to(legacy.port, candidate.port);
     let dir = tempfile::Builder::new()
         .prefix("migrate-compare-")
         .tempdir()

@@ -253,24 +253,30 @@ pub fn payments_haproxy() -> (
     testbed::haproxy::Haproxy,
 ) {
     use testbed::backend::Backend;
-    use testbed::haproxy::{Haproxy, Server as HaServer};
     let old = Backend::start("old").unwrap();
     let new = Backend::start("new").unwrap();
-    let haproxy = Haproxy::start(
+    let haproxy = payments_haproxy_to(old.port, new.port);
+    (old, new, haproxy)
+}
+
+/// A real HAProxy with backend `payments`: server `old` (weight 100) on
+/// `legacy` and `new` (weight 0) on `candidate`, both loopback ports.
+pub fn payments_haproxy_to(legacy: u16, candidate: u16) -> testbed::haproxy::Haproxy {
+    use testbed::haproxy::{Haproxy, Server as HaServer};
+    Haproxy::start(
         "payments",
         &[
             HaServer {
                 name: "old",
-                port: old.port,
+                port: legacy,
                 weight: 100,
             },
             HaServer {
                 name: "new",
-                port: new.port,
+                port: candidate,
                 weight: 0,
             },
         ],
     )
-    .unwrap();
-    (old, new, haproxy)
+    .unwrap()
 }

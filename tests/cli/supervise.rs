@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testbed::haproxy::{Haproxy, Server as HaServer};
+use testbed::haproxy::Haproxy;
 use testbed::http::{Response, Server};
 use testbed::Guard;
 
@@ -249,22 +249,7 @@ impl Canary {
         let candidate_hits = Arc::new(AtomicU64::new(0));
         let legacy = counting("legacy", legacy_hits.clone());
         let candidate = counting("candidate", candidate_hits.clone());
-        let haproxy = Haproxy::start(
-            "payments",
-            &[
-                HaServer {
-                    name: "old",
-                    port: legacy.port,
-                    weight: 100,
-                },
-                HaServer {
-                    name: "new",
-                    port: candidate.port,
-                    weight: 0,
-                },
-            ],
-        )
-        .unwrap();
+        let haproxy = crate::rig::payments_haproxy_to(legacy.port, candidate.port);
         let metric = Metric::start();
         let dir = tempfile::Builder::new()
             .prefix("migrate-supervise-")
