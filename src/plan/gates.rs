@@ -507,7 +507,22 @@ fn gate(
                 ("pause", NoData::Pause),
             ],
         ),
-        None => Some(NoData::Fail),
+        None => {
+            // A comparison reads "insufficient evidence" until its data
+            // could reject, and that is no data: under the default `fail`
+            // a small canary would breach before any evidence.
+            if is_compare && matches!(source, Some(GateSource::Compare { .. })) {
+                cx.warning(
+                    map.key_span(),
+                    path,
+                    format!(
+                        "{what} has no 'no_data': until its data could reject it reads as insufficient evidence, which the default 'no_data: fail' counts as a breach"
+                    ),
+                    Some("say 'no_data: pause' (hold until there is evidence) or 'no_data: pass' (go on while there is none)"),
+                );
+            }
+            Some(NoData::Fail)
+        }
     };
     let interval = match map.opt("interval") {
         Some((n, p)) => cx.duration(n, &p).map(Some),

@@ -217,6 +217,58 @@ fn warnings_alone_leave_the_plan_valid() {
     assert_eq!(v["diagnostics"][0]["line"], 6);
 }
 
+/// A compare gate reads "insufficient evidence" until its data could
+/// reject: left to the default `no_data: fail`, that would breach a small
+/// canary before any evidence, so it is said; a stated policy is not.
+#[test]
+fn a_compare_gate_without_a_no_data_policy_is_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("compare.yaml");
+    let text = |policy: &str| {
+        format!(
+            "version: 1
+name: judged
+providers:
+  lb: {{ type: haproxy, socket: /run/haproxy.sock, backend: payments, legacy: old, candidate: new }}
+  prom: {{ type: prometheus, url: 'http://127.0.0.1:9090' }}
+gates:
+  errors:
+    compare:
+      provider: prom
+      candidate: {{ events: 'errors_total{{arm=\"v2\"}}', total: 'requests_total{{arm=\"v2\"}}' }}
+      baseline: {{ events: 'errors_total{{arm=\"legacy\"}}', total: 'requests_total{{arm=\"legacy\"}}' }}
+      max_ratio: 1.5
+{policy}phases:
+  - name: canary
+    steps:
+      - traffic: {{ provider: lb, percent: 1 }}
+      - soak: 1h
+        gates: [errors]
+"
+        )
+    };
+    let run = |policy: &str| {
+        std::fs::write(&plan, text(policy)).expect("write plan");
+        migrate()
+            .arg("-f")
+            .arg(&plan)
+            .arg("validate")
+            .output()
+            .expect("run migrate")
+    };
+    let out = run("");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("1 warning\n"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("has no 'no_data'") && stderr(&out).contains("no_data: pause"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run("    no_data: pause\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
 #[test]
 fn missing_environment_variables_are_all_listed() {
     // Without the dummies, the payments plan lacks three variables.
