@@ -163,37 +163,23 @@ impl Engine<'_> {
             direction: test.direction,
         });
         let mut reading = match evidence.verdict {
-            Verdict::Started if in_soak_step => Reading {
-                gate: gate.name.clone(),
-                value: None,
-                nan: false,
-                ok: true,
-                pause: false,
-                note: Some("counters taken: the comparison counts from here".to_string()),
-                reconciled: None,
-                threshold: gate.threshold_label(),
-                failure_limit: gate.failure_limit,
-                look: None,
-                evidence: None,
-            },
+            Verdict::Started if in_soak_step => judged(
+                gate,
+                None,
+                true,
+                "counters taken: the comparison counts from here".to_string(),
+            ),
             Verdict::Started | Verdict::Insufficient => judge(
                 gate,
                 Err(format!("insufficient evidence: {}", evidence.arms())),
                 None,
             ),
-            Verdict::Within | Verdict::Breach => Reading {
-                gate: gate.name.clone(),
-                value: Some(evidence.e_value),
-                nan: false,
-                ok: evidence.verdict == Verdict::Within,
-                pause: false,
-                note: Some(format!("{}; {}", evidence.arms(), evidence.ratio_words())),
-                reconciled: None,
-                threshold: gate.threshold_label(),
-                failure_limit: gate.failure_limit,
-                look: None,
-                evidence: None,
-            },
+            Verdict::Within | Verdict::Breach => judged(
+                gate,
+                Some(evidence.e_value),
+                evidence.verdict == Verdict::Within,
+                format!("{}; {}", evidence.arms(), evidence.ratio_words()),
+            ),
         };
         reading.look = look;
         reading.evidence = Some(evidence);
@@ -316,6 +302,23 @@ fn judge(
         pause,
         note: note.map(|n| crate::redact::clean(&n).into_owned()),
         reconciled,
+        threshold: gate.threshold_label(),
+        failure_limit: gate.failure_limit,
+        look: None,
+        evidence: None,
+    }
+}
+
+/// A reading decided by the comparison itself (not by `no_data`).
+fn judged(gate: &Gate, value: Option<f64>, ok: bool, note: String) -> Reading {
+    Reading {
+        gate: gate.name.clone(),
+        value,
+        nan: false,
+        ok,
+        pause: false,
+        note: Some(note),
+        reconciled: None,
         threshold: gate.threshold_label(),
         failure_limit: gate.failure_limit,
         look: None,
